@@ -1,0 +1,264 @@
+"""Who may see what, now: the access decision and the gatekeeper that feeds it.
+
+`decide` is pure: from the schedule, `now` and a session's state it returns a
+`Grant` or raises a domain error. `Gatekeeper` is the one function from
+(session cookie, area, now) to a decision: it loads session state from the
+store, falls back to a session verified within the last 5 s when the store is
+down (and only then), and records refusals in the audit log once per
+(session, reason, part). Issue 7's in-process cache slots in behind
+`Gatekeeper._load`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, Signer, TimestampSigner
+
+from gateway import links
+from gateway.audit import AuditLog
+from gateway.clock import Clock
+from gateway.errors import (
+    AccessRefused,
+    LinkRefused,
+    NoSession,
+    RecordingExpired,
+    Revoked,
+    StoreUnavailable,
+)
+from gateway.metrics import Metrics
+from gateway.schedule import LiveWindow, Schedule, check_recording, live_window
+from gateway.settings import Settings
+from gateway.store import Registrant, Session, Store
+
+log = logging.getLogger(__name__)
+STALE_GRACE = dt.timedelta(seconds=5)
+AREAS = ("live", "recording")
+
+
+@dataclass(frozen=True)
+class Grant:
+    area: str
+    registrant: str
+    session: str
+    window: LiveWindow | None  # for live: which segments may be shown
+
+
+def check_session(
+    session: Session | None, registrant: Registrant | None, now: dt.datetime
+) -> tuple[Session, Registrant]:
+    """The session and its registrant if the session is valid at `now`.
+
+    Raises NoSession (none, expired, ended, or opened with a link since
+    superseded by a reissue) or Revoked.
+    """
+    if session is None or registrant is None or session.expires_at <= now:
+        raise NoSession()
+    if registrant.revoked:
+        raise Revoked(registrant.id)
+    if session.link_version != registrant.link_version:
+        raise NoSession()
+    return session, registrant
+
+
+def decide(
+    area: str,
+    schedule: Schedule,
+    now: dt.datetime,
+    *,
+    session: Session | None,
+    registrant: Registrant | None,
+    grace: dt.timedelta,
+    stopped: bool = False,
+) -> Grant:
+    """Decide whether this session may see `area` ("live" or "recording") at `now`.
+
+    Raises NoSession (none, expired, ended, or opened with a superseded link),
+    Revoked, AccessRefused (outside a window, a part not streamed, recording not
+    yet open, stopped by ops) or RecordingExpired. Never reads a clock.
+    """
+    session, registrant = check_session(session, registrant, now)
+    if area == "recording":
+        check_recording(schedule, now)
+        return Grant(area, registrant.id, session.id, None)
+    if stopped:
+        part = schedule.part_at(now)
+        raise AccessRefused("stopped_by_ops", part=part.name if part else None)
+    return Grant(area, registrant.id, session.id, live_window(schedule, now, grace))
+
+
+class Gatekeeper:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        audit: AuditLog,
+        metrics: Metrics,
+        clock: Clock,
+        link_signer: Signer,
+        session_signer: TimestampSigner,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.audit = audit
+        self.metrics = metrics
+        self.clock = clock
+        self.link_signer = link_signer
+        self.session_signer = session_signer
+        self._verified: dict[str, tuple[Session, Registrant, dt.datetime]] = {}
+        self._refusals_marked: set[str] = set()
+
+    @property
+    def session_lifetime(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.settings.sessions.lifetime_hours)
+
+    async def schedule(self) -> tuple[Schedule, bool]:
+        """The schedule in force and whether ops stopped the live stream."""
+        return self.settings.schedule, False
+
+    async def open_link(self, token: str, ip: str | None) -> str:
+        """Open a personal link: a new session, evicting the oldest beyond max_devices.
+
+        Returns the signed session cookie value. Raises LinkRefused (audited
+        with its reason) or StoreUnavailable.
+        """
+        try:
+            registrant_id, version = links.read_token(self.link_signer, token)
+            registrant = await self.store.registrant(registrant_id)
+            if registrant is None:
+                raise LinkRefused("unknown_registrant", registrant_id)
+            if registrant.revoked:
+                raise LinkRefused("revoked", registrant.id)
+            if version != registrant.link_version:
+                raise LinkRefused("superseded", registrant.id)
+        except LinkRefused as refused:
+            self.metrics.links.labels(refused.reason).inc()
+            await self.audit.record(
+                "link.refused",
+                registrant=refused.registrant,
+                ip=ip,
+                reason=refused.reason,
+                token=links.fingerprint(token),
+            )
+            raise
+        now = self.clock()
+        session = Session(
+            secrets.token_urlsafe(24),
+            registrant.id,
+            registrant.link_version,
+            now,
+            now + self.session_lifetime,
+        )
+        await self.audit.record(
+            "link.opened", registrant=registrant.id, ip=ip, token=links.fingerprint(token)
+        )
+        evicted = await self.store.create_session(
+            session, max_devices=self.settings.sessions.max_devices, now=now
+        )
+        await self.audit.record(
+            "session.created",
+            registrant=registrant.id,
+            ip=ip,
+            session=links.fingerprint(session.id),
+        )
+        for old in evicted:
+            self._verified.pop(old, None)
+            await self.audit.record(
+                "session.evicted",
+                registrant=registrant.id,
+                session=links.fingerprint(old),
+                reason="max_devices",
+            )
+        self.metrics.links.labels("opened").inc()
+        return self.session_signer.sign(session.id).decode("ascii")
+
+    def session_id(self, cookie: str | None) -> str | None:
+        """The session id a cookie names, if it carries our signature and is not too old."""
+        if not cookie or len(cookie) > 200:
+            return None
+        try:
+            max_age = int(self.session_lifetime.total_seconds())
+            return self.session_signer.unsign(cookie, max_age=max_age).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+
+    async def viewer(self, cookie: str | None) -> tuple[Session, Registrant]:
+        """The valid session and registrant behind a cookie.
+
+        Raises NoSession, Revoked or StoreUnavailable.
+        """
+        session_id = self.session_id(cookie)
+        if session_id is None:
+            raise NoSession()
+        session, registrant = await self._load(session_id)
+        return check_session(session, registrant, self.clock())
+
+    async def authorize(self, cookie: str | None, area: str, now: dt.datetime) -> Grant:
+        """The one decision for a stream request: this cookie, this area, at `now`."""
+        session_id = self.session_id(cookie)
+        try:
+            if session_id is None:
+                raise NoSession()
+            session, registrant = await self._load(session_id)
+            schedule, stopped = await self.schedule()
+            grant = decide(
+                area,
+                schedule,
+                now,
+                session=session,
+                registrant=registrant,
+                grace=self.settings.end_grace,
+                stopped=stopped,
+            )
+        except (AccessRefused, RecordingExpired) as refused:
+            self.metrics.decisions.labels(area, "refused", refused.reason).inc()
+            if session_id is not None:
+                await self._audit_refusal(session_id, refused)
+            raise
+        except (NoSession, Revoked) as refused:
+            reason = "revoked" if isinstance(refused, Revoked) else "no_session"
+            self.metrics.decisions.labels(area, "refused", reason).inc()
+            raise
+        self.metrics.decisions.labels(area, "granted", "").inc()
+        return grant
+
+    async def _load(self, session_id: str) -> tuple[Session | None, Registrant | None]:
+        now = self.clock()
+        try:
+            session = await self.store.session(session_id)
+            registrant = await self.store.registrant(session.registrant_id) if session else None
+        except StoreUnavailable:
+            # Fail open for at most 5 s, and only for a session this replica verified.
+            cached = self._verified.get(session_id)
+            if cached is None or now - cached[2] > STALE_GRACE:
+                self.metrics.store_errors.inc()
+                raise
+            self.metrics.stale_grants.inc()
+            log.warning(
+                "store unavailable: granting from a session verified %ss ago",
+                (now - cached[2]).total_seconds(),
+            )
+            return cached[0], cached[1]
+        if session is not None and registrant is not None:
+            self._verified[session_id] = (session, registrant, now)
+            if len(self._verified) > 100_000:
+                self._verified.clear()
+        else:
+            self._verified.pop(session_id, None)
+        return session, registrant
+
+    async def _audit_refusal(
+        self, session_id: str, refused: AccessRefused | RecordingExpired
+    ) -> None:
+        part = getattr(refused, "part", None)
+        key = f"refused:{session_id}:{refused.reason}:{part}"
+        if key in self._refusals_marked:
+            return
+        cached = self._verified.get(session_id)
+        registrant = cached[1].id if cached else None
+        detail = {"reason": refused.reason, "part": part, "session": links.fingerprint(session_id)}
+        await self.audit.record_once(key, "access.refused", registrant=registrant, **detail)
+        self._refusals_marked.add(key)

@@ -1,0 +1,74 @@
+"""`gateway schedule`: the parts in event and UTC time, and what is served at a moment.
+
+The last line names first the part running at that moment, if any, and no
+part at all when none runs, so scripts can read it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from gateway.schedule import status
+from gateway.settings import Settings
+from gateway.times import in_zone
+
+
+def _utc(moment: dt.datetime) -> str:
+    return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z"
+
+
+def report(settings: Settings, at: dt.datetime, *, stopped: bool = False) -> list[str]:
+    schedule = settings.schedule
+    tz = schedule.timezone
+    lines = [f"{settings.event.title}", f"Times in {tz.key} and UTC.", ""]
+    width = max(len(p.name) for p in schedule.parts)
+    for p in schedule.parts:
+        served = "streamed live" if p.streamed else "NOT streamed (blocked)"
+        lines.append(
+            f"  {p.name:<{width}}  {in_zone(p.start, tz)} – {p.end.astimezone(tz):%H:%M}"
+            f"   {_utc(p.start)} – {_utc(p.end)}   {served}"
+        )
+    lines += [
+        "",
+        f"  Recording: registrants only, from {in_zone(schedule.recording_from, tz)} "
+        f"({_utc(schedule.recording_from)}) until {in_zone(schedule.recording_until, tz)} "
+        f"({_utc(schedule.recording_until)})",
+        f"  Registration closes {in_zone(settings.registration_closes, tz)} "
+        f"({_utc(settings.registration_closes)})",
+        "",
+        served_at(settings, at, stopped=stopped),
+    ]
+    return lines
+
+
+def served_at(settings: Settings, at: dt.datetime, *, stopped: bool = False) -> str:
+    schedule = settings.schedule
+    tz = schedule.timezone
+    now = status(schedule, at, stopped=stopped)
+    head = f"At {in_zone(at, tz)} = {_utc(at)}:"
+    nxt = f" next change at {in_zone(now.next_change, tz)}." if now.next_change else ""
+    match now.phase:
+        case "live":
+            return f"{head} {now.part} is streamed live."
+        case "blocked":
+            return f"{head} {now.part} is running and is NOT streamed (live refused);{nxt}"
+        case "stopped":
+            running = f"{now.part} is running; " if now.part else ""
+            return f"{head} {running}the live stream is stopped by ops."
+        case "before":
+            return f"{head} before the event: nothing is served yet;{nxt}"
+        case "between":
+            grace_part = next(
+                (
+                    p
+                    for p in schedule.parts
+                    if p.streamed and p.end <= at < p.end + settings.end_grace
+                ),
+                None,
+            )
+            closing = " (the ended part's playlist is closing)" if grace_part else ""
+            return f"{head} no part is running, nothing live is served{closing};{nxt}"
+        case "recording":
+            return f"{head} the recording is served to registrants;{nxt}"
+        case _:
+            return f"{head} the event is over and the recording has closed."

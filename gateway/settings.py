@@ -1,0 +1,434 @@
+"""Configuration: one TOML file into one frozen, typed `Settings`, validated at start.
+
+Every problem is collected and reported at once, each naming the file, the key
+and the reason (`ConfigError`). Unknown keys are refused: a typo must not turn
+into a silently ignored window. Secrets never live in the file: they come from
+the environment, read here and nowhere else, and their `repr` is masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.errors import ConfigError
+from gateway.schedule import Part, Schedule
+from gateway.times import parse_time
+
+
+class Secret:
+    """A string whose repr and str never show it."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    secret_keys: tuple[Secret, ...] = ()
+    smtp_password: Secret | None = None
+    oidc_client_secret: Secret | None = None
+    audit_signing_key: Secret | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Secrets:
+        def opt(name: str) -> Secret | None:
+            return Secret(env[name]) if env.get(name) else None
+
+        keys = tuple(Secret(k.strip()) for k in env.get("GATEWAY_SECRET_KEYS", "").split(","))
+        return cls(
+            secret_keys=tuple(k for k in keys if k),
+            smtp_password=opt("GATEWAY_SMTP_PASSWORD"),
+            oidc_client_secret=opt("GATEWAY_OIDC_CLIENT_SECRET"),
+            audit_signing_key=opt("GATEWAY_AUDIT_SIGNING_KEY"),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    title: str
+    timezone: ZoneInfo
+    public_url: str
+
+    @property
+    def secure(self) -> bool:
+        return self.public_url.startswith("https://")
+
+
+@dataclass(frozen=True)
+class OriginSettings:
+    live: str  # file:///abs/folder or http(s)://host/path/
+    recording: str
+    end_grace_seconds: int = 60
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    max_devices: int = 3
+    sharing_threshold: int = 5
+    lifetime_hours: int = 12
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    sender: str = "Webcast <webcast@localhost>"
+    smtp_url: str | None = None
+    outbox: Path = Path("var/outbox")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    checkpoint_dir: Path | None = None
+    verify_key: str | None = None
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    oidc_discovery_url: str | None = None
+    client_id: str | None = None
+    ops: tuple[str, ...] = ()
+    auditors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path
+    event: Event
+    schedule: Schedule
+    registration_closes: dt.datetime
+    origin: OriginSettings
+    store_url: str
+    sessions: SessionSettings
+    mail: MailSettings = field(default_factory=MailSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    secrets: Secrets = field(default_factory=Secrets)
+
+    @property
+    def end_grace(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.origin.end_grace_seconds)
+
+
+_KEYS: dict[str, set[str]] = {
+    "event": {"title", "timezone", "public_url"},
+    "registration": {"closes"},
+    "parts": {"name", "start", "end", "streamed"},
+    "recording": {"available_from", "available_until"},
+    "origin": {"live", "recording", "end_grace_seconds", "timeout_seconds"},
+    "store": {"url"},
+    "sessions": {"max_devices", "sharing_threshold", "lifetime_hours"},
+    "mail": {"sender", "smtp_url", "outbox"},
+    "audit": {"checkpoint_dir", "verify_key"},
+    "admin": {"oidc_discovery_url", "client_id", "ops", "auditors"},
+}
+
+
+def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config at `path`; secrets and the store override from `env`.
+
+    Raises ConfigError listing every problem (unknown keys, missing or invalid
+    values, windows that end before they start or overlap).
+    """
+    env = os.environ if env is None else env
+    source = Path(path)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(source), [f"cannot read the file ({exc.strerror})"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(source), [f"not valid TOML ({exc})"]) from None
+    reader = _Reader(source, data)
+    settings = reader.settings(env)
+    if reader.problems or settings is None:
+        raise ConfigError(str(source), reader.problems)
+    return settings
+
+
+class _Reader:
+    """Walks the parsed TOML, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, source: Path, data: dict[str, Any]) -> None:
+        self.source = source
+        self.base = source.resolve().parent
+        self.data = data
+        self.problems: list[str] = []
+
+    def problem(self, key: str, reason: str) -> None:
+        self.problems.append(f"{key}: {reason}")
+
+    def table(self, name: str, *, required: bool = False) -> dict[str, Any]:
+        value = self.data.get(name, {})
+        if name not in self.data and required:
+            self.problem(name, "missing (required)")
+        if not isinstance(value, dict):
+            self.problem(name, "must be a table")
+            return {}
+        self._unknown(name, value)
+        return value
+
+    def _unknown(self, name: str, value: dict[str, Any]) -> None:
+        for key in value:
+            if key not in _KEYS[name]:
+                self.problem(f"{name}.{key}", "unknown key")
+
+    def get(
+        self,
+        table: dict[str, Any],
+        key: str,
+        kind: type,
+        default: Any = None,
+        *,
+        name: str,
+        required: bool = False,
+    ) -> Any:
+        if key not in table:
+            if required:
+                self.problem(f"{name}.{key}", "missing (required)")
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.problem(f"{name}.{key}", f"must be {kind.__name__}, got {value!r}")
+            return default
+        return value
+
+    def time(
+        self,
+        table: dict[str, Any],
+        key: str,
+        tz: ZoneInfo | None,
+        *,
+        name: str,
+        required: bool = False,
+    ) -> dt.datetime | None:
+        if key not in table:
+            if required:
+                self.problem(f"{name}.{key}", "missing (required)")
+            return None
+        if tz is None:
+            return None  # the zone itself is reported as broken
+        try:
+            return parse_time(table[key], tz)
+        except ValueError as exc:
+            self.problem(f"{name}.{key}", str(exc))
+            return None
+
+    def positive(self, table: dict[str, Any], key: str, default: int, *, name: str) -> int:
+        value: int = self.get(table, key, int, default, name=name)
+        if value < 1:
+            self.problem(f"{name}.{key}", f"must be at least 1, got {value}")
+            return default
+        return value
+
+    def settings(self, env: Mapping[str, str]) -> Settings | None:
+        for key in self.data:
+            if key not in _KEYS:
+                self.problem(key, "unknown table")
+        event = self.event()
+        tz = event.timezone if event else None
+        parts = self.parts(tz)
+        recording = self.table("recording", required=True)
+        last_end = parts[-1].end if parts else None
+        rec_from = self.time(recording, "available_from", tz, name="recording") or last_end
+        rec_until = self.time(recording, "available_until", tz, name="recording", required=True)
+        if rec_from and rec_until and rec_until <= rec_from:
+            self.problem(
+                "recording.available_until",
+                "must be after recording.available_from (default: the end of the last part)",
+            )
+        registration = self.table("registration")
+        closes = self.time(registration, "closes", tz, name="registration") or last_end
+        origin = self.origin()
+        store_url = self.store_url(env)
+        sessions = self.table("sessions")
+        session_settings = SessionSettings(
+            max_devices=self.positive(sessions, "max_devices", 3, name="sessions"),
+            sharing_threshold=self.positive(sessions, "sharing_threshold", 5, name="sessions"),
+            lifetime_hours=self.positive(sessions, "lifetime_hours", 12, name="sessions"),
+        )
+        mail, audit, admin = self.mail(), self.audit(), self.admin()
+        if (
+            event is None
+            or tz is None
+            or not parts
+            or rec_from is None
+            or rec_until is None
+            or closes is None
+            or origin is None
+            or store_url is None
+        ):
+            return None
+        schedule = Schedule(tz, tuple(parts), rec_from, rec_until)
+        return Settings(
+            self.source,
+            event,
+            schedule,
+            closes,
+            origin,
+            store_url,
+            session_settings,
+            mail,
+            audit,
+            admin,
+            Secrets.from_env(env),
+        )
+
+    def event(self) -> Event | None:
+        table = self.table("event", required=True)
+        title = self.get(table, "title", str, name="event", required=True)
+        zone_name = self.get(table, "timezone", str, name="event", required=True)
+        public_url = self.get(table, "public_url", str, name="event", required=True)
+        tz = None
+        if zone_name is not None:
+            try:
+                tz = ZoneInfo(zone_name)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.problem(
+                    "event.timezone",
+                    f"unknown time zone {zone_name!r} (an IANA name such as Europe/Helsinki)",
+                )
+        if public_url is not None:
+            parts = urlsplit(public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problem("event.public_url", f"must be an http(s) URL, got {public_url!r}")
+            public_url = public_url.rstrip("/")
+        if title is None or tz is None or public_url is None:
+            return None
+        return Event(title, tz, public_url)
+
+    def parts(self, tz: ZoneInfo | None) -> list[Part]:
+        raw = self.data.get("parts")
+        if not isinstance(raw, list) or not raw:
+            self.problem("parts", "at least one [[parts]] is required")
+            return []
+        parts: list[Part] = []
+        for index, table in enumerate(raw, start=1):
+            name = f"parts[{index}]"
+            if not isinstance(table, dict):
+                self.problem(name, "must be a table")
+                continue
+            for key in table:
+                if key not in _KEYS["parts"]:
+                    self.problem(f"{name}.{key}", "unknown key")
+            title = self.get(table, "name", str, name=name, required=True)
+            start = self.time(table, "start", tz, name=name, required=True)
+            end = self.time(table, "end", tz, name=name, required=True)
+            streamed = self.get(table, "streamed", bool, True, name=name)
+            if start and end and end <= start:
+                self.problem(f"{name}.end", f"{title or 'the part'} ends before it starts")
+            elif title and start and end:
+                parts.append(Part(title, start, end, streamed))
+        names = [p.name for p in parts]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            self.problem("parts", f"two parts are named {dup!r}")
+        parts.sort(key=lambda p: p.start)
+        for before, after in zip(parts, parts[1:], strict=False):
+            if after.start < before.end:
+                self.problem("parts", f"{before.name!r} and {after.name!r} overlap")
+        return parts
+
+    def origin(self) -> OriginSettings | None:
+        table = self.table("origin")
+        live = self.origin_url(table, "live", "hls/live")
+        recording = self.origin_url(table, "recording", "hls/recording")
+        grace = self.get(table, "end_grace_seconds", int, 60, name="origin")
+        if grace < 0:
+            self.problem("origin.end_grace_seconds", "must not be negative")
+        timeout = self.get(table, "timeout_seconds", float, 10.0, name="origin")
+        if timeout <= 0:
+            self.problem("origin.timeout_seconds", "must be positive")
+        if live is None or recording is None:
+            return None
+        return OriginSettings(live, recording, grace, timeout)
+
+    def origin_url(self, table: dict[str, Any], key: str, default: str) -> str | None:
+        value: str = self.get(table, key, str, default, name="origin")
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https"):
+            if not parts.netloc:
+                self.problem(f"origin.{key}", f"{value!r} has no host")
+                return None
+            return value if value.endswith("/") else value + "/"
+        if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+            self.problem(
+                f"origin.{key}", f"{value!r}: write file:///absolute/path or a relative path"
+            )
+            return None
+        if parts.scheme not in ("", "file"):
+            self.problem(f"origin.{key}", f"{value!r}: use file:// or http(s)://")
+            return None
+        folder = self.base / (parts.path if parts.scheme == "file" else value)
+        return "file://" + str(folder.resolve())
+
+    def store_url(self, env: Mapping[str, str]) -> str | None:
+        table = self.table("store")
+        value: str = env.get("GATEWAY_STORE_URL") or self.get(
+            table, "url", str, "sqlite:///var/gateway.db", name="store"
+        )
+        scheme = urlsplit(value).scheme
+        if scheme in ("redis", "rediss", "unix"):
+            return value
+        if scheme == "sqlite" and value.startswith("sqlite:///"):
+            rest = value[len("sqlite:///") :]
+            db = Path(rest) if rest.startswith("/") else self.base / rest
+            return "sqlite:///" + str(db)
+        self.problem(
+            "store.url",
+            f"{value!r}: use sqlite:///relative.db, sqlite:////abs.db or redis://host:6379/0",
+        )
+        return None
+
+    def mail(self) -> MailSettings:
+        table = self.table("mail")
+        smtp_url = self.get(table, "smtp_url", str, None, name="mail")
+        if smtp_url is not None and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
+            self.problem("mail.smtp_url", f"{smtp_url!r}: use smtp:// or smtps://")
+        return MailSettings(
+            sender=self.get(table, "sender", str, MailSettings.sender, name="mail"),
+            smtp_url=smtp_url,
+            outbox=self.base / self.get(table, "outbox", str, "var/outbox", name="mail"),
+        )
+
+    def audit(self) -> AuditSettings:
+        table = self.table("audit")
+        folder = self.get(table, "checkpoint_dir", str, None, name="audit")
+        return AuditSettings(
+            checkpoint_dir=self.base / folder if folder else None,
+            verify_key=self.get(table, "verify_key", str, None, name="audit"),
+        )
+
+    def admin(self) -> AdminSettings:
+        table = self.table("admin")
+        lists = {}
+        for role in ("ops", "auditors"):
+            value = self.get(table, role, list, [], name="admin")
+            if not all(isinstance(v, str) for v in value):
+                self.problem(f"admin.{role}", "must be a list of strings")
+                value = []
+            lists[role] = tuple(v.lower() for v in value)
+        return AdminSettings(
+            oidc_discovery_url=self.get(table, "oidc_discovery_url", str, None, name="admin"),
+            client_id=self.get(table, "client_id", str, None, name="admin"),
+            ops=lists["ops"],
+            auditors=lists["auditors"],
+        )

@@ -1,0 +1,122 @@
+"""The store: every piece of state shared between requests and replicas, behind one Protocol.
+
+Two implementations pass one contract suite (`tests/store/`): `SqliteStore`
+(embedded default, one node) and `RedisStore` (replicas). Any failure to reach
+the store is raised as `StoreUnavailable`, never as the library's own error.
+Stores never read the clock: callers pass `now` where time matters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from gateway.chain import Draft, Event
+
+
+@dataclass(frozen=True)
+class Registrant:
+    id: str  # opaque, random; the only name the audit log knows
+    email: str  # as given; uniqueness is on email.lower()
+    name: str
+    organisation: str
+    created_at: dt.datetime
+    link_version: int = 1
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    registrant_id: str
+    link_version: int
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """A write and a read round trip; raises StoreUnavailable."""
+
+    # Registrants
+    async def add_registrant(self, registrant: Registrant) -> tuple[Registrant, bool]:
+        """Store it unless its email (case-insensitive) is known: (stored, created)."""
+
+    async def registrant(self, registrant_id: str) -> Registrant | None: ...
+
+    async def registrant_by_email(self, email: str) -> Registrant | None:
+        """Look up by address, case-insensitively."""
+
+    async def registrants(self) -> list[Registrant]:
+        """All, in creation order."""
+
+    async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
+        """Atomically increment link_version and set `revoked`; KeyError if unknown."""
+
+    # Sessions
+    async def create_session(
+        self, session: Session, *, max_devices: int, now: dt.datetime
+    ) -> list[str]:
+        """Add `session`; atomically end the registrant's oldest sessions beyond
+        `max_devices` (ignoring expired ones). Returns the ids ended, oldest first."""
+
+    async def session(self, session_id: str) -> Session | None:
+        """The session, or None when unknown or ended. Expiry is the caller's check."""
+
+    async def end_sessions(self, registrant_id: str) -> list[str]:
+        """End every session of the registrant; returns their ids."""
+
+    async def count_sessions(self, now: dt.datetime) -> int:
+        """Sessions not ended and not expired at `now`."""
+
+    # Live segment dates, shared so every replica lists and refuses the same segments
+    async def date_segments(
+        self, dates: Mapping[str, dt.datetime], *, overwrite: bool
+    ) -> dict[str, dt.datetime]:
+        """Record dates by segment name (first writer wins unless `overwrite`);
+        returns the stored date of every name given."""
+
+    async def segment_dates(self, names: Sequence[str]) -> dict[str, dt.datetime]:
+        """Stored dates of those names that have one."""
+
+    # Audit log
+    async def append_audit(self, draft: Draft) -> Event:
+        """Seal `draft` after the current head and append it, atomically across replicas."""
+
+    async def audit_events(self, *, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        """Events with seq > after_seq in order."""
+
+    async def mark_once(self, key: str) -> bool:
+        """True the first time `key` is marked, False ever after (refusal de-duplication)."""
+
+    # Small named values (secrets generated once, ops overrides)
+    async def get_value(self, key: str) -> str | None: ...
+
+    async def set_value(self, key: str, value: str) -> None: ...
+
+    async def setdefault_value(self, key: str, value: str) -> str:
+        """Store `value` unless `key` has one; return the stored value."""
+
+
+def open_store(url: str) -> Store:
+    """The store for a `store.url` (`sqlite:///path` or `redis://...`). Connects lazily.
+
+    A Redis URL may carry `?prefix=name:` to keep several gateways (or test
+    runs) apart on one server; the default prefix is `gw:`.
+    """
+    if url.startswith("sqlite:///"):
+        from gateway.store.sqlite import SqliteStore
+
+        return SqliteStore(url[len("sqlite:///") :])
+    from gateway.store.redis import RedisStore
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    prefix = query.pop("prefix", ["gw:"])[0]
+    rest = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    return RedisStore(rest, prefix=prefix)

@@ -1,0 +1,386 @@
+"""`SqliteStore`: the embedded single-node store on one SQLite file (stdlib `sqlite3`).
+
+One connection per store, guarded by a lock and used from worker threads
+(`asyncio.to_thread`) so the event loop never waits on the disk. The file is
+shared with other processes (a CLI command while the server runs): WAL mode, a
+5 s busy timeout, and every multi-step write in one `BEGIN IMMEDIATE`
+transaction so two writers never interleave. Datetimes are stored as fixed-width
+UTC ISO strings (so text order is time order) and read back as aware UTC
+datetimes. Failing to reach the file (cannot open, locked, disk I/O) raises
+`StoreUnavailable`; the schema is created on first use and versioned in
+`PRAGMA user_version`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from gateway import chain
+from gateway.chain import Draft, Event
+from gateway.errors import StoreUnavailable
+from gateway.store import Registrant, Session
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS registrants (
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL,
+    email_key TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    link_version INTEGER NOT NULL,
+    revoked INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    registrant_id TEXT NOT NULL,
+    link_version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_registrant ON sessions (registrant_id, created_at);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    registrant TEXT,
+    hash TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_type ON audit (type, seq);
+CREATE INDEX IF NOT EXISTS audit_registrant ON audit (registrant, seq);
+CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ping (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, date TEXT NOT NULL);
+"""
+
+_REGISTRANT_BY_ID = (
+    "SELECT id, email, name, organisation, created_at, link_version, revoked"
+    " FROM registrants WHERE id = ?"
+)
+_REGISTRANT_BY_EMAIL = (
+    "SELECT id, email, name, organisation, created_at, link_version, revoked"
+    " FROM registrants WHERE email_key = ?"
+)
+_ALL_REGISTRANTS = (
+    "SELECT id, email, name, organisation, created_at, link_version, revoked"
+    " FROM registrants ORDER BY n"
+)
+_BUMP_LINK = (
+    "UPDATE registrants SET link_version = link_version + 1, revoked = ? WHERE id = ?"
+    " RETURNING id, email, name, organisation, created_at, link_version, revoked"
+)
+_INSERT_SESSION = (
+    "INSERT INTO sessions (id, registrant_id, link_version, created_at, expires_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_SESSION_BY_ID = (
+    "SELECT id, registrant_id, link_version, created_at, expires_at FROM sessions WHERE id = ?"
+)
+
+
+def _iso(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: the store needs aware datetimes")
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def _registrant(row: Sequence[Any]) -> Registrant:
+    rid, email, name, organisation, created_at, link_version, revoked = row
+    return Registrant(rid, email, name, organisation, _utc(created_at), link_version, bool(revoked))
+
+
+def _session(row: Sequence[Any]) -> Session:
+    sid, registrant_id, link_version, created_at, expires_at = row
+    return Session(sid, registrant_id, link_version, _utc(created_at), _utc(expires_at))
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the file cannot be reached (rather than a bug or a bad argument)."""
+    return isinstance(exc, sqlite3.OperationalError | OSError) or (
+        type(exc) is sqlite3.DatabaseError  # not a database, corrupt image
+    )
+
+
+class SqliteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    # Plumbing: one connection, a lock, worker threads, errors mapped
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None:
+            return self._conn
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            parent = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(parent, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _use_wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreUnavailable(
+                        f"{self.path}: schema version {version} is newer than this gateway's "
+                        f"({SCHEMA_VERSION})"
+                    )
+                if version < SCHEMA_VERSION:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _call(self, work: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        with self._lock:
+            try:
+                conn = self._connect()
+                if not write:
+                    return work(conn)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                return result
+            except Exception as exc:
+                if _unavailable(exc):
+                    raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+                raise
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in autocommit mode: for reads and single-statement writes."""
+        return await asyncio.to_thread(self._call, work, False)
+
+    async def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in one `BEGIN IMMEDIATE` transaction (the write lock taken up front)."""
+        return await asyncio.to_thread(self._call, work, True)
+
+    async def _one(self, sql: str, *params: object) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = await self._run(lambda c: c.execute(sql, params).fetchone())
+        return row
+
+    async def _all(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        return await self._run(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def close(self) -> None:
+        def work() -> None:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+        await asyncio.to_thread(work)
+
+    async def ping(self) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO ping (id, n) VALUES (1, 1)")
+            conn.execute("SELECT n FROM ping WHERE id = 1").fetchone()
+
+        await self._transaction(work)
+
+    # Registrants
+
+    async def add_registrant(self, registrant: Registrant) -> tuple[Registrant, bool]:
+        stored = replace(registrant, created_at=_utc(_iso(registrant.created_at)))
+
+        def work(conn: sqlite3.Connection) -> tuple[Registrant, bool]:
+            row = conn.execute(_REGISTRANT_BY_EMAIL, (registrant.email.lower(),)).fetchone()
+            if row is not None:
+                return _registrant(row), False
+            if conn.execute("SELECT 1 FROM registrants WHERE id = ?", (registrant.id,)).fetchone():
+                raise ValueError(f"registrant id {registrant.id!r} is already in use")
+            conn.execute(
+                "INSERT INTO registrants (id, email, email_key, name, organisation, created_at,"
+                " link_version, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (stored.id, stored.email, stored.email.lower(), stored.name, stored.organisation,
+                 _iso(stored.created_at), stored.link_version, int(stored.revoked)),
+            )  # fmt: skip
+            return stored, True
+
+        return await self._transaction(work)
+
+    async def registrant(self, registrant_id: str) -> Registrant | None:
+        row = await self._one(_REGISTRANT_BY_ID, registrant_id)
+        return None if row is None else _registrant(row)
+
+    async def registrant_by_email(self, email: str) -> Registrant | None:
+        row = await self._one(_REGISTRANT_BY_EMAIL, email.lower())
+        return None if row is None else _registrant(row)
+
+    async def registrants(self) -> list[Registrant]:
+        return [_registrant(row) for row in await self._all(_ALL_REGISTRANTS)]
+
+    async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
+        def work(conn: sqlite3.Connection) -> Registrant:
+            row = conn.execute(_BUMP_LINK, (int(revoked), registrant_id)).fetchone()
+            if row is None:
+                raise KeyError(registrant_id)
+            return _registrant(row)
+
+        return await self._transaction(work)
+
+    # Sessions
+
+    async def create_session(
+        self, session: Session, *, max_devices: int, now: dt.datetime
+    ) -> list[str]:
+        values = (session.id, session.registrant_id, session.link_version,
+                  _iso(session.created_at), _iso(session.expires_at))  # fmt: skip
+        at = _iso(now)
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            conn.execute(
+                "DELETE FROM sessions WHERE registrant_id = ? AND expires_at <= ?",
+                (session.registrant_id, at),
+            )
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session.id,))
+            conn.execute(_INSERT_SESSION, values)
+            rows = conn.execute(
+                "SELECT id FROM sessions WHERE registrant_id = ? ORDER BY created_at, n",
+                (session.registrant_id,),
+            ).fetchall()
+            ended = [row[0] for row in rows[: max(0, len(rows) - max_devices)]]
+            conn.executemany("DELETE FROM sessions WHERE id = ?", [(sid,) for sid in ended])
+            return ended
+
+        return await self._transaction(work)
+
+    async def session(self, session_id: str) -> Session | None:
+        row = await self._one(_SESSION_BY_ID, session_id)
+        return None if row is None else _session(row)
+
+    async def end_sessions(self, registrant_id: str) -> list[str]:
+        def work(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "DELETE FROM sessions WHERE registrant_id = ? RETURNING id, created_at, n",
+                (registrant_id,),
+            ).fetchall()
+            return [row[0] for row in sorted(rows, key=lambda row: (row[1], row[2]))]
+
+        return await self._transaction(work)
+
+    async def count_sessions(self, now: dt.datetime) -> int:
+        rows = await self._all("SELECT COUNT(*) FROM sessions WHERE expires_at > ?", _iso(now))
+        return int(rows[0][0])
+
+    # Live segment dates
+
+    async def date_segments(
+        self, dates: Mapping[str, dt.datetime], *, overwrite: bool
+    ) -> dict[str, dt.datetime]:
+        rows = [(name, _iso(date)) for name, date in dates.items()]
+        verb = "INSERT OR REPLACE" if overwrite else "INSERT OR IGNORE"
+
+        def work(conn: sqlite3.Connection) -> dict[str, dt.datetime]:
+            conn.executemany(f"{verb} INTO segments (name, date) VALUES (?, ?)", rows)
+            return _select_dates(conn, list(dates))
+
+        return await self._transaction(work) if rows else {}
+
+    async def segment_dates(self, names: Sequence[str]) -> dict[str, dt.datetime]:
+        wanted = list(names)
+        return await self._run(lambda conn: _select_dates(conn, wanted)) if wanted else {}
+
+    # Audit log
+
+    async def append_audit(self, draft: Draft) -> Event:
+        def work(conn: sqlite3.Connection) -> Event:
+            head = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (0, chain.GENESIS) if head is None else (head[0], head[1])
+            event = chain.seal(draft, seq + 1, prev)
+            conn.execute(
+                "INSERT INTO audit (seq, ts, type, registrant, hash, event)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (event.seq, event.ts, event.type, event.registrant, event.hash, event.to_json()),
+            )
+            return event
+
+        return await self._transaction(work)
+
+    async def audit_events(self, *, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        sql = "SELECT event FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"
+        rows = await self._all(sql, after_seq, -1 if limit is None else max(0, limit))
+        return [Event.from_json(row[0]) for row in rows]
+
+    async def mark_once(self, key: str) -> bool:
+        sql = "INSERT OR IGNORE INTO marks (key) VALUES (?)"
+        return await self._run(lambda conn: conn.execute(sql, (key,)).rowcount == 1)
+
+    # Small named values
+
+    async def get_value(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM kv WHERE key = ?", key)
+        return None if row is None else str(row[0])
+
+    async def set_value(self, key: str, value: str) -> None:
+        await self._all("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", key, value)
+
+    async def setdefault_value(self, key: str, value: str) -> str:
+        def work(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (key, value))
+            return str(conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()[0])
+
+        return await self._transaction(work)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (it stays so). The switch needs the file to itself and does not
+    wait on the busy timeout, so a process opening a new file beside another one retries."""
+    for _ in range(BUSY_TIMEOUT_MS // 50):
+        try:
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() in ("wal", "memory"):
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        time.sleep(0.05)
+    raise sqlite3.OperationalError("database is locked: could not switch to WAL")
+
+
+def _select_dates(conn: sqlite3.Connection, names: list[str]) -> dict[str, dt.datetime]:
+    rows = conn.execute(
+        "SELECT name, date FROM segments WHERE name IN (SELECT value FROM json_each(?))",
+        (json.dumps(names),),
+    )
+    return {name: _utc(date) for name, date in rows}

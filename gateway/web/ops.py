@@ -1,0 +1,68 @@
+"""Machine endpoints: status for players, health and readiness for orchestrators, metrics."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from gateway.errors import StoreUnavailable
+from gateway.schedule import status
+from gateway.times import iso
+from gateway.web.errors import RETRY_AFTER
+from gateway.web.services import services
+
+
+async def api_status(request: Request) -> Response:
+    svc = services(request)
+    schedule, stopped = await svc.gatekeeper.schedule()
+    now = svc.clock()
+    current = status(schedule, now, stopped=stopped)
+    tz = schedule.timezone
+    return JSONResponse(
+        {
+            "phase": current.phase,
+            "part": current.part,
+            "live": current.live,
+            "recording_available": current.recording_available,
+            "next_change": iso(current.next_change, tz) if current.next_change else None,
+            "now": iso(now, tz),
+            "timezone": tz.key,
+        },
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await services(request).store.ping()
+    except StoreUnavailable:
+        return JSONResponse(
+            {"status": "unavailable", "reason": "store not reachable"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER},
+        )
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    try:
+        svc.metrics.sessions_active.set(await svc.store.count_sessions(svc.clock()))
+    except StoreUnavailable:
+        pass  # keep the last value; the store error counter tells the story
+    return PlainTextResponse(
+        svc.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+routes = [
+    Route("/api/status", api_status),
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/metrics", metrics),
+]

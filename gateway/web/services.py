@@ -1,0 +1,41 @@
+"""What the routes need, built once per app in the lifespan and kept on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from gateway.access import Gatekeeper
+from gateway.audit import AuditLog
+from gateway.clock import Clock
+from gateway.live import LiveStream
+from gateway.metrics import Metrics
+from gateway.origins import Origin
+from gateway.settings import Settings
+from gateway.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    audit: AuditLog
+    metrics: Metrics
+    gatekeeper: Gatekeeper
+    live: LiveStream
+    recording: Origin
+
+    @property
+    def cookie_name(self) -> str:
+        return "__Host-gw_session" if self.settings.event.secure else "gw_session"
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None

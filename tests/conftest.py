@@ -1,0 +1,120 @@
+"""Shared fixtures: an event config around chosen times, a frozen clock, the app on a real store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import socket
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.clock import FrozenClock
+from gateway.settings import Settings, load_settings
+
+HELSINKI_OFFSET = "+02:00"
+SECRET = "test-secret-key-one"
+REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def seminar_toml(
+    tmp: Path, *, extra: str = "", store_url: str | None = None, sessions: str = "max_devices = 3"
+) -> str:
+    """The seminar's day (18 Nov 2021, Helsinki) with origins and store under `tmp`."""
+    store = store_url or f"sqlite:///{tmp / 'gateway.db'}".replace("sqlite:///", "sqlite:////", 1)
+    return (
+        textwrap.dedent(f"""
+        [event]
+        title = "Seminar on best practice in anti-trafficking work in the Nordic countries"
+        timezone = "Europe/Helsinki"
+        public_url = "https://stream.example.org"
+
+        [registration]
+        closes = "2021-11-16T23:59:59"
+
+        [[parts]]
+        name = "Part I"
+        start = "2021-11-18T10:00"
+        end = "2021-11-18T12:45"
+        streamed = true
+
+        [[parts]]
+        name = "Part II"
+        start = "2021-11-18T12:45"
+        end = "2021-11-18T17:10"
+        streamed = false
+
+        [[parts]]
+        name = "Part III"
+        start = "2021-11-18T17:10"
+        end = "2021-11-18T18:20"
+        streamed = true
+
+        [recording]
+        available_until = "2021-12-18T23:59:59"
+
+        [origin]
+        live = "file://{tmp / "live"}"
+        recording = "file://{tmp / "recording"}"
+        end_grace_seconds = 60
+
+        [store]
+        url = "{store}"
+
+        [sessions]
+        {sessions}
+        """)
+        + extra
+    )
+
+
+def helsinki(text: str) -> dt.datetime:
+    """`2021-11-18T10:00` in Helsinki (EET, +02:00 in November) as aware UTC."""
+    return dt.datetime.fromisoformat(text + HELSINKI_OFFSET).astimezone(dt.UTC)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(helsinki("2021-11-18T10:30"))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(keys: str = SECRET, **kwargs: Any) -> Settings:
+        path = tmp_path / "event.toml"
+        path.write_text(seminar_toml(tmp_path, **kwargs))
+        return load_settings(path, {"GATEWAY_SECRET_KEYS": keys})
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the shared Redis, deleted afterwards."""
+    import redis
+
+    prefix = f"test:{secrets.token_hex(6)}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -1,0 +1,133 @@
+"""`gateway serve` as a real subprocess, with windows placed around the real clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.conftest import SECRET, free_port
+
+
+def local(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_toml(tmp: Path, now: dt.datetime, store_url: str, *, part_two_now: bool = False) -> str:
+    """Part I runs now (or Part II does), with real times around `now`."""
+    shift = dt.timedelta(minutes=15) if part_two_now else dt.timedelta(0)
+    p1 = now - dt.timedelta(minutes=5) - shift
+    return f"""
+[event]
+title = "End-to-end rehearsal"
+timezone = "Europe/Helsinki"
+public_url = "http://127.0.0.1"
+
+[[parts]]
+name = "Part I"
+start = "{local(p1)}"
+end = "{local(p1 + dt.timedelta(minutes=15))}"
+
+[[parts]]
+name = "Part II"
+start = "{local(p1 + dt.timedelta(minutes=15))}"
+end = "{local(p1 + dt.timedelta(minutes=30))}"
+streamed = false
+
+[[parts]]
+name = "Part III"
+start = "{local(p1 + dt.timedelta(minutes=30))}"
+end = "{local(p1 + dt.timedelta(minutes=45))}"
+
+[recording]
+available_until = "{local(now + dt.timedelta(days=1))}"
+
+[origin]
+live = "live"
+recording = "recording"
+
+[store]
+url = "{store_url}"
+"""
+
+
+@dataclass
+class Server:
+    url: str
+    config: Path
+    process: subprocess.Popen[bytes]
+    clients: list[httpx2.Client] = field(default_factory=list)
+
+    def client(self) -> httpx2.Client:
+        """A browser of its own (cookie jar), closed when the test ends."""
+        client = httpx2.Client(base_url=self.url, timeout=10)
+        self.clients.append(client)
+        return client
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GATEWAY_SECRET_KEYS": SECRET}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[[Path], Server]]:
+    started: list[Server] = []
+
+    def start(config: Path) -> Server:
+        port = free_port()
+        env = {**os.environ, "GATEWAY_SECRET_KEYS": SECRET}
+        env.pop("GATEWAY_STORE_URL", None)
+        with (tmp_path / f"serve-{port}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server(f"http://127.0.0.1:{port}", config, process)
+        started.append(server)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(server.url + "/healthz", timeout=1).status_code == 200:
+                    return server
+            except httpx2.HTTPError:
+                time.sleep(0.1)
+            assert process.poll() is None, (tmp_path / f"serve-{port}.log").read_text()
+        raise AssertionError("gateway serve did not answer in 20 s")
+
+    yield start
+    for server in started:
+        for client in server.clients:
+            client.close()
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()

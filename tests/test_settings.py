@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import load_settings
+from tests.conftest import helsinki, seminar_toml
+
+CONFIG = Path(__file__).parent.parent / "config" / "nordic-seminar-2021.toml"
+
+
+def test_the_shipped_seminar_config_is_the_real_day() -> None:
+    settings = load_settings(CONFIG, {})
+    parts = settings.schedule.parts
+    assert [(p.name, p.streamed) for p in parts] == [
+        ("Part I", True),
+        ("Part II", False),
+        ("Part III", True),
+    ]
+    assert parts[0].start == helsinki("2021-11-18T10:00")
+    assert parts[1].start == helsinki("2021-11-18T12:45")
+    assert parts[2].end == helsinki("2021-11-18T18:20")
+    assert settings.registration_closes == helsinki("2021-11-16T23:59:59")
+    assert settings.schedule.recording_from == helsinki("2021-11-18T18:20")
+    assert settings.schedule.recording_until == helsinki("2021-12-18T23:59:59")
+    assert settings.store_url == "sqlite:///" + str(CONFIG.parent.resolve() / "var/gateway.db")
+
+
+def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> ConfigError:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env or {})
+    return caught.value
+
+
+def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path: Path) -> None:
+    text = seminar_toml(tmp_path).replace('"Europe/Helsinki"', '"Europe/Helsingfors"')
+    text = text.replace('end = "2021-11-18T18:20"', 'end = "2021-11-18T17:00"')
+    text += "\n[mail]\nsendr = 'x'\n"
+    error = _load(tmp_path, text)
+    message = str(error)
+    assert str(tmp_path / "bad.toml") in message
+    assert "event.timezone" in message and "Europe/Helsingfors" in message
+    assert "mail.sendr: unknown key" in message
+
+
+def test_an_end_before_its_start_and_overlaps_are_refused(tmp_path: Path) -> None:
+    text = seminar_toml(tmp_path).replace('end = "2021-11-18T18:20"', 'end = "2021-11-18T17:00"')
+    assert "parts[3].end: Part III ends before it starts" in str(_load(tmp_path, text))
+    text = seminar_toml(tmp_path).replace('end = "2021-11-18T12:45"', 'end = "2021-11-18T13:00"')
+    assert "'Part I' and 'Part II' overlap" in str(_load(tmp_path, text))
+
+
+def test_nonexistent_local_times_are_explained(tmp_path: Path) -> None:
+    text = seminar_toml(tmp_path).replace("2021-11-18T10:00", "2021-03-28T03:30")
+    assert "does not exist in Europe/Helsinki" in str(_load(tmp_path, text))
+
+
+def test_required_tables_and_types(tmp_path: Path) -> None:
+    problems = _load(tmp_path, "[sessions]\nmax_devices = 'three'\n").problems
+    assert "event: missing (required)" in problems
+    assert "parts: at least one [[parts]] is required" in problems
+    assert "recording.available_until: missing (required)" in problems
+    assert any(p.startswith("sessions.max_devices: must be int") for p in problems)
+
+
+def test_not_toml_and_missing_files_are_config_errors(tmp_path: Path) -> None:
+    assert "not valid TOML" in str(_load(tmp_path, "[event\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "nope.toml", {})
+
+
+def test_store_url_from_env_wins_and_secrets_are_masked(tmp_path: Path) -> None:
+    path = tmp_path / "event.toml"
+    path.write_text(seminar_toml(tmp_path))
+    settings = load_settings(
+        path,
+        {
+            "GATEWAY_STORE_URL": "redis://127.0.0.1:6379/3",
+            "GATEWAY_SECRET_KEYS": "new-key, old-key",
+        },
+    )
+    assert settings.store_url == "redis://127.0.0.1:6379/3"
+    assert [k.reveal() for k in settings.secrets.secret_keys] == ["new-key", "old-key"]
+    assert "new-key" not in repr(settings)
+
+
+def test_relative_paths_are_relative_to_the_config_folder(tmp_path: Path) -> None:
+    text = seminar_toml(tmp_path, store_url="sqlite:///var/g.db")
+    text = text.replace(f'live = "file://{tmp_path / "live"}"', 'live = "hls/live"')
+    path = tmp_path / "event.toml"
+    path.write_text(text)
+    settings = load_settings(path, {})
+    assert settings.origin.live == f"file://{tmp_path.resolve() / 'hls/live'}"
+    assert settings.store_url == f"sqlite:///{tmp_path.resolve() / 'var/g.db'}"

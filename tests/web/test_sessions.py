@@ -1,0 +1,165 @@
+"""Personal links and sessions over HTTP: opening, refusing, revoking, evicting, rotating keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+
+from gateway.store.redis import RedisStore
+from tests.conftest import free_port
+from tests.web.conftest import Gateway, encoder
+
+
+def test_a_link_opens_with_303_to_watch_and_a_hardened_cookie(any_gateway: Gateway) -> None:
+    registrant = any_gateway.register()
+    browser = any_gateway.browser()
+    answer = browser.get(any_gateway.link_path(registrant), follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/watch"
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("__Host-gw_session=")
+    for flag in ("HttpOnly", "SameSite=lax", "Secure", "Path=/"):
+        assert flag.lower() in cookie.lower()
+    watch = browser.get("/watch")
+    assert watch.status_code == 200
+    assert "<video" in watch.text
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1],
+        lambda t: t[:-2] + "xx",
+        lambda t: "x" + t,
+        lambda t: "garbage",
+        lambda t: "A" * 10_000,
+        lambda t: "ääkkönen",
+        lambda t: t + "%00",
+        lambda t: "%ff%fe",
+        lambda t: t.replace(".1.", ".2."),
+    ],
+)
+def test_bad_tokens_are_refused_without_a_cookie(
+    gateway: Gateway, mangle: Callable[[str], str]
+) -> None:
+    token = gateway.link_path(gateway.register()).rsplit("/", 1)[1]
+    answer = gateway.browser().get(f"/w/{mangle(token)}", follow_redirects=False)
+    assert answer.status_code in (403, 404, 414)
+    assert "set-cookie" not in answer.headers
+
+
+def test_refusals_are_audited_with_their_reason(gateway: Gateway) -> None:
+    token = gateway.link_path(gateway.register()).rsplit("/", 1)[1]
+    gateway.browser().get(f"/w/{token}x")
+    events = gateway.call(gateway.services.store.audit_events)
+    refused = [e for e in events if e.type == "link.refused"]
+    assert refused[-1].detail["reason"] == "bad_signature"
+    assert token not in json.dumps([e.detail for e in events])
+
+
+def test_revoke_refuses_the_running_session_and_the_link(any_gateway: Gateway) -> None:
+    encoder(any_gateway.tmp, "2021-11-18T10:29:40", 3)
+    registrant = any_gateway.register()
+    viewer = any_gateway.login(registrant)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    any_gateway.call(any_gateway.registry.revoke, registrant.email, actor="test")
+    assert viewer.get("/live/index.m3u8").status_code == 403
+    assert viewer.get("/watch").status_code == 403
+    again = any_gateway.browser().get(any_gateway.link_path(registrant), follow_redirects=False)
+    assert again.status_code == 403 and "set-cookie" not in again.headers
+
+
+def test_reissue_supersedes_the_old_link(any_gateway: Gateway) -> None:
+    encoder(any_gateway.tmp, "2021-11-18T10:29:40", 3)
+    old = any_gateway.register()
+    old_path = any_gateway.link_path(old)
+    new = any_gateway.call(any_gateway.registry.reissue, old.email, actor="test")
+    assert any_gateway.browser().get(old_path, follow_redirects=False).status_code == 403
+    viewer = any_gateway.login(new)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    events = any_gateway.call(any_gateway.services.store.audit_events)
+    assert [e.detail.get("reason") for e in events if e.type == "link.refused"] == ["superseded"]
+
+
+def test_beyond_max_devices_the_oldest_session_ends(make_gateway: Callable[..., Gateway]) -> None:
+    gw = make_gateway(sessions="max_devices = 2")
+    encoder(gw.tmp, "2021-11-18T10:29:40", 3)
+    registrant = gw.register()
+    first, second, third = (gw.login(registrant) for _ in range(3))
+    assert first.get("/live/index.m3u8").status_code == 401
+    assert second.get("/live/index.m3u8").status_code == 200
+    assert third.get("/live/index.m3u8").status_code == 200
+    events = gw.call(gw.services.store.audit_events)
+    assert [e.type for e in events].count("session.evicted") == 1
+
+
+def test_key_rotation(make_gateway: Callable[..., Gateway]) -> None:
+    signed_with_a = make_gateway(keys="A-key-0123456789")
+    registrant = signed_with_a.register()
+    path_a = signed_with_a.link_path(registrant)
+    rotated = make_gateway(keys="B-key-0123456789,A-key-0123456789")
+    assert rotated.browser().get(path_a, follow_redirects=False).status_code == 303
+    path_b = rotated.link_path(registrant)
+    only_b = make_gateway(keys="B-key-0123456789")
+    assert only_b.browser().get(path_a, follow_redirects=False).status_code == 403
+    assert only_b.browser().get(path_b, follow_redirects=False).status_code == 303
+
+
+def test_a_forged_or_foreign_cookie_is_no_session(gateway: Gateway) -> None:
+    browser = gateway.browser()
+    browser.cookies.set("__Host-gw_session", "forged.value.here")
+    assert browser.get("/watch").status_code == 401
+    token = gateway.link_path(gateway.register()).rsplit("/", 1)[1]
+    browser.cookies.set("__Host-gw_session", token)  # a link token is not a session
+    assert browser.get("/live/index.m3u8").status_code == 401
+
+
+def test_store_outage_is_503_with_retry_after_never_401_or_403(
+    make_gateway: Callable[..., Gateway], redis_prefix: str
+) -> None:
+    gw = make_gateway(kind="redis")
+    encoder(gw.tmp, "2021-11-18T10:29:40", 3)
+    registrant = gw.register()
+    viewer = gw.login(registrant)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    dead = RedisStore(f"redis://127.0.0.1:{free_port()}/0", prefix=redis_prefix, timeout=0.2)
+    live_store = gw.services.store
+    gw.services.store = dead
+    gw.services.gatekeeper.store = dead
+    gw.services.live.store = dead
+    try:
+        gw.clock.advance(seconds=6)  # beyond the 5 s a verified session may go on
+        for path in (
+            "/live/index.m3u8",
+            "/watch",
+            urlsplit(gw.registry.link(registrant)).path,
+            "/readyz",
+        ):
+            answer = viewer.get(path, follow_redirects=False)
+            assert answer.status_code == 503, path
+            assert answer.headers["retry-after"] == "5"
+    finally:
+        gw.services.store = live_store
+        gw.services.gatekeeper.store = live_store
+        gw.services.live.store = live_store
+        gw.call(dead.close)
+
+
+def test_status_health_and_metrics(gateway: Gateway) -> None:
+    assert gateway.client.get("/healthz").status_code == 200
+    assert gateway.client.get("/readyz").json() == {"status": "ready"}
+    gateway.login()
+    gateway.client.get("/live/index.m3u8")
+    metrics = gateway.client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert (
+        'gateway_decisions_total{area="live",outcome="refused",reason="no_session"} 1.0'
+        in metrics.text
+    )
+    assert "gateway_sessions_active 1.0" in metrics.text
+    status = gateway.client.get("/api/status").json()
+    assert status["phase"] == "live" and status["part"] == "Part I" and status["live"] is True
