@@ -3,19 +3,32 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+HLS_JS := gateway/web/static/vendor/hls.min.js
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format assets clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,demo]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## rehearsal on embedded defaults
+# hls.js from the npm registry, pinned in package-lock.json; never committed, never from a CDN.
+# Without npm the player falls back to the browser's own HLS (Safari, iOS, recent Chromium).
+assets: $(HLS_JS)
+$(HLS_JS): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --ignore-scripts --silent && \
+	  mkdir -p $(dir $@) && cp node_modules/hls.js/dist/hls.min.js $@; \
+	else \
+	  echo "npm not found: the player will use the browser's own HLS (Safari, iOS, recent Chromium);"; \
+	  echo "install Node.js and npm for hls.js in every other browser, then run 'make assets'."; \
+	fi
+
+run: $(STAMP) assets  ## rehearsal on embedded defaults
 	$(VENV)/bin/gateway demo
 
-test: $(STAMP) lint  ## the whole suite (starts the servers it needs)
+test: $(STAMP) assets lint  ## the whole suite (starts the servers it needs)
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
 	  echo "starting a throwaway redis-server on 127.0.0.1:6379 for the tests"; \
 	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no; \
@@ -32,4 +45,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix gateway tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from gateway.audit import AuditLog
@@ -50,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = command("serve", "run the gateway")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    demo = commands.add_parser(
+        "demo",
+        help="rehearse on embedded defaults: a local test "
+        "stream, the day shifted to now, a demo registrant",
+    )
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data", default="demo-data", help="data folder (reused by a second run)")
 
     schedule = command("schedule", "print the parts and what is served at a moment")
     schedule.add_argument("--at", help="a date and time (default: now)")
@@ -134,6 +143,10 @@ async def _reissue(settings: Settings, store: Store, args: argparse.Namespace) -
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from gateway.demo import run
+
+        return run(Path(args.data), args.port)
     if not args.config:
         raise UsageError("no config: give --config FILE or set GATEWAY_CONFIG")
     settings = load_settings(args.config)
@@ -183,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except GatewayError as exc:
         print(f"gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # e.g. the demo without its optional extra
+        print(f"gateway: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -29,7 +29,8 @@ from gateway.errors import (
 )
 from gateway.schedule import Schedule
 from gateway.times import iso
-from gateway.web.pages import render, when
+from gateway.web.i18n import Translator
+from gateway.web.pages import render, translator, when
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
@@ -38,106 +39,90 @@ _API_PREFIXES = ("/live/", "/recording/", "/api/", "/auth", "/readyz", "/healthz
 
 @dataclass(frozen=True)
 class Answer:
+    """A refusal in words: message keys of `messages/*.toml` and their parameters."""
+
     status: int
     code: str
     heading: str
     message: str
     advice: str = ""
+    params: tuple[tuple[str, str], ...] = ()
 
-
-_LINK_MESSAGES = {
-    "bad_signature": "The link is incomplete or has been changed. Open it again from your "
-    "email, making sure the whole address is used.",
-    "unknown_registrant": "This link does not belong to a registered participant.",
-    "revoked": "The organisers have withdrawn access for this link.",
-    "superseded": "A newer link has been sent to you: please use the link in your most "
-    "recent email.",
-}
+    def words(self, t: Translator) -> tuple[str, str, str]:
+        params = dict(self.params)
+        return (
+            t(self.heading),
+            t(self.message, **params),
+            t(self.advice, **params) if self.advice else "",
+        )
 
 
 def explain(exc: GatewayError, schedule: Schedule) -> Answer:
-    """Status, machine code and plain words for a domain error."""
+    """Status, machine code and message keys for a domain error."""
     if isinstance(exc, NoSession):
         return Answer(
-            401,
-            "no_session",
-            "Please open your personal link",
-            "This page is for registered web participants.",
-            "Open the personal link from your registration email on this device.",
+            401, "no_session", "err_no_session_heading", "err_no_session", "err_no_session_advice"
         )
     if isinstance(exc, Revoked):
-        return Answer(
-            403,
-            "revoked",
-            "Access withdrawn",
-            "The organisers have withdrawn access for this registration.",
-            "If you think this is a mistake, please contact the organisers.",
-        )
+        return Answer(403, "revoked", "err_revoked_heading", "err_revoked", "err_contact")
     if isinstance(exc, LinkRefused):
         return Answer(
-            403,
-            exc.reason,
-            "This link does not work",
-            _LINK_MESSAGES[exc.reason],
-            "If you need a new link, please contact the organisers.",
+            403, exc.reason, "err_link_heading", f"err_link_{exc.reason}", "err_link_advice"
         )
     if isinstance(exc, AccessRefused):
-        return Answer(403, exc.reason, "Not available now", _refusal_words(exc, schedule))
+        return _refusal(exc, schedule)
     if isinstance(exc, RecordingExpired):
         return Answer(
             410,
             exc.reason,
-            "The recording has ended",
-            f"The recording was available until {when(exc.until, schedule)}.",
+            "err_recording_expired_heading",
+            "err_recording_expired",
+            params=(("when", when(exc.until, schedule)),),
         )
     if isinstance(exc, BadPath):
-        return Answer(400, "bad_path", "Bad address", "That address is not valid.")
+        return Answer(400, "bad_path", "err_bad_path_heading", "err_bad_path")
     if isinstance(exc, NotFound):
-        return Answer(404, "not_found", "Not found", "There is nothing at this address.")
+        return Answer(404, "not_found", "err_not_found_heading", "err_not_found")
     if isinstance(exc, OriginTimeout):
         return Answer(
             504,
             "origin_timeout",
-            "The video source is slow",
-            "The video source did not answer in time.",
-            "Please try again in a minute.",
+            "err_origin_timeout_heading",
+            "err_origin_timeout",
+            "err_try_minute",
         )
     if isinstance(exc, OriginUnavailable):
         return Answer(
-            502,
-            "origin_unavailable",
-            "The video source is not answering",
-            "The video source is not answering right now.",
-            "Please try again in a minute.",
+            502, "origin_unavailable", "err_origin_heading", "err_origin", "err_try_minute"
         )
     if isinstance(exc, StoreUnavailable):
-        return Answer(
-            503,
-            "store_unavailable",
-            "Briefly unavailable",
-            "The service is briefly unavailable.",
-            "Please try again in a few seconds.",
-        )
+        return Answer(503, "store_unavailable", "err_store_heading", "err_store", "err_try_seconds")
     log.error("unmapped domain error %r", exc)
-    return Answer(500, "internal", "Something went wrong", "Something went wrong on our side.")
+    return Answer(500, "internal", "err_internal_heading", "err_internal")
 
 
-def _refusal_words(exc: AccessRefused, schedule: Schedule) -> str:
-    opens = (
-        f"{exc.next_part} starts at {when(exc.opens_at, schedule)}."
-        if exc.opens_at and exc.next_part
-        else "There is no more live programme."
-    )
-    if exc.reason == "part_not_streamed":
-        return f"{exc.part} is not streamed. {opens}"
-    if exc.reason == "stopped_by_ops":
-        return (
-            "The organisers have paused the stream. Please stay on this page: "
-            "it will continue when they resume it."
-        )
+def _refusal(exc: AccessRefused, schedule: Schedule) -> Answer:
+    params: tuple[tuple[str, str], ...] = (("part", exc.part or ""),)
     if exc.reason == "recording_not_yet" and exc.opens_at:
-        return f"The recording opens at {when(exc.opens_at, schedule)}."
-    return f"Nothing is streamed right now. {opens}"
+        params = (("when", when(exc.opens_at, schedule)),)
+    message = {
+        "part_not_streamed": "err_part_not_streamed",
+        "stopped_by_ops": "now_stopped",
+        "recording_not_yet": "err_recording_not_yet",
+    }.get(exc.reason, "err_outside_window")
+    advice = "next_starts" if exc.opens_at and exc.next_part else "no_more_live"
+    if exc.reason in ("stopped_by_ops", "recording_not_yet"):
+        advice = ""
+    elif exc.opens_at and exc.next_part:
+        params += (("when", when(exc.opens_at, schedule)),)
+    return Answer(
+        403,
+        exc.reason,
+        "err_not_now_heading",
+        message,
+        advice,
+        params + ((("next", exc.next_part),) if exc.next_part else ()),
+    )
 
 
 def wants_json(request: Request) -> bool:
@@ -148,10 +133,11 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     schedule = request.app.state.settings.schedule
     answer = explain(exc, schedule)
+    heading, message, advice = answer.words(translator(request))
     headers = {"Retry-After": RETRY_AFTER} if answer.status == 503 else {}
     headers["Cache-Control"] = "no-store"
     if wants_json(request):
-        body: dict[str, Any] = {"error": answer.code, "message": answer.message}
+        body: dict[str, Any] = {"error": answer.code, "message": f"{message} {advice}".strip()}
         if isinstance(exc, AccessRefused):
             body["part"] = exc.part
             body["next_part"] = exc.next_part
@@ -161,9 +147,9 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
         request,
         "error.html",
         answer.status,
-        heading=answer.heading,
-        message=answer.message,
-        advice=answer.advice,
+        heading=heading,
+        message=message,
+        advice=advice,
     )
     response.headers.update(headers)
     return response
@@ -171,12 +157,9 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    words = {
-        404: "There is nothing at this address.",
-        405: "That method is not allowed here.",
-        414: "That address is too long.",
-    }
-    message = words.get(exc.status_code, "The request could not be handled.")
+    t = translator(request)
+    keys = {404: "err_not_found", 405: "err_method", 414: "err_too_long"}
+    message = t(keys.get(exc.status_code, "err_generic"))
     if wants_json(request):
         return JSONResponse(
             {"error": exc.status_code, "message": message},
@@ -184,7 +167,12 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
             headers=exc.headers,
         )
     response = render(
-        request, "error.html", exc.status_code, heading="Not available", message=message, advice=""
+        request,
+        "error.html",
+        exc.status_code,
+        heading=t("err_generic_heading"),
+        message=message,
+        advice="",
     )
     if exc.headers:
         response.headers.update(exc.headers)

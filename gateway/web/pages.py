@@ -1,8 +1,9 @@
-"""HTML pages: one Jinja environment, and the schedule as people read it."""
+"""HTML pages: one Jinja environment, the page language, and the schedule as people read it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from gateway.schedule import Schedule
 from gateway.times import in_zone, iso
+from gateway.web.i18n import COOKIE, LANGUAGES, Translator, catalog, negotiate
 
 _env = Environment(
     loader=PackageLoader("gateway", "web/templates"),
@@ -27,7 +29,6 @@ class Row:
     streamed: bool
     start_local: str
     end_local: str
-    start_utc: str
     start_iso: str
     end_iso: str
 
@@ -45,7 +46,6 @@ def rows(schedule: Schedule) -> list[Row]:
             p.streamed,
             in_zone(p.start, tz),
             f"{p.end.astimezone(tz):%H:%M}",
-            f"{p.start.astimezone(dt.UTC):%H:%M} UTC",
             iso(p.start, tz),
             iso(p.end, tz),
         )
@@ -53,9 +53,56 @@ def rows(schedule: Schedule) -> list[Row]:
     ]
 
 
+def schedule_json(schedule: Schedule) -> str:
+    """The day as data for the player script (embedded as a JSON block, not executed)."""
+    tz = schedule.timezone
+    return json.dumps(
+        {
+            "timezone": tz.key,
+            "parts": [
+                {
+                    "name": p.name,
+                    "start": iso(p.start, tz),
+                    "end": iso(p.end, tz),
+                    "streamed": p.streamed,
+                }
+                for p in schedule.parts
+            ],
+            "recording_from": iso(schedule.recording_from, tz),
+            "recording_until": iso(schedule.recording_until, tz),
+        }
+    ).replace("</", "<\\/")
+
+
+def translator(request: Request) -> Translator:
+    return Translator(negotiate(request))
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     settings = request.app.state.settings
+    t = translator(request)
+    languages = [
+        (code, catalog(code)["language_name"], f"{request.url.path}?lang={code}")
+        for code in LANGUAGES
+    ]
     body = _env.get_template(template).render(
-        event=settings.event, schedule=settings.schedule, lang="en", **context
+        event=settings.event,
+        schedule=settings.schedule,
+        lang=t.lang,
+        t=t,
+        languages=languages,
+        **context,
     )
-    return HTMLResponse(body, status_code=status)
+    response = HTMLResponse(body, status_code=status)
+    response.headers["Content-Language"] = t.lang
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(
+            COOKIE,
+            t.lang,
+            max_age=365 * 86400,
+            path="/",
+            secure=settings.event.secure,
+            samesite="lax",
+        )
+    return response

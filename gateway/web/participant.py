@@ -2,48 +2,65 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from pathlib import Path
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.schedule import Status, status
-from gateway.web.pages import render, rows, when
-from gateway.web.services import Services, client_ip, services
+from gateway.schedule import Schedule, Status, status
+from gateway.web.i18n import Translator
+from gateway.web.pages import render, rows, schedule_json, translator, when
+from gateway.web.services import client_ip, services
+
+HLS_JS = Path(__file__).parent / "static" / "vendor" / "hls.min.js"
+_PLAYER_KEYS = ("now_", "next_", "player_", "sound_", "play", "starts_in", "your_time")
 
 
-def describe(now_status: Status, svc: Services) -> str:
-    """One sentence on what is on now, for people."""
-    schedule = svc.settings.schedule
-    nxt = f" Next: {when(now_status.next_change, schedule)}." if now_status.next_change else ""
-    match now_status.phase:
+def player_messages(t: Translator) -> str:
+    """The messages the player script shows, in the page's language, as a JSON block."""
+    chosen = {k: v for k, v in t.messages.items() if k.startswith(_PLAYER_KEYS)}
+    return json.dumps(chosen, ensure_ascii=False).replace("</", "<\\/")
+
+
+def describe(now: Status, schedule: Schedule, at: dt.datetime, t: Translator) -> str:
+    """One or two sentences on what is on now, in the page's language."""
+    upcoming = schedule.next_streamed(at)
+    nxt = (
+        t("next_starts", next=upcoming.name, when=when(upcoming.start, schedule))
+        if upcoming
+        else ""
+    )
+    match now.phase:
         case "live":
-            return f"Live now: {now_status.part}."
+            return t("now_live", part=now.part)
         case "blocked":
-            upcoming = schedule.next_streamed(svc.clock())
-            after = (
-                f" {upcoming.name} starts at {when(upcoming.start, schedule)}." if upcoming else ""
-            )
-            return f"{now_status.part} is not streamed (on site only).{after}"
+            return f"{t('now_blocked', part=now.part)} {nxt}".strip()
         case "before":
-            return f"The webcast has not started yet.{nxt}"
+            return f"{t('now_before')} {nxt}".strip()
+        case "between" if upcoming is None and at < schedule.recording_from:
+            return t("now_recording_soon", when=when(schedule.recording_from, schedule))
         case "between":
-            return f"Nothing is streamed right now.{nxt}"
+            return f"{t('now_between')} {nxt}".strip()
         case "recording":
-            return "The live programme has ended. The recording is available."
+            return t("now_recording")
         case "stopped":
-            return "The organisers have paused the stream."
+            return t("now_stopped")
         case _:
-            return "The event and its recording have ended."
+            return t("now_closed")
 
 
 async def landing(request: Request) -> Response:
     svc = services(request)
     schedule, stopped = await svc.gatekeeper.schedule()
-    now_status = status(schedule, svc.clock(), stopped=stopped)
+    at = svc.clock()
+    now_status = status(schedule, at, stopped=stopped)
     return render(
         request,
         "landing.html",
-        now_text=describe(now_status, svc),
+        now_text=describe(now_status, schedule, at, translator(request)),
         rows=rows(schedule),
         recording_until=when(schedule.recording_until, schedule),
     )
@@ -73,18 +90,16 @@ async def watch(request: Request) -> Response:
     svc = services(request)
     await svc.gatekeeper.viewer(request.cookies.get(svc.cookie_name))
     schedule, stopped = await svc.gatekeeper.schedule()
-    now_status = status(schedule, svc.clock(), stopped=stopped)
-    source = (
-        "/live/index.m3u8"
-        if now_status.live
-        else ("/recording/index.m3u8" if now_status.phase == "recording" else None)
-    )
+    at = svc.clock()
+    t = translator(request)
     response = render(
         request,
         "watch.html",
-        now_text=describe(now_status, svc),
+        now_text=describe(status(schedule, at, stopped=stopped), schedule, at, t),
         rows=rows(schedule),
-        source=source,
+        schedule_data=schedule_json(schedule),
+        messages_json=player_messages(t),
+        hls_js=HLS_JS.exists(),
     )
     response.headers["Cache-Control"] = "no-store"
     return response

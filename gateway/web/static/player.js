@@ -1,0 +1,187 @@
+// The player page: follows /api/status through the day and never shows a raw player error.
+// hls.js is used where the browser has Media Source Extensions and the gateway ships it;
+// otherwise the browser's own HLS (Safari, iOS, recent Chromium) plays the stream.
+"use strict";
+(() => {
+  const root = document.getElementById("player");
+  const video = document.getElementById("video");
+  const stateEl = document.getElementById("state");
+  const countdownEl = document.getElementById("countdown");
+  const soundBtn = document.getElementById("sound");
+  const playBtn = document.getElementById("play");
+  const day = JSON.parse(document.getElementById("schedule-data").textContent);
+  const msg = JSON.parse(document.getElementById("messages").textContent);
+  const lang = document.documentElement.lang || "en";
+  const POLL_MS = 5000;
+
+  const t = (key, params = {}) =>
+    (msg[key] || "").replace(/\{(\w+)\}/g, (_, name) => (name in params ? params[name] : ""));
+
+  const sameDay = (a, b, zone) =>
+    a.toLocaleDateString("en-CA", { timeZone: zone }) === b.toLocaleDateString("en-CA", { timeZone: zone });
+
+  // "17:10 EET (16:10 CET, your time)": both zones when they differ.
+  function when(iso) {
+    const date = new Date(iso);
+    const now = new Date();
+    const opts = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
+    const event = { ...opts, timeZone: day.timezone };
+    if (!sameDay(date, now, day.timezone)) Object.assign(event, { day: "numeric", month: "long" });
+    const there = date.toLocaleString(lang, event);
+    const here = date.toLocaleString(lang, opts);
+    const offset = (zone) => date.toLocaleString("en-US", { timeZone: zone, timeZoneName: "longOffset" }).split(" ").pop();
+    if (offset(day.timezone) === offset(undefined)) return there;
+    return `${there} (${here}, ${t("your_time")})`;
+  }
+
+  let hls = null;
+  let source = null;
+  let problem = null; // a sentence about an error, shown until the next good status
+  let ending = null; // timer letting an ended part's playlist play out its ENDLIST
+  let lastStatus = null;
+  let pollTimer = null;
+
+  function say(text) {
+    if (stateEl.textContent !== text) stateEl.textContent = text;
+  }
+
+  function attach(src) {
+    if (ending) { clearTimeout(ending); ending = null; }
+    if (source === src) return;
+    detach();
+    source = src;
+    if (window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({ liveDurationInfinity: true, manifestLoadingMaxRetry: 2, levelLoadingMaxRetry: 2, fragLoadingMaxRetry: 2 });
+      hls.on(window.Hls.Events.ERROR, (_, data) => { if (data.fatal) diagnose(); });
+      hls.loadSource(src);
+      hls.attachMedia(video);
+    } else {
+      video.src = src;
+    }
+    video.controls = true;
+    start();
+  }
+
+  function detach() {
+    if (!source && !hls) return;
+    if (hls) { hls.destroy(); hls = null; }
+    source = null;
+    video.pause();
+    video.removeAttribute("src");
+    video.controls = false;
+    video.load();
+    playBtn.hidden = true;
+  }
+
+  function start() {
+    const playing = video.play();
+    if (playing) playing.then(() => { playBtn.hidden = true; }).catch(() => { playBtn.hidden = false; });
+    soundBtn.hidden = false;
+  }
+
+  // A player error says nothing useful to a viewer: ask the gateway what happened instead.
+  async function diagnose() {
+    const src = source;
+    if (!src) return;
+    let status = 0;
+    let code = "";
+    try {
+      const answer = await fetch(src, { credentials: "same-origin", cache: "no-store" });
+      status = answer.status;
+      if (!answer.ok) code = (await answer.json().catch(() => ({}))).error || "";
+    } catch (_) {
+      status = 0;
+    }
+    if (status === 200) { detach(); attach(src); return; }
+    detach();
+    if (status === 401) problem = t("player_session_ended");
+    else if (code === "revoked") problem = t("player_revoked");
+    else if (status === 410) problem = t("player_recording_expired");
+    else if (status === 503 || status === 0) problem = t("player_store_down");
+    else if (status === 502 || status === 504) problem = t("player_origin_down");
+    else problem = null; // 403 outside a window: the status poll explains it
+    if (problem) say(problem);
+    if (status !== 401 && code !== "revoked" && status !== 410) setTimeout(() => { problem = null; poll(); }, POLL_MS);
+  }
+
+  function nextStreamed(now) {
+    return day.parts.find((p) => p.streamed && new Date(p.start) > now) || null;
+  }
+
+  function countdownTo(iso) {
+    if (!iso) { countdownEl.hidden = true; return; }
+    const left = Math.max(0, Math.round((new Date(iso) - Date.now()) / 1000));
+    const h = Math.floor(left / 3600);
+    const m = Math.floor((left % 3600) / 60);
+    const s = left % 60;
+    const pad = (n) => String(n).padStart(2, "0");
+    countdownEl.textContent = t("starts_in", { time: h ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}` });
+    countdownEl.hidden = false;
+  }
+
+  function render(status) {
+    lastStatus = status;
+    const now = new Date();
+    const upcoming = nextStreamed(now);
+    const next = upcoming ? t("next_starts", { next: upcoming.name, when: when(upcoming.start) }) : "";
+    const wasLive = source === root.dataset.live;
+    switch (status.phase) {
+      case "live":
+        attach(root.dataset.live);
+        say(t("now_live", { part: status.part }));
+        break;
+      case "recording":
+        attach(root.dataset.recording);
+        say(t("now_recording"));
+        break;
+      default: {
+        // Let an ended part play out to its ENDLIST, then stop.
+        if (wasLive && !ending && status.phase !== "stopped") {
+          ending = setTimeout(() => { ending = null; detach(); }, 90000);
+        } else if (!ending) {
+          detach();
+        }
+        const words = {
+          blocked: `${t("now_blocked", { part: status.part })} ${next}`,
+          before: `${t("now_before")} ${next}`,
+          between: upcoming ? `${t("now_between")} ${next}` : t("now_recording_soon", { when: when(day.recording_from) }),
+          stopped: t("now_stopped"),
+          closed: t("now_closed"),
+        };
+        say((words[status.phase] || "").trim());
+      }
+    }
+    const countdown = ["before", "between", "blocked"].includes(status.phase);
+    countdownTo(countdown ? (upcoming ? upcoming.start : status.next_change) : null);
+    if (problem) say(problem);
+  }
+
+  async function poll() {
+    clearTimeout(pollTimer);
+    try {
+      const answer = await fetch(root.dataset.status, { cache: "no-store" });
+      if (answer.ok) {
+        const status = await answer.json();
+        if (!problem) render(status);
+        // Be on time for the next change, however long the regular interval.
+        const wait = status.next_change ? new Date(status.next_change) - Date.now() + 300 : POLL_MS;
+        pollTimer = setTimeout(poll, Math.max(500, Math.min(POLL_MS, wait)));
+        return;
+      }
+    } catch (_) { /* offline for a moment: try again */ }
+    pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  video.addEventListener("ended", () => { if (ending) { clearTimeout(ending); ending = null; detach(); } });
+  video.addEventListener("error", () => { if (!hls && source) diagnose(); });
+  video.addEventListener("volumechange", () => {
+    soundBtn.textContent = video.muted ? t("sound_on") : t("sound_off");
+    soundBtn.setAttribute("aria-pressed", String(!video.muted));
+  });
+  soundBtn.addEventListener("click", () => { video.muted = !video.muted; if (video.paused) start(); });
+  playBtn.addEventListener("click", () => start());
+  setInterval(() => {
+    if (!countdownEl.hidden && lastStatus) render(lastStatus);
+  }, 1000);
+  poll();
+})();

@@ -1,0 +1,176 @@
+"""The participant's day in Debian's chromium, driven by Playwright, on the real clock.
+
+The windows are placed around the real clock and compressed: Part I is live
+now, Part II (not streamed) follows in ~20 s, Part III ~15 s later, then the
+recording. The test waits for each state as a viewer would (polling the page,
+never a blind sleep) and saves a screenshot of each under
+`test-artifacts/browser/`. Every request the page makes must go to the gateway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from gateway import teststream
+from tests.e2e.conftest import Server, local, run_cli
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts" / "browser"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def _config(tmp: Path, now: dt.datetime) -> Path:
+    def at(seconds: int) -> str:
+        return local(now + dt.timedelta(seconds=seconds))
+
+    config = tmp / "event.toml"
+    config.write_text(f"""
+[event]
+title = "Browser rehearsal"
+timezone = "Europe/Helsinki"
+public_url = "http://127.0.0.1"
+
+[[parts]]
+name = "Part I"
+start = "{at(-60)}"
+end = "{at(25)}"
+
+[[parts]]
+name = "Part II"
+start = "{at(25)}"
+end = "{at(45)}"
+streamed = false
+
+[[parts]]
+name = "Part III"
+start = "{at(45)}"
+end = "{at(65)}"
+
+[recording]
+available_until = "{at(86400)}"
+
+[origin]
+live = "live"
+recording = "recording"
+end_grace_seconds = 4
+
+[store]
+url = "sqlite:///gateway.db"
+""")
+    return config
+
+
+@pytest.fixture
+def encoder(tmp_path: Path) -> Iterator[None]:
+    teststream.write_recording(tmp_path / "recording", seconds=12)
+    stop = threading.Event()
+    live = teststream.LiveEncoder(tmp_path / "live", segment_seconds=1.0)
+    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def test_a_viewer_follows_the_day(
+    tmp_path: Path, encoder: None, browser: Browser, start_server: Callable[[Path], Server]
+) -> None:
+    now = dt.datetime.now(dt.UTC)  # noqa: TID251 - a real browser runs on the real clock
+    config = _config(tmp_path, now)
+    server = start_server(config)
+    link = (
+        run_cli(config, "registrants", "add", "--email", "viewer@example.org", "--name", "Viewer")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    origin = urlsplit(server.url).netloc
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir(parents=True)
+    context = browser.new_context(
+        viewport={"width": 412, "height": 915},
+        locale="en-GB",
+        timezone_id="Europe/Stockholm",
+    )
+    page = context.new_page()
+    hosts: set[str] = set()  # blob: URLs (hls.js's MediaSource) name their origin inside
+    page.on("request", lambda r: hosts.add(urlsplit(r.url.removeprefix("blob:")).netloc))
+
+    def until(expression: str, seconds: float) -> None:
+        # page.wait_for_function would evaluate a string, which the page's CSP forbids
+        # (as it should); evaluate() goes through the DevTools protocol instead.
+        deadline = time.monotonic() + seconds
+        while not page.evaluate(expression):
+            if time.monotonic() > deadline:
+                state = page.evaluate("document.getElementById('state').textContent")
+                raise AssertionError(f"not within {seconds} s: {expression} (state: {state})")
+            page.wait_for_timeout(250)
+
+    def playing(seconds: float) -> None:
+        """The video's clock advances: it really plays."""
+        until("document.getElementById('video').currentTime > 0.5", seconds)
+        start = page.evaluate("document.getElementById('video').currentTime")
+        until(f"document.getElementById('video').currentTime > {start} + 1", 10)
+
+    def says(text: str, seconds: float) -> None:
+        until(f"document.getElementById('state').textContent.includes({text!r})", seconds)
+
+    page.goto(server.url + urlsplit(link).path)
+    assert urlsplit(page.url).path == "/watch"
+    says("Live now: Part I", 10)
+    playing(15)
+    page.screenshot(path=str(ARTIFACTS / "1-part-one-live.png"))
+
+    says("Part II is not streamed", 40)
+    until(
+        "(() => { const v = document.getElementById('video'); "
+        "return v.paused || !v.currentSrc })()",
+        40,
+    )
+    assert "Part III starts at" in page.inner_text("#state")
+    page.screenshot(path=str(ARTIFACTS / "2-part-two-blocked.png"))
+
+    says("Live now: Part III", 40)
+    playing(20)
+    page.screenshot(path=str(ARTIFACTS / "3-part-three-live.png"))
+
+    says("The recording is available", 50)
+    if page.evaluate("document.getElementById('video').paused"):
+        page.click("#play")
+    playing(20)
+    assert page.evaluate("isFinite(document.getElementById('video').duration)")
+    page.screenshot(path=str(ARTIFACTS / "4-recording.png"))
+    context.close()
+    assert hosts == {origin}, hosts

@@ -1,0 +1,119 @@
+"""Pages for people: languages, the player page's data, error pages, security headers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gateway.web.i18n import LANGUAGES, catalog, from_accept_language
+from tests.conftest import helsinki
+from tests.web.conftest import Gateway
+
+ENGLISH = [v for k, v in catalog("en").items() if k != "language_name" and len(v) > 12]
+
+
+def test_every_language_has_every_message_and_the_same_placeholders() -> None:
+    english = catalog("en")
+    for lang in LANGUAGES:
+        messages = catalog(lang)
+        assert messages.keys() == english.keys(), lang
+        for key, text in messages.items():
+            assert set(re.findall(r"\{(\w+)\}", text)) == set(
+                re.findall(r"\{(\w+)\}", english[key])
+            ), (lang, key)
+            if lang != "en" and key != "language_name":
+                assert text != english[key], (lang, key)
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        ("fi-FI,fi;q=0.9,en;q=0.8", "fi"),
+        ("sv-SE", "sv"),
+        ("de,sv;q=0.5,fi;q=0.7", "fi"),
+        ("en-GB", "en"),
+        ("de", None),
+        ("", None),
+        ("fi;q=0", None),
+        ("fi;q=x, sv", "sv"),
+    ],
+)
+def test_accept_language(header: str, lang: str | None) -> None:
+    assert from_accept_language(header) == lang
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"<script.*?</script>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def _pages(gateway: Gateway, lang: str) -> dict[str, str]:
+    headers = {"Accept-Language": lang}
+    viewer = gateway.login()
+    pages = {
+        "landing": gateway.client.get("/", headers=headers).text,
+        "watch": viewer.get("/watch", headers=headers).text,
+        "401": gateway.client.get("/watch", headers=headers).text,
+        "403 link": gateway.client.get("/w/garbage", headers=headers).text,
+        "404": gateway.client.get("/nowhere", headers=headers).text,
+    }
+    gateway.clock.now = helsinki("2021-12-19T10:00")
+    pages["410"] = viewer.get(
+        "/recording/index.m3u8", headers={**headers, "Accept": "text/html"}
+    ).text
+    return pages
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_finnish_and_swedish_pages_have_no_english_leftovers(gateway: Gateway, lang: str) -> None:
+    for name, html in _pages(gateway, lang).items():
+        assert f'<html lang="{lang}">' in html or name == "410", name
+        text = _visible_text(html)
+        leftovers = [
+            e for e in ENGLISH if e.split("{")[0].strip() and e.split("{")[0].strip() in text
+        ]
+        assert not leftovers, (name, leftovers)
+
+
+def test_the_switcher_sets_the_language_and_remembers_it(gateway: Gateway) -> None:
+    answer = gateway.client.get("/?lang=sv")
+    assert '<html lang="sv">' in answer.text and answer.headers["content-language"] == "sv"
+    assert "lang=sv" in answer.headers["set-cookie"]
+    assert '<html lang="sv">' in gateway.client.get("/").text
+    assert '<html lang="en">' in gateway.client.get("/?lang=en").text
+
+
+def test_the_landing_page_shows_the_day_in_the_event_zone(gateway: Gateway) -> None:
+    html = gateway.client.get("/").text
+    assert "Live now: Part I." in html
+    assert "2021-11-18 17:10 EET (+02:00)" in html
+    assert "Not streamed (on site only)" in html
+    assert 'datetime="2021-11-18T17:10:00+02:00"' in html
+
+
+def test_the_player_page_carries_its_data_and_no_third_party_anything(gateway: Gateway) -> None:
+    html = gateway.login().get("/watch", headers={"Accept-Language": "fi"}).text
+    data = json.loads(re.search(r'id="schedule-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert [p["name"] for p in data["parts"]] == ["Part I", "Part II", "Part III"]
+    assert data["timezone"] == "Europe/Helsinki"
+    messages = json.loads(re.search(r'id="messages">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert messages["now_blocked"] == catalog("fi")["now_blocked"]
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_part_two_page_says_when_part_three_starts(gateway: Gateway) -> None:
+    viewer = gateway.login()
+    gateway.clock.now = helsinki("2021-11-18T13:00")
+    html = viewer.get("/watch").text
+    assert "Part II is not streamed (on site only). Part III starts at 2021-11-18 17:10 EET" in html
+
+
+def test_security_headers(gateway: Gateway) -> None:
+    answer = gateway.client.get("/")
+    csp = answer.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["strict-transport-security"].startswith("max-age=")
