@@ -14,7 +14,7 @@ COLUMNS = ("seq", "ts", "type", "registrant", "actor", "ip", "detail", "prev", "
 PAGE = 1000
 
 
-def _cell(value: object) -> str:
+def formula_safe(value: object) -> str:
     text = (
         value
         if isinstance(value, str)
@@ -52,7 +52,7 @@ async def export(
             if not _keep(event, since, type):
                 continue
             if writer:
-                writer.writerow([_cell(getattr(event, c)) for c in COLUMNS])
+                writer.writerow([formula_safe(getattr(event, c)) for c in COLUMNS])
             else:
                 out.write(event.to_json() + "\n")
         after = batch[-1].seq

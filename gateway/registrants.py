@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from functools import cached_property
 
 from email_validator import EmailNotValidError, validate_email
+from itsdangerous import Signer
 
 from gateway import links
 from gateway.audit import AuditLog
@@ -46,15 +48,25 @@ class Registry:
         self.settings = settings
         self.store = store
         self.audit = audit
-        keys = [k.reveal() for k in settings.secrets.secret_keys]
-        self.signer = signer(keys, Purpose.LINK)
+
+    @cached_property
+    def signer(self) -> Signer:
+        """Raises ValueError when no secret key is set (needed only to make links)."""
+        return signer([k.reveal() for k in self.settings.secrets.secret_keys], Purpose.LINK)
 
     def link(self, registrant: Registrant) -> str:
         token = links.make_token(self.signer, registrant.id, registrant.link_version)
         return links.link_url(self.settings.event.public_url, token)
 
     async def add(
-        self, *, email: str, name: str, organisation: str, now: dt.datetime, actor: str
+        self,
+        *,
+        email: str,
+        name: str,
+        organisation: str,
+        now: dt.datetime,
+        actor: str,
+        ip: str | None = None,
     ) -> tuple[Registrant, bool]:
         """Register someone (or find them by address, case-insensitively): (registrant, created)."""
         candidate = Registrant(
@@ -66,7 +78,9 @@ class Registry:
         )
         registrant, created = await self.store.add_registrant(candidate)
         if created:
-            await self.audit.record("registration.created", registrant=registrant.id, actor=actor)
+            await self.audit.record(
+                "registration.created", registrant=registrant.id, actor=actor, ip=ip
+            )
             await self.audit.record(
                 "link.issued",
                 registrant=registrant.id,

@@ -267,6 +267,12 @@ class _Reader:
             lifetime_hours=self.positive(sessions, "lifetime_hours", 12, name="sessions"),
         )
         mail, audit, admin = self.mail(), self.audit(), self.admin()
+        secrets = Secrets.from_env(env)
+        if secrets.smtp_password and mail.smtp_url and "@" not in urlsplit(mail.smtp_url).netloc:
+            self.problem(
+                "mail.smtp_url",
+                "GATEWAY_SMTP_PASSWORD is set: name the user as smtp://user@host:port",
+            )
         if (
             event is None
             or tz is None
@@ -290,7 +296,7 @@ class _Reader:
             mail,
             audit,
             admin,
-            Secrets.from_env(env),
+            secrets,
         )
 
     def event(self) -> Event | None:

@@ -19,6 +19,7 @@ from itsdangerous import Signer, TimestampSigner
 class Purpose(StrEnum):
     LINK = "gateway.link.v1"
     SESSION = "gateway.session.v1"
+    CSRF = "gateway.csrf.v1"
 
 
 def _keys(secret_keys: Sequence[str]) -> list[str]:

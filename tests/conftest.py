@@ -118,3 +118,14 @@ def redis_prefix() -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Any]:
+    """A running SMTP server (tests.smtp.SmtpServer); stopped after the test."""
+    from tests.smtp import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

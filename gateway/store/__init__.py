@@ -37,6 +37,30 @@ class Session:
     expires_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class MailJob:
+    """One mail to send: a queue entry that survives restarts.
+
+    `state`: pending (waiting for `next_attempt_at`), sending (claimed by
+    `claimed_by` until `claimed_until`; a lapsed claim is pending again), sent
+    (the server answered 250), failed (a permanent refusal, reason in `last_error`).
+    """
+
+    id: str
+    registrant_id: str
+    kind: str  # "link": the personal link mail
+    link_version: int
+    lang: str
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    state: str = "pending"
+    attempts: int = 0
+    last_error: str = ""
+    claimed_by: str = ""
+    claimed_until: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+
+
 class Store(Protocol):
     async def close(self) -> None: ...
 
@@ -93,6 +117,36 @@ class Store(Protocol):
 
     async def mark_once(self, key: str) -> bool:
         """True the first time `key` is marked, False ever after (refusal de-duplication)."""
+
+    # Mail queue: claimed before sending, so no two senders ever send one job
+    async def enqueue_mail(self, job: MailJob) -> tuple[MailJob, bool]:
+        """Queue `job` unless the registrant already has a pending or sending job of
+        the same kind and link version: (the queued job, whether `job` was added)."""
+
+    async def claim_mail(
+        self, *, now: dt.datetime, worker: str, lease: dt.timedelta, job_id: str | None = None
+    ) -> MailJob | None:
+        """Atomically take the oldest due job (pending with next_attempt_at <= now, or
+        sending with claimed_until <= now), or the job `job_id` if it is due: set state
+        sending, claimed_by, claimed_until = now + lease, attempts + 1; return it."""
+
+    async def finish_mail(
+        self,
+        job_id: str,
+        *,
+        state: str,
+        now: dt.datetime,
+        error: str = "",
+        retry_at: dt.datetime | None = None,
+    ) -> MailJob:
+        """Record a claimed job's outcome: state "sent" (sent_at = now), "failed"
+        (last_error = error), or "pending" again (last_error = error,
+        next_attempt_at = retry_at). Clears the claim. KeyError if unknown."""
+
+    async def mail_jobs(
+        self, *, registrant_id: str | None = None, state: str | None = None
+    ) -> list[MailJob]:
+        """Jobs in creation order, optionally only one registrant's or one state's."""
 
     # Small named values (secrets generated once, ops overrides)
     async def get_value(self, key: str) -> str | None: ...

@@ -5,18 +5,32 @@ Every key lives under `prefix`: `reg:<id>` (hash), `email:<address.lower()>` (id
 `reg-sessions:<registrant>` (zset by created_at), `session-expiry` (zset by
 expires_at, for counting), `session-seq` (insertion order, breaks created_at
 ties), `audit` (event JSON, index = seq - 1), `audit:head` ("seq hash"),
-`once:<key>`, `value:<key>`, `segments` (hash), `ping`. Multi-key changes run as
-one Lua script (atomic on the server, one round trip); the audit log appends with
-WATCH/MULTI/EXEC and retries on conflict because the hash is computed in Python.
+`once:<key>`, `value:<key>`, `segments` (hash), `ping`; the mail queue (below).
+Multi-key changes run as one Lua script (atomic on the server, one round trip);
+the audit log appends with WATCH/MULTI/EXEC and retries on conflict because the
+hash is computed in Python.
 Scripts derive some key names from the prefix, so this needs a standalone Redis
 (or Sentinel), not Redis Cluster. Connection failures and timeouts raise
 `StoreUnavailable`; a failed connection is retried once, at once, never a timeout.
+
+The mail queue: `mail:<id>` (hash), `mail-seq` (insertion order), and zsets whose
+members are a job's order key (`_order_key`: created_at and insertion order as
+fixed-width digits, then the id), so that equal scores sort in creation order and
+the least member of any set is its oldest job: `mail-jobs` (all, by created_at),
+`reg-mail:<registrant>` (one registrant's, by created_at), `mail-open` (pending or
+sending, by created_at), `mail-pending` (by next_attempt_at) and `mail-sending` (by
+claimed_until); `mail-dedupe` (hash: [registrant, kind, link_version] as JSON ->
+id of the open job). A claim counts the due jobs (two ZCOUNTs), then walks
+`mail-open` in creation order for at most that many members; if none of those is
+due, the oldest due job is the least member among the due ones. Either way it
+reads O(min(due jobs, not-due jobs older than the oldest due one)) members.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import cast
@@ -29,9 +43,11 @@ from redis.backoff import NoBackoff
 from gateway import chain
 from gateway.chain import Draft, Event
 from gateway.errors import StoreUnavailable
-from gateway.store import Registrant, Session
+from gateway.store import MailJob, Registrant, Session
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+YEAR_ONE = dt.datetime.min.replace(tzinfo=dt.UTC)
+MAIL_STATES = ("pending", "sending", "sent", "failed")
 MAX_APPEND_ATTEMPTS = 1000
 _UNREACHABLE = (
     rex.ConnectionError,  # refused, reset, auth, loading, pool exhausted
@@ -150,6 +166,114 @@ for i = 1, #members, 2 do
 end
 return count
 """
+# Mail queue. Shared key layout for the scripts below:
+# KEYS: mail-dedupe, mail-seq, mail-jobs, mail-open, mail-pending, mail-sending.
+_MAIL_KEYS = ("mail-dedupe", "mail-seq", "mail-jobs", "mail-open", "mail-pending", "mail-sending")
+# KEYS[7]: the job's hash, KEYS[8]: its registrant's zset.
+# ARGV: job hash prefix, dedupe field, id, created_at order prefix, created (us), state,
+#       next_attempt_at (us), claimed_until (us), then the hash's fields and values.
+_ENQUEUE_MAIL = """
+local existing = redis.call('HGET', KEYS[1], ARGV[2])
+if existing then
+  local state = redis.call('HGET', ARGV[1] .. existing, 'state')
+  if state == 'pending' or state == 'sending' then
+    return {0, redis.call('HGETALL', ARGV[1] .. existing)}
+  end
+end
+if redis.call('EXISTS', KEYS[7]) == 1 then return redis.error_reply('mail job id in use') end
+local member = ARGV[4] .. string.format('%012d', redis.call('INCR', KEYS[2])) .. ARGV[3]
+redis.call('HSET', KEYS[7], 'member', member, unpack(ARGV, 9))
+redis.call('ZADD', KEYS[3], ARGV[5], member)
+redis.call('ZADD', KEYS[8], ARGV[5], member)
+if ARGV[6] == 'pending' or ARGV[6] == 'sending' then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('ZADD', KEYS[4], ARGV[5], member)
+  if ARGV[6] == 'pending' then
+    redis.call('ZADD', KEYS[5], ARGV[7], member)
+  else
+    redis.call('ZADD', KEYS[6], ARGV[8], member)
+  end
+end
+return {1, {}}
+"""
+# ARGV: job hash prefix, order prefix length, now (us), worker, claimed_until (iso),
+#       claimed_until (us), the job id or ''. (Times go back to Redis as the ARGV strings:
+#       Lua would print a number of microseconds in %.14g, losing digits.)
+_CLAIM_MAIL = """
+local now = tonumber(ARGV[3])
+local function due(member)
+  local at = redis.call('ZSCORE', KEYS[5], member) or redis.call('ZSCORE', KEYS[6], member)
+  return at and tonumber(at) <= now
+end
+local chosen
+if ARGV[7] ~= '' then
+  chosen = redis.call('HGET', ARGV[1] .. ARGV[7], 'member')
+  if not chosen or not due(chosen) then return false end
+else
+  local count = redis.call('ZCOUNT', KEYS[5], '-inf', ARGV[3])
+    + redis.call('ZCOUNT', KEYS[6], '-inf', ARGV[3])
+  if count == 0 then return false end
+  local start = 0
+  while not chosen and start < count do
+    local stop = math.min(count, start + 32) - 1
+    for _, member in ipairs(redis.call('ZRANGE', KEYS[4], start, stop)) do
+      if due(member) then
+        chosen = member
+        break
+      end
+    end
+    start = stop + 1
+  end
+  if not chosen then
+    for i = 5, 6 do
+      for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[3])) do
+        if not chosen or member < chosen then chosen = member end
+      end
+    end
+  end
+end
+local key = ARGV[1] .. string.sub(chosen, tonumber(ARGV[2]) + 1)
+redis.call('ZREM', KEYS[5], chosen)
+redis.call('ZADD', KEYS[6], ARGV[6], chosen)
+redis.call('HSET', key, 'state', 'sending', 'claimed_by', ARGV[4], 'claimed_until', ARGV[5])
+redis.call('HINCRBY', key, 'attempts', 1)
+return redis.call('HGETALL', key)
+"""
+# KEYS[7]: the job's hash. ARGV: state, error, sent_at (iso), next_attempt_at (iso, us).
+_FINISH_MAIL = """
+local f = redis.call('HMGET', KEYS[7], 'member', 'dedupe', 'created_us')
+local member = f[1]
+if not member then return false end
+redis.call('ZREM', KEYS[5], member)
+redis.call('ZREM', KEYS[6], member)
+redis.call('HSET', KEYS[7], 'state', ARGV[1], 'last_error', ARGV[2], 'claimed_by', '',
+  'claimed_until', '')
+if ARGV[1] == 'sent' then redis.call('HSET', KEYS[7], 'sent_at', ARGV[3]) end
+if ARGV[1] == 'pending' then
+  redis.call('HSET', KEYS[7], 'next_attempt_at', ARGV[4])
+  redis.call('ZADD', KEYS[5], ARGV[5], member)
+  redis.call('ZADD', KEYS[4], f[3], member)
+  redis.call('HSETNX', KEYS[1], f[2], redis.call('HGET', KEYS[7], 'id'))
+else
+  redis.call('ZREM', KEYS[4], member)
+  if redis.call('HGET', KEYS[1], f[2]) == redis.call('HGET', KEYS[7], 'id') then
+    redis.call('HDEL', KEYS[1], f[2])
+  end
+end
+return redis.call('HGETALL', KEYS[7])
+"""
+# KEYS: mail-jobs or a registrant's zset. ARGV: job hash prefix, order prefix length, state or ''.
+_MAIL_JOBS = """
+local out = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = ARGV[1] .. string.sub(member, tonumber(ARGV[2]) + 1)
+  if ARGV[3] == '' or redis.call('HGET', key, 'state') == ARGV[3] then
+    out[#out + 1] = redis.call('HGETALL', key)
+  end
+end
+return out
+"""
+ORDER_PREFIX_LEN = 18 + 12  # created_at in microseconds since year 1, then mail-seq
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -169,6 +293,30 @@ def _micros(moment: dt.datetime) -> int:
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _order_key(created_at: dt.datetime) -> str:
+    """The start of a job's zset member: created_at as fixed-width digits (microseconds
+    since year 1, never negative), so text order is time order; mail-seq follows."""
+    return f"{(_utc(_iso(created_at)) - YEAR_ONE) // dt.timedelta(microseconds=1):018d}"
+
+
+def _mail_job(fields: Mapping[str, str]) -> MailJob:
+    return MailJob(
+        id=fields["id"],
+        registrant_id=fields["registrant_id"],
+        kind=fields["kind"],
+        link_version=int(fields["link_version"]),
+        lang=fields["lang"],
+        created_at=_utc(fields["created_at"]),
+        next_attempt_at=_utc(fields["next_attempt_at"]),
+        state=fields["state"],
+        attempts=int(fields["attempts"]),
+        last_error=fields["last_error"],
+        claimed_by=fields["claimed_by"],
+        claimed_until=_utc(fields["claimed_until"]) if fields["claimed_until"] else None,
+        sent_at=_utc(fields["sent_at"]) if fields["sent_at"] else None,
+    )
 
 
 def _registrant(fields: Mapping[str, str]) -> Registrant:
@@ -201,6 +349,10 @@ class RedisStore:
         self._create_session = script(_CREATE_SESSION)
         self._end_sessions = script(_END_SESSIONS)
         self._count_sessions = script(_COUNT_SESSIONS)
+        self._enqueue_mail = script(_ENQUEUE_MAIL)
+        self._claim_mail = script(_CLAIM_MAIL)
+        self._finish_mail = script(_FINISH_MAIL)
+        self._mail_jobs = script(_MAIL_JOBS)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -389,6 +541,108 @@ class RedisStore:
     async def mark_once(self, key: str) -> bool:
         with self._reachable():
             return bool(await self._redis.set(self._key("once", key), "1", nx=True))
+
+    # Mail queue
+
+    async def enqueue_mail(self, job: MailJob) -> tuple[MailJob, bool]:
+        if job.state not in MAIL_STATES:
+            raise ValueError(f"mail job state {job.state!r} is not one of {MAIL_STATES}")
+        if job.state == "sending" and job.claimed_until is None:
+            raise ValueError("a sending mail job needs claimed_until")
+        stored = replace(
+            job,
+            created_at=_utc(_iso(job.created_at)),
+            next_attempt_at=_utc(_iso(job.next_attempt_at)),
+            claimed_until=None if job.claimed_until is None else _utc(_iso(job.claimed_until)),
+            sent_at=None if job.sent_at is None else _utc(_iso(job.sent_at)),
+        )
+        dedupe = json.dumps([job.registrant_id, job.kind, job.link_version])
+        fields = {
+            "id": stored.id,
+            "registrant_id": stored.registrant_id,
+            "kind": stored.kind,
+            "link_version": str(stored.link_version),
+            "lang": stored.lang,
+            "created_at": _iso(stored.created_at),
+            "created_us": str(_micros(stored.created_at)),
+            "next_attempt_at": _iso(stored.next_attempt_at),
+            "state": stored.state,
+            "attempts": str(stored.attempts),
+            "last_error": stored.last_error,
+            "claimed_by": stored.claimed_by,
+            "claimed_until": "" if stored.claimed_until is None else _iso(stored.claimed_until),
+            "sent_at": "" if stored.sent_at is None else _iso(stored.sent_at),
+            "dedupe": dedupe,
+        }
+        keys = [
+            *(self._key(name) for name in _MAIL_KEYS),
+            self._key("mail", stored.id),
+            self._key("reg-mail", stored.registrant_id),
+        ]
+        args: list[str | int] = [
+            self._key("mail", ""), dedupe, stored.id, _order_key(stored.created_at),
+            _micros(stored.created_at), stored.state, _micros(stored.next_attempt_at),
+            0 if stored.claimed_until is None else _micros(stored.claimed_until),
+            *(x for kv in fields.items() for x in kv),
+        ]  # fmt: skip
+        with self._reachable():
+            try:
+                added, existing = await self._enqueue_mail(keys=keys, args=args)
+            except rex.ResponseError as exc:
+                if "mail job id in use" in str(exc):
+                    raise ValueError(f"mail job id {stored.id!r} is already in use") from None
+                raise
+        return (stored, True) if added else (_mail_job(_pairs(existing)), False)
+
+    async def claim_mail(
+        self, *, now: dt.datetime, worker: str, lease: dt.timedelta, job_id: str | None = None
+    ) -> MailJob | None:
+        until = now + lease
+        keys = [self._key(name) for name in _MAIL_KEYS]
+        args: list[str | int] = [
+            self._key("mail", ""), ORDER_PREFIX_LEN, _micros(now), worker, _iso(until),
+            _micros(until), job_id or "",
+        ]  # fmt: skip
+        with self._reachable():
+            flat = await self._claim_mail(keys=keys, args=args)
+        return _mail_job(_pairs(flat)) if flat else None
+
+    async def finish_mail(
+        self,
+        job_id: str,
+        *,
+        state: str,
+        now: dt.datetime,
+        error: str = "",
+        retry_at: dt.datetime | None = None,
+    ) -> MailJob:
+        if state not in ("sent", "failed", "pending"):
+            raise ValueError(f"a mail job finishes sent, failed or pending, not {state!r}")
+        if state == "pending" and retry_at is None:
+            raise ValueError("a mail job pending again needs retry_at")
+        sent_at = _iso(now)
+        retry_iso, retry_us = ("", 0) if retry_at is None else (_iso(retry_at), _micros(retry_at))
+        keys = [*(self._key(name) for name in _MAIL_KEYS), self._key("mail", job_id)]
+        with self._reachable():
+            flat = await self._finish_mail(
+                keys=keys, args=[state, error, sent_at, retry_iso, retry_us]
+            )
+        if not flat:
+            raise KeyError(job_id)
+        return _mail_job(_pairs(flat))
+
+    async def mail_jobs(
+        self, *, registrant_id: str | None = None, state: str | None = None
+    ) -> list[MailJob]:
+        index = (
+            self._key("mail-jobs")
+            if registrant_id is None
+            else self._key("reg-mail", registrant_id)
+        )
+        args: list[str | int] = [self._key("mail", ""), ORDER_PREFIX_LEN, state or ""]
+        with self._reachable():
+            rows = await self._mail_jobs(keys=[index], args=args)
+        return [_mail_job(_pairs(flat)) for flat in rows if flat]
 
     # Small named values
 

@@ -8,7 +8,8 @@ transaction so two writers never interleave. Datetimes are stored as fixed-width
 UTC ISO strings (so text order is time order) and read back as aware UTC
 datetimes. Failing to reach the file (cannot open, locked, disk I/O) raises
 `StoreUnavailable`; the schema is created on first use and versioned in
-`PRAGMA user_version`.
+`PRAGMA user_version`: each version's migration (`_MIGRATIONS`) is idempotent, and
+a file of an older version is upgraded in place when it is opened.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from typing import Any, TypeVar
 from gateway import chain
 from gateway.chain import Draft, Event
 from gateway.errors import StoreUnavailable
-from gateway.store import Registrant, Session
+from gateway.store import MailJob, Registrant, Session
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
 _SCHEMA = """
@@ -71,6 +72,31 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ping (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, date TEXT NOT NULL);
 """
+# Version 2: the mail queue. `n` is insertion order (breaks created_at ties).
+_MAIL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mail (
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    registrant_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    link_version INTEGER NOT NULL,
+    lang TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    claimed_by TEXT NOT NULL,
+    claimed_until TEXT,
+    sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS mail_order ON mail (created_at, n);
+CREATE INDEX IF NOT EXISTS mail_registrant ON mail (registrant_id, kind, link_version);
+CREATE INDEX IF NOT EXISTS mail_pending ON mail (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS mail_sending ON mail (claimed_until) WHERE state = 'sending';
+"""
+# The migration to version i + 1 is _MIGRATIONS[i].
+_MIGRATIONS = (_SCHEMA, _MAIL_SCHEMA)
 
 _REGISTRANT_BY_ID = (
     "SELECT id, email, name, organisation, created_at, link_version, revoked"
@@ -95,6 +121,47 @@ _INSERT_SESSION = (
 _SESSION_BY_ID = (
     "SELECT id, registrant_id, link_version, created_at, expires_at FROM sessions WHERE id = ?"
 )
+_OPEN_MAIL = (
+    "SELECT id, registrant_id, kind, link_version, lang, created_at, next_attempt_at, state,"
+    " attempts, last_error, claimed_by, claimed_until, sent_at FROM mail"
+    " WHERE registrant_id = ? AND kind = ? AND link_version = ?"
+    " AND state IN ('pending', 'sending') ORDER BY created_at, n LIMIT 1"
+)
+_INSERT_MAIL = (
+    "INSERT INTO mail (id, registrant_id, kind, link_version, lang, created_at, next_attempt_at,"
+    " state, attempts, last_error, claimed_by, claimed_until, sent_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Due: pending and next_attempt_at <= now, or sending with a lapsed claim. Oldest first.
+_DUE_MAIL = (
+    "SELECT n FROM mail WHERE ((state = 'pending' AND next_attempt_at <= :now)"
+    " OR (state = 'sending' AND claimed_until <= :now)) ORDER BY created_at, n LIMIT 1"
+)
+_DUE_MAIL_BY_ID = (
+    "SELECT n FROM mail WHERE id = :id AND ((state = 'pending' AND next_attempt_at <= :now)"
+    " OR (state = 'sending' AND claimed_until <= :now))"
+)
+_CLAIM_MAIL = (
+    "UPDATE mail SET state = 'sending', claimed_by = ?, claimed_until = ?,"
+    " attempts = attempts + 1 WHERE n = ?"
+    " RETURNING id, registrant_id, kind, link_version, lang, created_at, next_attempt_at, state,"
+    " attempts, last_error, claimed_by, claimed_until, sent_at"
+)
+_FINISH_MAIL = (
+    "UPDATE mail SET state = :state, last_error = :error, claimed_by = '', claimed_until = NULL,"
+    " sent_at = CASE WHEN :state = 'sent' THEN :now ELSE sent_at END,"
+    " next_attempt_at = CASE WHEN :state = 'pending' THEN :retry ELSE next_attempt_at END"
+    " WHERE id = :id"
+    " RETURNING id, registrant_id, kind, link_version, lang, created_at, next_attempt_at, state,"
+    " attempts, last_error, claimed_by, claimed_until, sent_at"
+)
+_MAIL_JOBS = (
+    "SELECT id, registrant_id, kind, link_version, lang, created_at, next_attempt_at, state,"
+    " attempts, last_error, claimed_by, claimed_until, sent_at FROM mail"
+    " WHERE (:registrant IS NULL OR registrant_id = :registrant)"
+    " AND (:state IS NULL OR state = :state) ORDER BY created_at, n"
+)
+MAIL_STATES = ("pending", "sending", "sent", "failed")
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -115,6 +182,26 @@ def _registrant(row: Sequence[Any]) -> Registrant:
 def _session(row: Sequence[Any]) -> Session:
     sid, registrant_id, link_version, created_at, expires_at = row
     return Session(sid, registrant_id, link_version, _utc(created_at), _utc(expires_at))
+
+
+def _mail_job(row: Sequence[Any]) -> MailJob:
+    (jid, registrant_id, kind, link_version, lang, created_at, next_attempt_at, state,
+     attempts, last_error, claimed_by, claimed_until, sent_at) = row  # fmt: skip
+    return MailJob(
+        id=jid,
+        registrant_id=registrant_id,
+        kind=kind,
+        link_version=link_version,
+        lang=lang,
+        created_at=_utc(created_at),
+        next_attempt_at=_utc(next_attempt_at),
+        state=state,
+        attempts=attempts,
+        last_error=last_error,
+        claimed_by=claimed_by,
+        claimed_until=None if claimed_until is None else _utc(claimed_until),
+        sent_at=None if sent_at is None else _utc(sent_at),
+    )
 
 
 def _unavailable(exc: BaseException) -> bool:
@@ -154,9 +241,10 @@ class SqliteStore:
                         f"({SCHEMA_VERSION})"
                     )
                 if version < SCHEMA_VERSION:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for migration in _MIGRATIONS[version:SCHEMA_VERSION]:
+                        for statement in migration.split(";"):
+                            if statement.strip():
+                                conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
@@ -346,6 +434,89 @@ class SqliteStore:
     async def mark_once(self, key: str) -> bool:
         sql = "INSERT OR IGNORE INTO marks (key) VALUES (?)"
         return await self._run(lambda conn: conn.execute(sql, (key,)).rowcount == 1)
+
+    # Mail queue
+
+    async def enqueue_mail(self, job: MailJob) -> tuple[MailJob, bool]:
+        if job.state not in MAIL_STATES:
+            raise ValueError(f"mail job state {job.state!r} is not one of {MAIL_STATES}")
+        if job.state == "sending" and job.claimed_until is None:
+            raise ValueError("a sending mail job needs claimed_until")
+        times = (job.created_at, job.next_attempt_at, job.claimed_until, job.sent_at)
+        created, next_attempt, until, sent = (None if t is None else _iso(t) for t in times)
+        stored = replace(
+            job,
+            created_at=_utc(_iso(job.created_at)),
+            next_attempt_at=_utc(_iso(job.next_attempt_at)),
+            claimed_until=None if until is None else _utc(until),
+            sent_at=None if sent is None else _utc(sent),
+        )
+        values = (job.id, job.registrant_id, job.kind, job.link_version, job.lang, created,
+                  next_attempt, job.state, job.attempts, job.last_error, job.claimed_by, until,
+                  sent)  # fmt: skip
+
+        def work(conn: sqlite3.Connection) -> tuple[MailJob, bool]:
+            key = (job.registrant_id, job.kind, job.link_version)
+            row = conn.execute(_OPEN_MAIL, key).fetchone()
+            if row is not None:
+                return _mail_job(row), False
+            if conn.execute("SELECT 1 FROM mail WHERE id = ?", (job.id,)).fetchone():
+                raise ValueError(f"mail job id {job.id!r} is already in use")
+            conn.execute(_INSERT_MAIL, values)
+            return stored, True
+
+        return await self._transaction(work)
+
+    async def claim_mail(
+        self, *, now: dt.datetime, worker: str, lease: dt.timedelta, job_id: str | None = None
+    ) -> MailJob | None:
+        at, until = _iso(now), _iso(now + lease)
+        sql = _DUE_MAIL if job_id is None else _DUE_MAIL_BY_ID
+        params = {"now": at, "id": job_id}
+
+        def work(conn: sqlite3.Connection) -> MailJob | None:
+            due = conn.execute(sql, params).fetchone()
+            if due is None:
+                return None
+            return _mail_job(conn.execute(_CLAIM_MAIL, (worker, until, due[0])).fetchone())
+
+        return await self._transaction(work)
+
+    async def finish_mail(
+        self,
+        job_id: str,
+        *,
+        state: str,
+        now: dt.datetime,
+        error: str = "",
+        retry_at: dt.datetime | None = None,
+    ) -> MailJob:
+        if state not in ("sent", "failed", "pending"):
+            raise ValueError(f"a mail job finishes sent, failed or pending, not {state!r}")
+        if state == "pending" and retry_at is None:
+            raise ValueError("a mail job pending again needs retry_at")
+        params = {
+            "id": job_id,
+            "state": state,
+            "error": error,
+            "now": _iso(now),
+            "retry": None if retry_at is None else _iso(retry_at),
+        }
+
+        def work(conn: sqlite3.Connection) -> MailJob:
+            row = conn.execute(_FINISH_MAIL, params).fetchone()
+            if row is None:
+                raise KeyError(job_id)
+            return _mail_job(row)
+
+        return await self._transaction(work)
+
+    async def mail_jobs(
+        self, *, registrant_id: str | None = None, state: str | None = None
+    ) -> list[MailJob]:
+        params = {"registrant": registrant_id, "state": state}
+        rows = await self._run(lambda conn: conn.execute(_MAIL_JOBS, params).fetchall())
+        return [_mail_job(row) for row in rows]
 
     # Small named values
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from starlette.applications import Starlette
@@ -19,16 +20,32 @@ from gateway.audit import AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.errors import GatewayError
 from gateway.live import LiveStream
+from gateway.mail import transport_for
+from gateway.mailer import Mailer
 from gateway.metrics import Metrics
 from gateway.origins import make_origin
+from gateway.ratelimit import RateLimits
+from gateway.registrants import Registry
 from gateway.settings import Settings
 from gateway.signing import Purpose, signer, timed_signer
 from gateway.store import Store, open_store
-from gateway.web import errors, ops, participant, stream
+from gateway.web import errors, ops, participant, register, stream
 from gateway.web.middleware import SecurityHeaders
 from gateway.web.services import Services
 
 STATIC = Path(__file__).parent / "static"
+
+
+def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` for the app's lifetime; cancel it on shutdown."""
+    task = asyncio.create_task(work)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
 
 
 def create_app(
@@ -37,13 +54,15 @@ def create_app(
     store: Store | None = None,
     clock: Clock | None = None,
     watch_interval: float | None = 1.0,
+    mail_worker: bool = True,
 ) -> Starlette:
     """The gateway as an ASGI app.
 
     `store` defaults to the one `settings.store_url` names (closed with the
     app); `clock` to the system clock. `watch_interval` is how often the live
-    origin is polled to date its segments (None: not at all, for tests that
-    observe by hand).
+    origin is polled to date its segments, and `mail_worker` whether queued
+    mails are sent from this process (tests that drive either by hand turn
+    them off).
     """
     keys = [k.reveal() for k in settings.secrets.secret_keys]
     if not keys:
@@ -52,18 +71,21 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        own_store = store is None
-        the_store = store if store is not None else open_store(settings.store_url)
-        timeout = httpx2.Timeout(settings.origin.timeout_seconds, connect=3.0)
-        async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            the_store = store if store is not None else open_store(settings.store_url)
+            if store is None:
+                stack.push_async_callback(the_store.close)
+            timeout = httpx2.Timeout(settings.origin.timeout_seconds, connect=3.0)
+            client = await stack.enter_async_context(
+                httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+            )
+            ratelimits = RateLimits(settings.store_url)
+            stack.push_async_callback(ratelimits.close)
             metrics = Metrics()
             audit = AuditLog(the_store, clock)
-            live_origin = make_origin(
-                settings.origin.live, timeout=timeout.read or 10.0, client=client
-            )
-            recording = make_origin(
-                settings.origin.recording, timeout=timeout.read or 10.0, client=client
-            )
+            read_timeout = timeout.read or 10.0
+            live_origin = make_origin(settings.origin.live, timeout=read_timeout, client=client)
+            recording = make_origin(settings.origin.recording, timeout=read_timeout, client=client)
             gatekeeper = Gatekeeper(
                 settings,
                 the_store,
@@ -74,23 +96,32 @@ def create_app(
                 timed_signer(keys, Purpose.SESSION),
             )
             live = LiveStream(live_origin, the_store, clock)
+            registry = Registry(settings, the_store, audit)
+            mailer = Mailer(the_store, audit, registry, transport_for(settings), clock)
             app.state.services = Services(
-                settings, clock, the_store, audit, metrics, gatekeeper, live, recording
+                settings,
+                clock,
+                the_store,
+                audit,
+                metrics,
+                gatekeeper,
+                live,
+                recording,
+                registry=registry,
+                mailer=mailer,
+                ratelimits=ratelimits,
+                csrf_signer=timed_signer(keys, Purpose.CSRF),
             )
-            watcher = asyncio.create_task(live.watch(watch_interval)) if watch_interval else None
-            try:
-                yield
-            finally:
-                if watcher is not None:
-                    watcher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await watcher
-                if own_store:
-                    await the_store.close()
+            if watch_interval:
+                _background(stack, live.watch(watch_interval))
+            if mail_worker:
+                _background(stack, mailer.run())
+            yield
 
     app = Starlette(
         routes=[
             *participant.routes,
+            *register.routes,
             *stream.routes,
             *ops.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

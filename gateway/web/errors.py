@@ -27,6 +27,7 @@ from gateway.errors import (
     Revoked,
     StoreUnavailable,
 )
+from gateway.ratelimit import RateLimited
 from gateway.schedule import Schedule
 from gateway.times import iso
 from gateway.web.i18n import Translator
@@ -95,6 +96,8 @@ def explain(exc: GatewayError, schedule: Schedule) -> Answer:
         return Answer(
             502, "origin_unavailable", "err_origin_heading", "err_origin", "err_try_minute"
         )
+    if isinstance(exc, RateLimited):
+        return Answer(429, "rate_limited", "err_generic_heading", "error_too_many")
     if isinstance(exc, StoreUnavailable):
         return Answer(503, "store_unavailable", "err_store_heading", "err_store", "err_try_seconds")
     log.error("unmapped domain error %r", exc)
@@ -135,6 +138,8 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     answer = explain(exc, schedule)
     heading, message, advice = answer.words(translator(request))
     headers = {"Retry-After": RETRY_AFTER} if answer.status == 503 else {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     headers["Cache-Control"] = "no-store"
     if wants_json(request):
         body: dict[str, Any] = {"error": answer.code, "message": f"{message} {advice}".strip()}

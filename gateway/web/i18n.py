@@ -1,8 +1,9 @@
 """Languages of the pages: English by default, Finnish and Swedish.
 
-Messages live in `messages/<lang>.toml` (data, not code); every language has
-every key (a test checks). The language is chosen by `?lang=`, then the `lang`
-cookie the switcher sets, then `Accept-Language`.
+Messages live in `messages/<lang>/*.toml` (data, not code; one file per
+area: pages, mail...); every language has every key (a test checks). The
+language is chosen by `?lang=`, then the `lang` cookie the switcher sets, then
+`Accept-Language`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ _FOLDER = Path(__file__).parent / "messages"
 
 @cache
 def catalog(lang: str) -> dict[str, str]:
-    with (_FOLDER / f"{lang}.toml").open("rb") as file:
-        return tomllib.load(file)
+    merged: dict[str, str] = {}
+    for path in sorted((_FOLDER / lang).glob("*.toml")):
+        with path.open("rb") as file:
+            merged.update(tomllib.load(file))
+    return merged
 
 
 class Translator:

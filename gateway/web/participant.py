@@ -63,6 +63,7 @@ async def landing(request: Request) -> Response:
         now_text=describe(now_status, schedule, at, translator(request)),
         rows=rows(schedule),
         recording_until=when(schedule.recording_until, schedule),
+        registration_open=at < svc.settings.registration_closes,
     )
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from itsdangerous import TimestampSigner
 from starlette.requests import Request
 
 from gateway.access import Gatekeeper
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.live import LiveStream
+from gateway.mailer import Mailer
 from gateway.metrics import Metrics
 from gateway.origins import Origin
+from gateway.ratelimit import RateLimits
+from gateway.registrants import Registry
 from gateway.settings import Settings
 from gateway.store import Store
 
@@ -26,6 +30,10 @@ class Services:
     gatekeeper: Gatekeeper
     live: LiveStream
     recording: Origin
+    registry: Registry
+    mailer: Mailer
+    ratelimits: RateLimits
+    csrf_signer: TimestampSigner
 
     @property
     def cookie_name(self) -> str:

@@ -101,7 +101,9 @@ def make_gateway(
 
             store = RedisStore(REDIS_URL, prefix=redis_prefix)
         the_clock = clock or FrozenClock(helsinki("2021-11-18T10:30"))
-        app = create_app(settings, store=store, clock=the_clock, watch_interval=None)
+        app = create_app(
+            settings, store=store, clock=the_clock, watch_interval=None, mail_worker=False
+        )
         client = TestClient(app, base_url="https://stream.example.org")
         client.__enter__()
         opened.append((client, store))

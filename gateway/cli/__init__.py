@@ -1,0 +1,77 @@
+"""The `gateway` command line: the edge where config is loaded and the clock is read.
+
+Each command group lives in its own module and registers its subcommands with
+a handler `(settings, args) -> exit code`. Every failure is one line on stderr
+and a non-zero exit (2 for configuration and usage, 1 for anything else);
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.cli import audit, mail, registrants, running
+from gateway.cli.common import Parser, command
+from gateway.errors import ConfigError, GatewayError, StoreUnavailable, UsageError
+from gateway.settings import load_settings
+
+
+def parser() -> argparse.ArgumentParser:
+    top = Parser(prog="gateway", description="Livestream access gateway.")
+    commands = top.add_subparsers(dest="command", required=True, parser_class=Parser)
+    running.add(commands)
+    for module, name, help in (
+        (registrants, "registrants", "add, import and list registrants"),
+        (registrants, "links", "revoke or reissue personal links"),
+        (mail, "mail", "send personal links by email"),
+        (audit, "audit", "the audit log"),
+    ):
+        group = commands.add_parser(name, help=help, description=help)
+        sub = group.add_subparsers(dest="action", required=True, parser_class=Parser)
+        module.add(name, sub)
+    return top
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from gateway.demo import run
+
+        return run(Path(args.data), args.port)
+    if not args.config:
+        raise UsageError("no config: give --config FILE or set GATEWAY_CONFIG")
+    code: int = args.handler(load_settings(args.config), args)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"gateway: config error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad --at/--since value or a missing secret key
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2 if str(exc).startswith("no config") else 1
+    except StoreUnavailable as exc:
+        print(f"gateway: the store is not reachable ({exc})", file=sys.stderr)
+        return 1
+    except GatewayError as exc:
+        print(f"gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # e.g. the demo without its optional extra
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["command", "main", "parser"]

@@ -1,0 +1,68 @@
+"""What every command shares: the parser class, the --config option, a store for one run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from gateway.audit import AuditLog
+from gateway.clock import system_clock
+from gateway.mail import transport_for
+from gateway.mailer import Mailer
+from gateway.registrants import Registry
+from gateway.settings import Settings
+from gateway.store import Store, open_store
+
+Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse names no public type for it
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def command(
+    sub: Subparsers[Parser],
+    name: str,
+    help: str,
+    handler: Callable[[Settings, argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help)
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("GATEWAY_CONFIG"),
+        help="the event's TOML file (or env GATEWAY_CONFIG)",
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: Store
+    audit: AuditLog
+    registry: Registry
+    mailer: Mailer
+
+
+def with_context(settings: Settings, work: Callable[[Context], Awaitable[int]]) -> int:
+    """Run `work` with a store opened for this command (and closed after it)."""
+
+    async def run() -> int:
+        store = open_store(settings.store_url)
+        try:
+            audit = AuditLog(store, system_clock)
+            registry = Registry(settings, store, audit)
+            mailer = Mailer(
+                store, audit, registry, transport_for(settings), system_clock, worker="cli"
+            )
+            return await work(Context(settings, store, audit, registry, mailer))
+        finally:
+            await store.close()
+
+    return asyncio.run(run())

@@ -1,0 +1,185 @@
+"""`registrants add|import|list` and `links revoke|reissue`."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+from gateway.audit_export import formula_safe
+from gateway.cli.common import Context, Parser, Subparsers, command, with_context
+from gateway.clock import system_clock
+from gateway.errors import UsageError
+from gateway.importer import problems, rows
+from gateway.settings import Settings
+from gateway.store import Registrant
+
+
+async def _send_now(ctx: Context, registrant: Registrant, lang: str) -> None:
+    """Queue the link mail and try it at once; what fails stays queued for the worker."""
+    await ctx.mailer.enqueue(registrant, lang)
+    jobs = await ctx.store.mail_jobs(registrant_id=registrant.id, state="pending")
+    for job in jobs[-1:]:
+        outcome = await ctx.mailer.send_next(job.id)
+        if outcome is not None and outcome.sent:
+            print(f"Mailed the link to {registrant.email}.", file=sys.stderr)
+        else:
+            print(f"Not mailed yet to {registrant.email}: queued for retry.", file=sys.stderr)
+
+
+def _add(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        registrant, created = await ctx.registry.add(
+            email=args.email,
+            name=args.name,
+            organisation=args.organisation,
+            now=system_clock(),
+            actor="cli",
+        )
+        if created:
+            print(f"Added {registrant.name} <{registrant.email}> (id {registrant.id}).")
+        else:
+            print(
+                f"{registrant.email} is already registered (id {registrant.id}); "
+                "this is their current link."
+            )
+        if registrant.revoked:
+            print(
+                "Note: their access is revoked; `gateway links reissue` gives it back.",
+                file=sys.stderr,
+            )
+        elif args.send:
+            await _send_now(ctx, registrant, args.lang)
+        print(ctx.registry.link(registrant))
+        return 0
+
+    return with_context(settings, work)
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    bad = problems(args.file)
+    if bad:
+        for line in bad:
+            print(f"gateway: {args.file}: {line}", file=sys.stderr)
+        print(f"gateway: nothing imported: {len(bad)} bad row(s)", file=sys.stderr)
+        return 1
+
+    async def work(ctx: Context) -> int:
+        added = existing = 0
+        for row in rows(args.file):
+            registrant, created = await ctx.registry.add(
+                email=row.email,
+                name=row.name,
+                organisation=row.organisation,
+                now=system_clock(),
+                actor="cli",
+            )
+            if created:
+                added += 1
+                if args.send:
+                    await ctx.mailer.enqueue(registrant, args.lang)
+            else:
+                existing += 1
+                print(f"line {row.line}: {row.email} is already registered; left as it is")
+        print(f"Imported {added} registrant(s); {existing} already registered.")
+        if args.send and added:
+            from gateway.cli.mail import bulk_send
+
+            return await bulk_send(ctx, unsent_only=True, lang=args.lang)
+        return 0
+
+    return with_context(settings, work)
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        sent = {(j.registrant_id, j.link_version) for j in await ctx.store.mail_jobs(state="sent")}
+        writer = csv.writer(
+            sys.stdout, lineterminator="\n", delimiter="," if args.format == "csv" else "\t"
+        )
+        writer.writerow(
+            ["id", "name", "email", "organisation", "registered", "status", "link_mailed"]
+        )
+        for r in await ctx.store.registrants():
+            status = "revoked" if r.revoked else "active"
+            mailed = "yes" if (r.id, r.link_version) in sent else "no"
+            writer.writerow(
+                [
+                    formula_safe(v)
+                    for v in (
+                        r.id,
+                        r.name,
+                        r.email,
+                        r.organisation,
+                        r.created_at.isoformat(timespec="seconds"),
+                        status,
+                        mailed,
+                    )
+                ]
+            )
+        return 0
+
+    return with_context(settings, work)
+
+
+def _revoke(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        registrant = await ctx.registry.revoke(args.email, actor="cli")
+        print(
+            f"Revoked {registrant.email} (id {registrant.id}): their links and sessions "
+            "no longer work."
+        )
+        return 0
+
+    return with_context(settings, work)
+
+
+def _reissue(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        registrant = await ctx.registry.reissue(args.email, actor="cli")
+        print(f"New link for {registrant.email} (id {registrant.id}); older links no longer work.")
+        if args.send:
+            await _send_now(ctx, registrant, args.lang)
+        print(ctx.registry.link(registrant))
+        return 0
+
+    return with_context(settings, work)
+
+
+def _mail_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--send", action="store_true", help="mail the personal link")
+    parser.add_argument(
+        "--lang", choices=("en", "fi", "sv"), default="en", help="language of the mail (default en)"
+    )
+
+
+def add(group: str, sub: Subparsers[Parser]) -> None:
+    if group == "links":
+        command(sub, "revoke", "stop a registrant's links and sessions", _revoke).add_argument(
+            "email"
+        )
+        reissue = command(sub, "reissue", "issue a new link; older links stop working", _reissue)
+        reissue.add_argument("email")
+        _mail_options(reissue)
+        return
+    one = command(sub, "add", "add a registrant and print their personal link", _add)
+    one.add_argument("--email", required=True)
+    one.add_argument("--name", required=True)
+    one.add_argument("--organisation", default="")
+    _mail_options(one)
+    many = command(
+        sub, "import", "import registrants from CSV (name,email[,organisation])", _import
+    )
+    many.add_argument("file", type=_path)
+    _mail_options(many)
+    listing = command(sub, "list", "list registrants", _list)
+    listing.add_argument("--format", choices=("table", "csv"), default="table")
+
+
+def _path(value: str) -> object:
+    from pathlib import Path
+
+    path = Path(value)
+    if not path.is_file():
+        raise UsageError(f"{value}: no such file")
+    return path

@@ -1,0 +1,157 @@
+"""`/register`: public sign-up until `registration.closes`, answered the same for everyone.
+
+Whether or not the address was already registered, the answer is the same page
+(no enumeration); a repeat re-sends the current link (never a new one) and a
+revoked registrant is sent nothing. Plain HTML, no JavaScript needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import UsageError
+from gateway.registrants import MAX_NAME, MAX_ORGANISATION, clean_email
+from gateway.web import csrf
+from gateway.web.i18n import LANGUAGES
+from gateway.web.pages import render, translator, when
+from gateway.web.services import Services, client_ip, services
+
+MAX_FORM_FIELD = 1000  # longer than any valid value: refused, never stored
+MAX_BODY = 64 * 1024
+
+
+@dataclass
+class Form:
+    name: str = ""
+    email: str = ""
+    organisation: str = ""
+    consent: bool = False
+
+
+def _field(data: FormData, key: str) -> str:
+    value = data.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _errors(form: Form) -> list[str]:
+    problems = []
+    if not form.name.strip() or len(form.name) > MAX_NAME or any(c in form.name for c in "\r\n"):
+        problems.append("name")
+    try:
+        if any(c in form.email for c in "\r\n") or len(form.email) > 254:
+            raise UsageError("bad address")
+        clean_email(form.email)
+    except UsageError:
+        problems.append("email")
+    if len(form.organisation) > MAX_ORGANISATION or any(c in form.organisation for c in "\r\n"):
+        problems.append("organisation")
+    if not form.consent:
+        problems.append("consent")
+    return problems
+
+
+def _page(
+    request: Request,
+    svc: Services,
+    form: Form,
+    status: int = 200,
+    errors: list[tuple[str, str]] | None = None,
+) -> Response:
+    token, cookie = csrf.issue(request, svc.csrf_signer)
+    schedule = svc.settings.schedule
+    response = render(
+        request,
+        "register.html",
+        status,
+        form=form,
+        csrf=token,
+        errors=errors or [],
+        error_fields={field for field, _ in errors or []},
+        closes=when(svc.settings.registration_closes, schedule),
+        recording_until=when(schedule.recording_until, schedule),
+    )
+    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _closed(request: Request, svc: Services, status: int) -> Response:
+    t = translator(request)
+    closes = when(svc.settings.registration_closes, svc.settings.schedule)
+    return render(
+        request,
+        "message.html",
+        status,
+        heading=t("register_closed_title"),
+        message=t("register_closed", when=closes),
+    )
+
+
+async def register_form(request: Request) -> Response:
+    svc = services(request)
+    if svc.clock() >= svc.settings.registration_closes:
+        return _closed(request, svc, 200)
+    return _page(request, svc, Form())
+
+
+async def register(request: Request) -> Response:
+    svc = services(request)
+    if svc.clock() >= svc.settings.registration_closes:
+        return _closed(request, svc, 403)
+    t = translator(request)
+    ip = client_ip(request) or "unknown"
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return _page(request, svc, Form(), 413, [("name", t("error_name"))])
+    await svc.ratelimits.hit(("register_ip", ip), ("register_ip_hour", ip))
+    async with request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY) as data:
+        form = Form(
+            _field(data, "name")[:MAX_FORM_FIELD].strip(),
+            _field(data, "email")[:MAX_FORM_FIELD].strip(),
+            _field(data, "organisation")[:MAX_FORM_FIELD].strip(),
+            _field(data, "consent") == "yes",
+        )
+        token, lang = _field(data, "csrf"), _field(data, "lang")
+    try:
+        csrf.verify(request, token, svc.csrf_signer, svc.settings.event.public_url)
+    except csrf.CsrfFailed:
+        return _page(request, svc, form, 403, [("name", t("error_form_expired"))])
+    problems = _errors(form)
+    if problems:
+        await svc.audit.record(
+            "registration.refused", ip=ip, reason="invalid", fields=sorted(problems)
+        )
+        return _page(request, svc, form, 400, [(f, t(f"error_{f}")) for f in problems])
+    address = clean_email(form.email)
+    await svc.ratelimits.hit(("register_email", address.lower()))
+    registrant, created = await svc.registry.add(
+        email=address,
+        name=form.name,
+        organisation=form.organisation,
+        now=svc.clock(),
+        actor="system",
+        ip=ip,
+    )
+    if registrant.revoked:
+        await svc.audit.record(
+            "registration.refused", registrant=registrant.id, ip=ip, reason="revoked"
+        )
+    else:
+        await svc.mailer.enqueue(registrant, lang if lang in LANGUAGES else t.lang)
+    return render(
+        request,
+        "message.html",
+        200,
+        heading=t("register_done_title"),
+        message=t("register_done", email=form.email),
+    )
+
+
+routes = [
+    Route("/register", register_form, methods=["GET"]),
+    Route("/register", register, methods=["POST"]),
+]

@@ -1,0 +1,108 @@
+"""Mail end to end: `gateway serve`'s worker, a real SMTP server, crashes and restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import SECRET
+from tests.e2e.conftest import Server, event_toml
+from tests.hls import write_live
+from tests.smtp import SmtpServer
+
+pytestmark = pytest.mark.e2e
+
+
+def _config(tmp_path: Path, smtp: SmtpServer) -> Path:
+    now = dt.datetime.now(dt.UTC)  # noqa: TID251 - end-to-end tests run on the real clock
+    write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
+    text = event_toml(tmp_path, now, "sqlite:///gateway.db")
+    closes = (now + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text += f'\n[registration]\ncloses = "{closes}"\n\n[mail]\nsmtp_url = "{smtp.url}"\n'
+    config = tmp_path / "event.toml"
+    config.write_text(text)
+    return config
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_register_in_the_form_get_one_mail_and_watch(
+    tmp_path: Path, smtp: SmtpServer, start_server: Callable[[Path], Server]
+) -> None:
+    server = start_server(_config(tmp_path, smtp))
+    browser = server.client()
+    form = browser.get("/register").text
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+    answer = browser.post(
+        "/register",
+        data={
+            **hidden,
+            "name": "Liisa",
+            "organisation": "",
+            "email": "liisa@example.org",
+            "consent": "yes",
+        },
+    )
+    assert answer.status_code == 200 and "Check your email" in answer.text
+    _wait(lambda: bool(smtp.to("liisa@example.org")), 15)
+    [mail] = smtp.to("liisa@example.org")
+    text = next(p for p in mail.message.walk() if p.get_content_type() == "text/plain")
+    link = re.search(r"http://127\.0\.0\.1/w/\S+", text.get_payload(decode=True).decode()).group(0)  # type: ignore[union-attr]
+    viewer = server.client()
+    assert viewer.get(urlsplit(link).path, follow_redirects=False).status_code == 303
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    time.sleep(1)
+    assert len(smtp.handler.received) == 1
+
+
+def test_killed_with_mails_queued_and_smtp_down_each_is_delivered_once_after(
+    tmp_path: Path, smtp: SmtpServer, start_server: Callable[[Path], Server]
+) -> None:
+    config = _config(tmp_path, smtp)
+    smtp.stop()
+    people = tmp_path / "people.csv"
+    people.write_text("name,email\n" + "".join(f"P{i},p{i}@example.org\n" for i in range(20)))
+    queued = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "registrants",
+            "import",
+            str(people),
+            "--send",
+            "--config",
+            str(config),
+        ],
+        env={**os.environ, "GATEWAY_SECRET_KEYS": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert queued.returncode == 1 and "could not be reached" in queued.stderr
+    server = start_server(config)
+    time.sleep(1.5)  # its worker tries and fails: the server is down
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    smtp.start()
+    start_server(config)
+    _wait(lambda: len(smtp.handler.received) >= 20, 60)  # a killed claim lapses after LEASE
+    time.sleep(2)
+    recipients = sorted(r.recipients[0] for r in smtp.handler.received)
+    assert recipients == sorted(f"p{i}@example.org" for i in range(20))

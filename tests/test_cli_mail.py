@@ -1,0 +1,169 @@
+"""Importing registrants and mailing links from the command line, against a real SMTP server."""
+
+from __future__ import annotations
+
+import csv
+import email.header
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import seminar_toml
+from tests.smtp import SmtpServer
+from tests.test_cli import KEYS, gateway
+
+
+@pytest.fixture
+def config(tmp_path: Path, smtp: SmtpServer) -> Path:
+    path = tmp_path / "event.toml"
+    path.write_text(seminar_toml(tmp_path, extra=f'\n[mail]\nsmtp_url = "{smtp.url}"\n'))
+    return path
+
+
+def _csv(tmp_path: Path, rows: Sequence[tuple[str, ...]], name: str = "people.csv") -> Path:
+    path = tmp_path / name
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file, lineterminator="\r\n")
+        writer.writerow(["name", "email", "organisation"])
+        writer.writerows(rows)
+    return path
+
+
+def _people(count: int) -> list[tuple[str, ...]]:
+    return [
+        (f"Åsa Öberg-Ärlig {i}", f"person{i}@example.org", "Sisäministeriö") for i in range(count)
+    ]
+
+
+def _registrants(config: Path) -> list[str]:
+    listing = gateway("registrants", "list", "--config", str(config), "--format", "csv", env=KEYS)
+    assert listing.returncode == 0, listing.stderr
+    return listing.stdout.splitlines()[1:]
+
+
+def test_one_bad_row_imports_nothing_and_names_the_line(config: Path, tmp_path: Path) -> None:
+    rows = [
+        *_people(3),
+        ("No Address", "not-an-address", ""),
+        ("Multi\nLine", "m@example.org", ""),
+        ("Dup", "PERSON0@example.org", ""),
+    ]
+    result = gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, rows)), env=KEYS
+    )
+    assert result.returncode == 1
+    assert "line 5:" in result.stderr  # header is line 1: the bad address is on line 5
+    assert "line 8:" in result.stderr and "line 2" in result.stderr  # the duplicate of line 2
+    assert "Traceback" not in result.stderr
+    assert _registrants(config) == []
+
+
+def test_the_corrected_file_with_send_mails_each_person_once(
+    config: Path, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    result = gateway(
+        "registrants",
+        "import",
+        "--config",
+        str(config),
+        str(_csv(tmp_path, _people(5))),
+        "--send",
+        env=KEYS,
+    )
+    assert result.returncode == 0, result.stderr
+    for i in range(5):
+        [mail] = smtp.to(f"person{i}@example.org")
+        to = str(email.header.make_header(email.header.decode_header(mail.message["To"])))
+        assert f"Åsa Öberg-Ärlig {i}" in to
+    assert len(smtp.handler.received) == 5
+    again = gateway(
+        "registrants",
+        "import",
+        "--config",
+        str(config),
+        str(_csv(tmp_path, _people(5))),
+        "--send",
+        env=KEYS,
+    )
+    assert again.returncode == 0 and "already registered" in again.stdout
+    assert len(smtp.handler.received) == 5
+
+
+def test_send_links_unsent_only_twice_mails_each_once(
+    config: Path, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, _people(30))), env=KEYS
+    )
+    for _ in range(2):
+        result = gateway("mail", "send-links", "--config", str(config), "--unsent-only", env=KEYS)
+        assert result.returncode == 0, result.stderr
+    assert sorted(r.recipients[0] for r in smtp.handler.received) == sorted(
+        f"person{i}@example.org" for i in range(30)
+    )
+    assert all(line.endswith(",yes") for line in _registrants(config))
+
+
+def test_server_down_at_the_start_then_the_rerun_sends_everything_once(
+    config: Path, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, _people(6))), env=KEYS
+    )
+    smtp.stop()
+    down = gateway("mail", "send-links", "--config", str(config), "--unsent-only", env=KEYS)
+    assert down.returncode == 1 and "could not be reached" in down.stderr
+    assert all(line.endswith(",no") for line in _registrants(config))
+    smtp.start()
+    rerun = gateway("mail", "send-links", "--config", str(config), "--unsent-only", env=KEYS)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert sorted(r.recipients[0] for r in smtp.handler.received) == sorted(
+        f"person{i}@example.org" for i in range(6)
+    )
+
+
+def test_server_dropping_mid_way_then_the_rerun_sends_exactly_the_rest(
+    config: Path, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, _people(8))), env=KEYS
+    )
+    smtp.handler.fail_after, smtp.handler.answer_after = 3, "421 4.3.2 shutting down"
+    first = gateway("mail", "send-links", "--config", str(config), "--unsent-only", env=KEYS)
+    assert first.returncode == 1 and len(smtp.handler.received) == 3
+    smtp.handler.fail_after = None
+    rerun = gateway("mail", "send-links", "--config", str(config), "--unsent-only", env=KEYS)
+    assert rerun.returncode == 0, rerun.stdout
+    recipients = [r.recipients[0] for r in smtp.handler.received]
+    assert sorted(recipients) == sorted(f"person{i}@example.org" for i in range(8))
+
+
+def test_a_5xx_is_marked_failed_with_the_reason_and_a_4xx_waits(
+    config: Path, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, _people(2))), env=KEYS
+    )
+    smtp.handler.answer = "550 5.1.1 no such user"
+    refused = gateway("mail", "send-links", "--config", str(config), env=KEYS)
+    assert refused.returncode == 1 and "2 failed" in refused.stdout
+    smtp.handler.answer = "451 4.3.0 try later"
+    deferred = gateway("mail", "send-links", "--config", str(config), env=KEYS)
+    assert deferred.returncode == 1 and "2 left to send" in deferred.stdout
+    assert smtp.handler.received == []
+    export = gateway("audit", "export", "--config", str(config), "--type", "mail.failed", env=KEYS)
+    assert export.stdout.count('"code":550') == 2 and "example.org" not in export.stdout
+
+
+def test_list_as_csv_defuses_formulas(config: Path, tmp_path: Path) -> None:
+    rows = [('=HYPERLINK("http://evil")', "f@example.org", "+cmd"), ("@sum", "g@example.org", "-1")]
+    assert (
+        gateway(
+            "registrants", "import", "--config", str(config), str(_csv(tmp_path, rows)), env=KEYS
+        ).returncode
+        == 0
+    )
+    listing = "\n".join(_registrants(config))
+    assert ',"\x27=HYPERLINK' in listing and ",'+cmd," in listing and ",'@sum," in listing
+    assert ",'-1," in listing
