@@ -172,8 +172,25 @@ class Gatekeeper:
                 session=links.fingerprint(old),
                 reason="max_devices",
             )
+        if ip:
+            await self._watch_sharing(registrant.id, ip, now)
         self.metrics.links.labels("opened").inc()
         return self.session_signer.sign(session.id).decode("ascii")
+
+    async def _watch_sharing(self, registrant_id: str, ip: str, now: dt.datetime) -> None:
+        """Flag a link opened from `sharing_threshold` distinct addresses within the hour."""
+        hour = now.strftime("%Y%m%d%H")
+        addresses = await self.store.add_member(
+            f"ips:{registrant_id}:{hour}", await self.audit.hash_ip(ip), ttl=dt.timedelta(hours=1)
+        )
+        if addresses >= self.settings.sessions.sharing_threshold:
+            await self.audit.record_once(
+                f"sharing:{registrant_id}:{hour}",
+                "session.sharing_suspected",
+                registrant=registrant_id,
+                addresses=addresses,
+                hour=hour,
+            )
 
     def session_id(self, cookie: str | None) -> str | None:
         """The session id a cookie names, if it carries our signature and is not too old."""

@@ -8,6 +8,9 @@ unlinkable). Sealing and the hash chain live in `gateway.chain`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -15,6 +18,8 @@ from typing import Any
 
 from gateway.chain import Draft, Event
 from gateway.clock import Clock
+from gateway.errors import StoreUnavailable
+from gateway.spool import Spool
 from gateway.store import Store
 from gateway.times import iso
 
@@ -44,11 +49,18 @@ TYPES = frozenset(
 IP_KEY = "audit.ip_key"
 
 
+IP_KEY_REFRESH = dt.timedelta(minutes=1)  # a purge destroys the key: replicas notice
+
+
 class AuditLog:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    """Appends events; while the store is down they wait in `spool`, in order."""
+
+    def __init__(self, store: Store, clock: Clock, spool: Spool | None = None) -> None:
         self.store = store
         self.clock = clock
-        self._ip_key: bytes | None = None
+        self.spool = spool
+        self._ip_key: tuple[bytes, dt.datetime] | None = None
+        self._lock = asyncio.Lock()
 
     async def record(
         self,
@@ -58,19 +70,56 @@ class AuditLog:
         actor: str = "system",
         ip: str | None = None,
         **detail: Any,
-    ) -> Event:
-        """Append one event now. Raises StoreUnavailable when it cannot be stored."""
+    ) -> Event | None:
+        """Append one event now, or spool it when the store is down (then None).
+
+        Raises StoreUnavailable only when the event cannot be kept at all: a
+        grant that depends on it must then not be made.
+        """
         if type not in TYPES:
             raise ValueError(f"unknown audit event type {type!r}")
+        try:
+            ip_hash = await self.hash_ip(ip) if ip else None
+        except StoreUnavailable:
+            ip_hash, detail = None, {**detail, "ip": "unavailable"}  # never the raw address
         draft = Draft(
             ts=iso(self.clock()).replace("+00:00", "Z"),
             type=type,
             registrant=registrant,
             actor=actor,
-            ip=await self.hash_ip(ip) if ip else None,
+            ip=ip_hash,
             detail=detail,
         )
-        return await self.store.append_audit(draft)
+        async with self._lock:
+            try:
+                await self._flush()
+                return await self.store.append_audit(draft)
+            except StoreUnavailable:
+                if self.spool is None:
+                    raise
+                self.spool.add(draft)
+                return None
+
+    async def flush(self) -> int:
+        """Store spooled events in order; how many. StoreUnavailable if still down."""
+        async with self._lock:
+            return await self._flush()
+
+    async def _flush(self) -> int:
+        if self.spool is None or not self.spool.pending():
+            return 0
+        count = 0
+        for draft in self.spool.drain():
+            await self.store.append_audit(draft)
+            count += 1
+        return count
+
+    async def flush_forever(self, interval: float = 5.0) -> None:
+        """The background task that empties the spool once the store is back."""
+        while True:
+            with contextlib.suppress(StoreUnavailable):
+                await self.flush()
+            await asyncio.sleep(interval)
 
     async def record_once(self, key: str, type: str, **fields: Any) -> bool:
         """Record unless an event with this de-duplication `key` was recorded before."""
@@ -80,7 +129,9 @@ class AuditLog:
         return True
 
     async def hash_ip(self, ip: str) -> str:
-        if self._ip_key is None:
+        """A keyed hash of a client address; the key lives in the store, not the log."""
+        now = self.clock()
+        if self._ip_key is None or now - self._ip_key[1] > IP_KEY_REFRESH:
             stored = await self.store.setdefault_value(IP_KEY, secrets.token_hex(32))
-            self._ip_key = bytes.fromhex(stored)
-        return hmac.new(self._ip_key, ip.encode(), hashlib.sha256).hexdigest()[:16]
+            self._ip_key = (bytes.fromhex(stored), now)
+        return hmac.new(self._ip_key[0], ip.encode(), hashlib.sha256).hexdigest()[:16]

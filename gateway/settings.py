@@ -99,6 +99,8 @@ class MailSettings:
 class AuditSettings:
     checkpoint_dir: Path | None = None
     verify_key: str | None = None
+    spool_file: Path = Path("var/audit-spool.jsonl")
+    checkpoint_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ _KEYS: dict[str, set[str]] = {
     "store": {"url"},
     "sessions": {"max_devices", "sharing_threshold", "lifetime_hours"},
     "mail": {"sender", "smtp_url", "outbox"},
-    "audit": {"checkpoint_dir", "verify_key"},
+    "audit": {"checkpoint_dir", "verify_key", "spool_file", "checkpoint_minutes"},
     "admin": {"oidc_discovery_url", "client_id", "ops", "auditors"},
 }
 
@@ -421,6 +423,9 @@ class _Reader:
         return AuditSettings(
             checkpoint_dir=self.base / folder if folder else None,
             verify_key=self.get(table, "verify_key", str, None, name="audit"),
+            spool_file=self.base
+            / self.get(table, "spool_file", str, "var/audit-spool.jsonl", name="audit"),
+            checkpoint_minutes=self.positive(table, "checkpoint_minutes", 60, name="audit"),
         )
 
     def admin(self) -> AdminSettings:

@@ -18,8 +18,11 @@ def _write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 
 def test_bom_crlf_quoted_newlines_and_line_numbers(tmp_path: Path) -> None:
-    path = _write(tmp_path, '\ufeffname,email,organisation\r\n"Anna\r\nB",a@example.org,X\r\n'
-                  "Åke,ake@example.org,\r\n\r\nBad,nope,\r\n")
+    path = _write(
+        tmp_path,
+        '\ufeffname,email,organisation\r\n"Anna\r\nB",a@example.org,X\r\n'
+        "Åke,ake@example.org,\r\n\r\nBad,nope,\r\n",
+    )
     [problem] = problems(path)
     assert problem.startswith("line 6: invalid email address 'nope'")
     path.write_text("name,email\nGood,g@example.org\n")
@@ -30,14 +33,19 @@ def test_a_good_file_reads_back_with_names_intact(tmp_path: Path) -> None:
     path = _write(tmp_path, "name,email\nÅsa Öberg,asa@example.org\nJyrki Mäkelä,J@Example.org\n")
     assert problems(path) == []
     assert [(r.line, r.name, r.email) for r in rows(path)] == [
-        (2, "Åsa Öberg", "asa@example.org"), (3, "Jyrki Mäkelä", "J@example.org")]
+        (2, "Åsa Öberg", "asa@example.org"),
+        (3, "Jyrki Mäkelä", "J@example.org"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("email,name\nx@example.org,X\n", "header"), ("", "header"),
-     ("name,email,phone\nX,x@example.org,1\n", "header"),
-     ("name,email\n\"unterminated,x@example.org\n", "CSV")],
+    [
+        ("email,name\nx@example.org,X\n", "header"),
+        ("", "header"),
+        ("name,email,phone\nX,x@example.org,1\n", "header"),
+        ('name,email\n"unterminated,x@example.org\n', "CSV"),
+    ],
 )
 def test_a_bad_header_or_broken_csv_is_one_clear_error(
     tmp_path: Path, text: str, message: str
@@ -53,8 +61,10 @@ def test_not_utf8_is_refused(tmp_path: Path) -> None:
 
 def test_duplicates_within_the_file_and_wrong_field_counts(tmp_path: Path) -> None:
     path = _write(tmp_path, "name,email\nA,a@example.org\nB,A@EXAMPLE.ORG\nC\n")
-    assert problems(path) == ["line 3: A@example.org already appears on line 2",
-                              "line 4: expected 2 fields, got 1"]
+    assert problems(path) == [
+        "line 3: A@example.org already appears on line 2",
+        "line 4: expected 2 fields, got 1",
+    ]
 
 
 def test_a_large_file_is_checked_in_memory_bounded_by_its_addresses(tmp_path: Path) -> None:

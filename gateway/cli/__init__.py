@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.cli import audit, mail, registrants, running
+from gateway.cli import audit, mail, privacy, registrants, report, running
 from gateway.cli.common import Parser, command
 from gateway.errors import ConfigError, GatewayError, StoreUnavailable, UsageError
 from gateway.settings import load_settings
@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
         (registrants, "links", "revoke or reissue personal links"),
         (mail, "mail", "send personal links by email"),
         (audit, "audit", "the audit log"),
+        (report, "report", "reports on the event"),
+        (privacy, "privacy", "personal data retention"),
     ):
         group = commands.add_parser(name, help=help, description=help)
         sub = group.add_subparsers(dest="action", required=True, parser_class=Parser)
@@ -41,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
         from gateway.demo import run
 
         return run(Path(args.data), args.port)
+    if args.command == "audit" and args.action == "keygen":  # makes keys; reads no config
+        return audit.run_keygen()
     if not args.config:
         raise UsageError("no config: give --config FILE or set GATEWAY_CONFIG")
     code: int = args.handler(load_settings(args.config), args)

@@ -15,6 +15,7 @@ from gateway.mail import transport_for
 from gateway.mailer import Mailer
 from gateway.registrants import Registry
 from gateway.settings import Settings
+from gateway.spool import Spool
 from gateway.store import Store, open_store
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse names no public type for it
@@ -56,7 +57,7 @@ def with_context(settings: Settings, work: Callable[[Context], Awaitable[int]]) 
     async def run() -> int:
         store = open_store(settings.store_url)
         try:
-            audit = AuditLog(store, system_clock)
+            audit = AuditLog(store, system_clock, Spool(settings.audit.spool_file))
             registry = Registry(settings, store, audit)
             mailer = Mailer(
                 store, audit, registry, transport_for(settings), system_clock, worker="cli"

@@ -9,7 +9,7 @@ Stores never read the clock: callers pass `now` where time matters.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -147,6 +147,28 @@ class Store(Protocol):
         self, *, registrant_id: str | None = None, state: str | None = None
     ) -> list[MailJob]:
         """Jobs in creation order, optionally only one registrant's or one state's."""
+
+    # Attendance: which registrant watched in which minute (minute buckets, not requests)
+    async def record_attendance(self, minutes: Mapping[str, Collection[dt.datetime]]) -> None:
+        """Add minute starts (aware UTC, second 0) by registrant id; idempotent."""
+
+    async def attendance(self) -> dict[str, list[dt.datetime]]:
+        """Every registrant's watched minutes, each list sorted."""
+
+    # Distinct members counted over a period (sharing detection)
+    async def add_member(self, key: str, member: str, *, ttl: dt.timedelta) -> int:
+        """Add `member` to the set `key` (created with a lifetime of `ttl`, which later
+        additions do not extend); return the set's size."""
+
+    # Personal data retention
+    async def purge_registrants(self, before: dt.datetime) -> list[str]:
+        """Erase name, email and organisation (set to "") of registrants created before
+        `before` and not purged yet; their ids, links and sessions stay. Returns the ids
+        purged now. A purged address no longer matches `registrant_by_email`, and the
+        same address may register again as a new registrant."""
+
+    async def delete_value(self, key: str) -> None:
+        """Forget a named value (no error if absent)."""
 
     # Small named values (secrets generated once, ops overrides)
     async def get_value(self, key: str) -> str | None: ...

@@ -24,6 +24,13 @@ id of the open job). A claim counts the due jobs (two ZCOUNTs), then walks
 `mail-open` in creation order for at most that many members; if none of those is
 due, the oldest due job is the least member among the due ones. Either way it
 reads O(min(due jobs, not-due jobs older than the oldest due one)) members.
+
+Attendance: `attendance:<registrant>` (zset of minute starts, member and score both the
+minute in epoch seconds) and `attendance-ids` (set of registrants with attendance).
+Counted sets (`add_member`): `members:<key>` (set; its TTL, set only when the set is
+created, is its lifetime, by the Redis server's clock). Purging: a purged registrant's
+hash keeps its id, dates and link fields, gains `purged` = "1", and its
+`email:<address>` key is deleted, so the address may register again.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import cast
 
@@ -273,6 +280,53 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return out
 """
+# KEYS: registrants. ARGV: registrant key prefix, then `before` as two
+# numbers (YYYYMMDD, HHMMSSffffff: exact in Lua, and compared as numbers rather than
+# strings, whose order in Redis's Lua follows the server's locale).
+# Returns the registrants created before `before` and not purged: {id, email, ...}.
+_PURGE_CANDIDATES = """
+local function stamp(iso)
+  return tonumber(string.sub(iso, 1, 4) .. string.sub(iso, 6, 7) .. string.sub(iso, 9, 10)),
+    tonumber(string.sub(iso, 12, 13) .. string.sub(iso, 15, 16) .. string.sub(iso, 18, 19)
+      .. string.sub(iso, 21, 26))
+end
+local day, time = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local f = redis.call('HMGET', ARGV[1] .. id, 'created_at', 'email', 'purged')
+  if f[1] and f[3] ~= '1' then
+    local d, t = stamp(f[1])
+    if d < day or (d == day and t < time) then
+      out[#out + 1] = id
+      out[#out + 1] = f[2]
+    end
+  end
+end
+return out
+"""
+# KEYS: per registrant its hash and its email index key. ARGV: the ids.
+# Purges each one not purged meanwhile; returns the ids purged.
+_PURGE = """
+local purged = {}
+for i, id in ipairs(ARGV) do
+  local reg, email = KEYS[2 * i - 1], KEYS[2 * i]
+  if redis.call('EXISTS', reg) == 1 and redis.call('HGET', reg, 'purged') ~= '1' then
+    redis.call('HSET', reg, 'email', '', 'name', '', 'organisation', '', 'purged', '1')
+    if redis.call('GET', email) == id then redis.call('DEL', email) end
+    purged[#purged + 1] = id
+  end
+end
+return purged
+"""
+# KEYS: attendance-ids. ARGV: attendance key prefix. Returns {id, {minutes...}, ...}.
+_ATTENDANCE = """
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('ZRANGE', ARGV[1] .. id, 0, -1)
+end
+return out
+"""
 ORDER_PREFIX_LEN = 18 + 12  # created_at in microseconds since year 1, then mail-seq
 
 
@@ -289,6 +343,23 @@ def _utc(text: str) -> dt.datetime:
 def _micros(moment: dt.datetime) -> int:
     """Microseconds since the epoch: exact as a Lua number and a zset score (< 2**53)."""
     return (_utc(_iso(moment)) - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _minute(moment: dt.datetime) -> int:
+    """A minute start as epoch seconds (exact as a score); ValueError if not one."""
+    at = _utc(_iso(moment))
+    if at.second or at.microsecond:
+        raise ValueError(f"{moment!r} is not the start of a minute")
+    return (at - EPOCH) // dt.timedelta(seconds=1)
+
+
+def _stamp(moment: dt.datetime) -> tuple[int, int]:
+    """`moment` as _PURGE_CANDIDATES compares it: (YYYYMMDD, HHMMSSffffff) in UTC."""
+    at = _utc(_iso(moment))
+    return (
+        at.year * 10000 + at.month * 100 + at.day,
+        ((at.hour * 100 + at.minute) * 100 + at.second) * 1_000_000 + at.microsecond,
+    )
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -353,6 +424,9 @@ class RedisStore:
         self._claim_mail = script(_CLAIM_MAIL)
         self._finish_mail = script(_FINISH_MAIL)
         self._mail_jobs = script(_MAIL_JOBS)
+        self._purge_candidates = script(_PURGE_CANDIDATES)
+        self._purge = script(_PURGE)
+        self._attendance = script(_ATTENDANCE)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -644,7 +718,71 @@ class RedisStore:
             rows = await self._mail_jobs(keys=[index], args=args)
         return [_mail_job(_pairs(flat)) for flat in rows if flat]
 
+    # Attendance
+
+    async def record_attendance(self, minutes: Mapping[str, Collection[dt.datetime]]) -> None:
+        scores = {rid: {str(s): s for s in map(_minute, bucket)} for rid, bucket in minutes.items()}
+        scores = {rid: bucket for rid, bucket in scores.items() if bucket}
+        if not scores:
+            return
+        with self._reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for rid, bucket in scores.items():
+                    pipe.zadd(self._key("attendance", rid), bucket)
+                pipe.sadd(self._key("attendance-ids"), *scores)
+                await pipe.execute()
+
+    async def attendance(self) -> dict[str, list[dt.datetime]]:
+        keys = [self._key("attendance-ids")]
+        with self._reachable():
+            flat = await self._attendance(keys=keys, args=[self._key("attendance", "")])
+        return {
+            rid: [EPOCH + dt.timedelta(seconds=int(s)) for s in seconds]
+            for rid, seconds in zip(flat[::2], flat[1::2], strict=True)
+            if seconds
+        }
+
+    # Counted sets
+
+    async def add_member(self, key: str, member: str, *, ttl: dt.timedelta) -> int:
+        if ttl <= dt.timedelta(0):
+            raise ValueError(f"a counted set needs a positive lifetime, not {ttl}")
+        name = self._key("members", key)
+        with self._reachable():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(name, member)
+                # NX: only a set without a TTL (just created) gets one; later adds keep it.
+                pipe.pexpire(name, max(1, -(-ttl // dt.timedelta(milliseconds=1))), nx=True)
+                pipe.scard(name)
+                *_, size = await pipe.execute()
+        return int(size)
+
+    # Personal data retention
+
+    async def purge_registrants(self, before: dt.datetime) -> list[str]:
+        # Two round trips: the email index key is the address lower-cased by Python (Lua's
+        # string.lower is not str.lower), and the second script skips anyone purged meanwhile.
+        day, time = _stamp(before)
+        prefix = self._key("reg", "")
+        with self._reachable():
+            flat = await self._purge_candidates(
+                keys=[self._key("registrants")], args=[prefix, day, time]
+            )
+            if not flat:
+                return []
+            ids = list(flat[::2])
+            keys = [
+                k
+                for rid, email in zip(flat[::2], flat[1::2], strict=True)
+                for k in (self._key("reg", rid), self._key("email", email.lower()))
+            ]
+            return list(await self._purge(keys=keys, args=ids))
+
     # Small named values
+
+    async def delete_value(self, key: str) -> None:
+        with self._reachable():
+            await self._redis.delete(self._key("value", key))
 
     async def get_value(self, key: str) -> str | None:
         with self._reachable():

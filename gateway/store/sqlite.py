@@ -10,6 +10,14 @@ datetimes. Failing to reach the file (cannot open, locked, disk I/O) raises
 `StoreUnavailable`; the schema is created on first use and versioned in
 `PRAGMA user_version`: each version's migration (`_MIGRATIONS`) is idempotent, and
 a file of an older version is upgraded in place when it is opened.
+
+The counted sets of `add_member` expire by SQLite's own clock (`julianday('now')`, read
+once per call inside its transaction): the database's clock is this store's clock, as
+the Redis server's is for a Redis TTL, and being wall-clock time it survives restarts.
+Expired sets are deleted lazily, by the next `add_member` call (for any key). A purged
+registrant keeps its row; its `email_key` becomes `PURGED:<id>`, which no lookup key
+(always `email.lower()`, so never containing an upper-case letter) can equal, and which
+frees the address for a new registration.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -32,7 +40,7 @@ from gateway.store import MailJob, Registrant, Session
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 5000
 
 _SCHEMA = """
@@ -95,8 +103,24 @@ CREATE INDEX IF NOT EXISTS mail_registrant ON mail (registrant_id, kind, link_ve
 CREATE INDEX IF NOT EXISTS mail_pending ON mail (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS mail_sending ON mail (claimed_until) WHERE state = 'sending';
 """
+# Version 3: attendance minutes and the counted sets of `add_member` (expires_at: a
+# julianday() of SQLite's clock). Purging needs no schema change (see the module doc).
+_ATTENDANCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attendance (
+    registrant_id TEXT NOT NULL,
+    minute TEXT NOT NULL,
+    PRIMARY KEY (registrant_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member_sets (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS member_sets_expiry ON member_sets (expires_at);
+CREATE TABLE IF NOT EXISTS members (
+    key TEXT NOT NULL,
+    member TEXT NOT NULL,
+    PRIMARY KEY (key, member)
+) WITHOUT ROWID;
+"""
 # The migration to version i + 1 is _MIGRATIONS[i].
-_MIGRATIONS = (_SCHEMA, _MAIL_SCHEMA)
+_MIGRATIONS = (_SCHEMA, _MAIL_SCHEMA, _ATTENDANCE_SCHEMA)
 
 _REGISTRANT_BY_ID = (
     "SELECT id, email, name, organisation, created_at, link_version, revoked"
@@ -162,6 +186,19 @@ _MAIL_JOBS = (
     " AND (:state IS NULL OR state = :state) ORDER BY created_at, n"
 )
 MAIL_STATES = ("pending", "sending", "sent", "failed")
+# Not yet purged: a purged registrant's email_key is 'PURGED:' || id.
+_PURGEABLE = (
+    "SELECT n, id FROM registrants WHERE created_at < ? AND email_key <> 'PURGED:' || id ORDER BY n"
+)
+_PURGE = (
+    "UPDATE registrants SET email = '', name = '', organisation = '',"
+    " email_key = 'PURGED:' || id WHERE n = ?"
+)
+# Expired counted sets go first, by the one `now` of the transaction.
+_DROP_EXPIRED_MEMBERS = (
+    "DELETE FROM members WHERE key IN (SELECT key FROM member_sets WHERE expires_at <= ?)"
+)
+_DROP_EXPIRED_SETS = "DELETE FROM member_sets WHERE expires_at <= ?"
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -172,6 +209,13 @@ def _iso(moment: dt.datetime) -> str:
 
 def _utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def _minute(moment: dt.datetime) -> str:
+    text = _iso(moment)
+    if not text.endswith(":00.000000+00:00"):
+        raise ValueError(f"{moment!r} is not the start of a minute")
+    return text
 
 
 def _registrant(row: Sequence[Any]) -> Registrant:
@@ -518,7 +562,64 @@ class SqliteStore:
         rows = await self._run(lambda conn: conn.execute(_MAIL_JOBS, params).fetchall())
         return [_mail_job(row) for row in rows]
 
+    # Attendance
+
+    async def record_attendance(self, minutes: Mapping[str, Collection[dt.datetime]]) -> None:
+        rows = [(rid, _minute(minute)) for rid, bucket in minutes.items() for minute in bucket]
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR IGNORE INTO attendance (registrant_id, minute) VALUES (?, ?)", rows
+            )
+
+        if rows:
+            await self._transaction(work)
+
+    async def attendance(self) -> dict[str, list[dt.datetime]]:
+        watched: dict[str, list[dt.datetime]] = {}
+        sql = "SELECT registrant_id, minute FROM attendance ORDER BY registrant_id, minute"
+        for rid, minute in await self._all(sql):
+            watched.setdefault(rid, []).append(_utc(minute))
+        return watched
+
+    # Counted sets
+
+    async def add_member(self, key: str, member: str, *, ttl: dt.timedelta) -> int:
+        if ttl <= dt.timedelta(0):
+            raise ValueError(f"a counted set needs a positive lifetime, not {ttl}")
+        days = ttl / dt.timedelta(days=1)
+
+        def work(conn: sqlite3.Connection) -> int:
+            now = conn.execute("SELECT julianday('now')").fetchone()[0]  # the store's clock
+            conn.execute(_DROP_EXPIRED_MEMBERS, (now,))
+            conn.execute(_DROP_EXPIRED_SETS, (now,))
+            conn.execute(
+                "INSERT OR IGNORE INTO member_sets (key, expires_at) VALUES (?, ?)",
+                (key, now + days),
+            )
+            conn.execute("INSERT OR IGNORE INTO members (key, member) VALUES (?, ?)", (key, member))
+            return int(
+                conn.execute("SELECT COUNT(*) FROM members WHERE key = ?", (key,)).fetchone()[0]
+            )
+
+        return await self._transaction(work)
+
+    # Personal data retention
+
+    async def purge_registrants(self, before: dt.datetime) -> list[str]:
+        at = _iso(before)
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(_PURGEABLE, (at,)).fetchall()
+            conn.executemany(_PURGE, [(n,) for n, _ in rows])
+            return [rid for _, rid in rows]
+
+        return await self._transaction(work)
+
     # Small named values
+
+    async def delete_value(self, key: str) -> None:
+        await self._all("DELETE FROM kv WHERE key = ?", key)
 
     async def get_value(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM kv WHERE key = ?", key)

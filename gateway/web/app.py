@@ -16,6 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from gateway.access import Gatekeeper
+from gateway.attendance import Attendance
 from gateway.audit import AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.errors import GatewayError
@@ -28,7 +29,9 @@ from gateway.ratelimit import RateLimits
 from gateway.registrants import Registry
 from gateway.settings import Settings
 from gateway.signing import Purpose, signer, timed_signer
+from gateway.spool import Spool
 from gateway.store import Store, open_store
+from gateway.verify import checkpoint_forever
 from gateway.web import errors, ops, participant, register, stream
 from gateway.web.middleware import SecurityHeaders
 from gateway.web.services import Services
@@ -54,15 +57,15 @@ def create_app(
     store: Store | None = None,
     clock: Clock | None = None,
     watch_interval: float | None = 1.0,
-    mail_worker: bool = True,
+    background: bool = True,
 ) -> Starlette:
     """The gateway as an ASGI app.
 
     `store` defaults to the one `settings.store_url` names (closed with the
     app); `clock` to the system clock. `watch_interval` is how often the live
-    origin is polled to date its segments, and `mail_worker` whether queued
-    mails are sent from this process (tests that drive either by hand turn
-    them off).
+    origin is polled to date its segments; `background` whether this process
+    sends queued mail and flushes the audit spool and attendance on its own
+    (tests that drive them by hand turn both off).
     """
     keys = [k.reveal() for k in settings.secrets.secret_keys]
     if not keys:
@@ -82,7 +85,7 @@ def create_app(
             ratelimits = RateLimits(settings.store_url)
             stack.push_async_callback(ratelimits.close)
             metrics = Metrics()
-            audit = AuditLog(the_store, clock)
+            audit = AuditLog(the_store, clock, Spool(settings.audit.spool_file))
             read_timeout = timeout.read or 10.0
             live_origin = make_origin(settings.origin.live, timeout=read_timeout, client=client)
             recording = make_origin(settings.origin.recording, timeout=read_timeout, client=client)
@@ -96,6 +99,7 @@ def create_app(
                 timed_signer(keys, Purpose.SESSION),
             )
             live = LiveStream(live_origin, the_store, clock)
+            attendance = Attendance(the_store)
             registry = Registry(settings, the_store, audit)
             mailer = Mailer(the_store, audit, registry, transport_for(settings), clock)
             app.state.services = Services(
@@ -109,13 +113,29 @@ def create_app(
                 recording,
                 registry=registry,
                 mailer=mailer,
+                attendance=attendance,
                 ratelimits=ratelimits,
                 csrf_signer=timed_signer(keys, Purpose.CSRF),
             )
             if watch_interval:
                 _background(stack, live.watch(watch_interval))
-            if mail_worker:
+            stack.push_async_callback(attendance.flush)  # the last minutes too
+            if background:
                 _background(stack, mailer.run())
+                _background(stack, audit.flush_forever())
+                signing_key = settings.secrets.audit_signing_key
+                if settings.audit.checkpoint_dir and signing_key:
+                    _background(
+                        stack,
+                        checkpoint_forever(
+                            the_store,
+                            settings.audit.checkpoint_dir,
+                            signing_key.reveal(),
+                            clock,
+                            minutes=settings.audit.checkpoint_minutes,
+                        ),
+                    )
+                _background(stack, attendance.flush_forever())
             yield
 
     app = Starlette(

@@ -8,6 +8,7 @@ from itsdangerous import TimestampSigner
 from starlette.requests import Request
 
 from gateway.access import Gatekeeper
+from gateway.attendance import Attendance
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.live import LiveStream
@@ -32,6 +33,7 @@ class Services:
     recording: Origin
     registry: Registry
     mailer: Mailer
+    attendance: Attendance
     ratelimits: RateLimits
     csrf_signer: TimestampSigner
 

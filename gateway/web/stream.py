@@ -41,6 +41,7 @@ async def serve(request: Request) -> Response:
     path = safe_path(request.path_params["path"])
     grant = await _grant(svc, request, area)
     body = await _body(svc, grant, path)
+    svc.attendance.seen(grant.registrant, svc.clock())
     cache = PLAYLIST_CACHE if is_playlist(path) else SEGMENT_CACHE
     return Response(body, media_type=media_type(path), headers={"Cache-Control": cache})
 
@@ -61,6 +62,7 @@ async def auth(request: Request) -> Response:
     grant = await _grant(svc, request, area)
     if grant.window is not None and not is_playlist(path):
         await svc.live.check_segment(path, grant.window)
+    svc.attendance.seen(grant.registrant, svc.clock())
     return Response(status_code=204, headers={"Cache-Control": "private, max-age=1"})
 
 

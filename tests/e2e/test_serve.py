@@ -128,3 +128,10 @@ def test_two_servers_on_one_redis_share_sessions_and_revocation(
     run_cli(config, "links", "revoke", "r@example.org")
     assert _refused_within(browser, 6) == 403
     assert _refused_within(other, 6) == 403
+    for _ in range(10):  # both replicas append at once: still one chain
+        browser.get("/live/index.m3u8")
+        other.get("/live/index.m3u8")
+        server_client = first.client() if _ % 2 else second.client()
+        server_client.get("/w/forged-token")
+    verified = run_cli(config, "audit", "verify")
+    assert verified.stdout.strip().startswith(tuple(f"{n} events valid" for n in range(10, 200)))

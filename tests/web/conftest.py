@@ -69,8 +69,10 @@ class Gateway:
         assert answer.status_code == 303, answer.text
         return browser
 
-    def browser(self) -> TestClient:
-        other = TestClient(self.client.app, base_url="https://stream.example.org")
+    def browser(self, ip: str = "testclient") -> TestClient:
+        other = TestClient(
+            self.client.app, base_url="https://stream.example.org", client=(ip, 50000)
+        )
         other.portal = self.client.portal  # share the running app (its lifespan and loop)
         return other
 
@@ -102,7 +104,7 @@ def make_gateway(
             store = RedisStore(REDIS_URL, prefix=redis_prefix)
         the_clock = clock or FrozenClock(helsinki("2021-11-18T10:30"))
         app = create_app(
-            settings, store=store, clock=the_clock, watch_interval=None, mail_worker=False
+            settings, store=store, clock=the_clock, watch_interval=None, background=False
         )
         client = TestClient(app, base_url="https://stream.example.org")
         client.__enter__()
@@ -111,8 +113,10 @@ def make_gateway(
 
     yield make
     for client, store in opened:
-        if store is not None:  # given to the app, so ours to close
+        if store is not None:  # given to the app, so ours to close, after its last use
             assert client.portal is not None
+            services: Services = client.app.state.services  # type: ignore[attr-defined]
+            client.portal.call(services.attendance.flush)
             client.portal.call(store.close)
         client.__exit__(None, None, None)
 

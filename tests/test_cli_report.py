@@ -1,0 +1,71 @@
+"""`report attendance` and `privacy purge` from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.store.sqlite import SqliteStore
+from tests.conftest import seminar_toml
+from tests.test_attendance import minutes
+from tests.test_cli import KEYS, gateway
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "event.toml"
+    path.write_text(seminar_toml(tmp_path))
+    return path
+
+
+def _add(config: Path, email: str, name: str) -> str:
+    result = gateway(
+        "registrants", "add", "--config", str(config), "--email", email, "--name", name, env=KEYS
+    )
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.splitlines()[0]
+    return line.split("(id ")[1].rstrip(").")
+
+
+def test_attendance_report_by_id_and_with_names(config: Path, tmp_path: Path) -> None:
+    rid = _add(config, "viewer@example.org", "Ville Viewer")
+
+    async def watch() -> None:
+        store = SqliteStore(str(tmp_path / "gateway.db"))
+        await store.record_attendance({rid: minutes("2021-11-18T10:00", 90)})
+        await store.close()
+
+    asyncio.run(watch())
+    table = gateway("report", "attendance", "--config", str(config), env=KEYS)
+    assert table.returncode == 0, table.stderr
+    assert "Part I" in table.stdout and "1.50" in table.stdout
+    assert "Ville" not in table.stdout and rid in table.stdout
+    named = gateway(
+        "report", "attendance", "--config", str(config), "--format", "csv", "--with-names", env=KEYS
+    )
+    assert "Part I,1,1,1.5" in named.stdout and "Ville Viewer,viewer@example.org" in named.stdout
+
+
+def test_purge_erases_names_and_emails_and_keeps_the_chain(config: Path) -> None:
+    rid = _add(config, "maija@example.org", "Maija")
+    purge = gateway(
+        "privacy", "purge", "--config", str(config), "--before", "2100-01-01T00:00", env=KEYS
+    )
+    assert purge.returncode == 0, purge.stderr
+    assert "1 registrant" in purge.stdout
+    listing = gateway(
+        "registrants", "list", "--config", str(config), "--format", "csv", env=KEYS
+    ).stdout
+    assert "maija" not in listing.lower() and rid in listing
+    events = [
+        json.loads(line)
+        for line in gateway(
+            "audit", "export", "--config", str(config), env=KEYS
+        ).stdout.splitlines()
+    ]
+    assert events[-1]["type"] == "registration.purged" and events[-1]["registrant"] == rid
+    again = _add(config, "maija@example.org", "Maija")
+    assert again != rid  # the address may register again, as someone new

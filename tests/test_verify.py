@@ -1,0 +1,399 @@
+"""Verifying the audit log on real stores and from the command line.
+
+Every byte of an event edited, rows deleted, swapped or cut off, a log resealed,
+checkpoints forged or unverifiable; and `gateway audit verify | checkpoint |
+keygen` as ops and cron run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import cast
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway import chain
+from gateway.audit import AuditLog
+from gateway.chain import Event
+from gateway.checkpoints import (
+    keygen,
+    read_checkpoints,
+    sign_checkpoint,
+    verify_checkpoint,
+    write_checkpoint,
+)
+from gateway.clock import FrozenClock
+from gateway.errors import StoreUnavailable
+from gateway.store.redis import RedisStore
+from gateway.store.sqlite import SqliteStore
+from gateway.verify import NO_VERIFY_KEY, ChainBroken, Report, checkpoint, verify
+from tests.conftest import REDIS_URL, free_port, seminar_toml
+from tests.test_cli import gateway
+
+pytestmark = pytest.mark.anyio
+EVENTS = 20
+KEYS = keygen()
+OTHER_KEYS = keygen()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(dt.datetime(2021, 11, 18, 8, 30, tzinfo=dt.UTC))
+
+
+async def fill(store: SqliteStore | RedisStore, clock: FrozenClock, count: int = EVENTS) -> None:
+    """`count` events through the real AuditLog, some with non-ASCII detail (multi-byte UTF-8)."""
+    log = AuditLog(store, clock)
+    for n in range(count):
+        clock.advance(seconds=7)
+        await log.record(
+            "link.refused" if n % 3 else "registration.created",
+            registrant=f"r{n % 5}",
+            actor="cli" if n % 2 else "Liisa Meikäläinen <ops@example.org>",
+            ip="192.0.2.7" if n % 4 == 0 else None,
+            reason="revoked",
+            attempt=n,
+        )
+
+
+@pytest.fixture
+async def db(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[tuple[SqliteStore, Path]]:
+    path = tmp_path / "gateway.db"
+    store = SqliteStore(str(path))
+    await fill(store, clock)
+    yield store, path
+    await store.close()
+
+
+def raw(path: Path, seq: int) -> bytes:
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT CAST(event AS BLOB) FROM audit WHERE seq = ?", (seq,)).fetchone()
+    return bytes(row[0])
+
+
+def put(path: Path, seq: int, data: bytes) -> None:
+    """Store `data` as the event's TEXT as is, even when it is not UTF-8 (as a disk edit can)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE audit SET event = CAST(? AS TEXT) WHERE seq = ?", (data, seq))
+
+
+def run(path: Path, seq: int, sql: str) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(sql, (seq,))
+
+
+async def check(store: SqliteStore | RedisStore, folder: Path | None = None, **kw: str) -> Report:
+    return await verify(store, checkpoint_dir=folder, verify_key=kw.get("key"))
+
+
+async def test_an_intact_log_verifies_and_says_what_it_cannot_see(
+    db: tuple[SqliteStore, Path],
+) -> None:
+    report = await check(db[0])
+    assert report.ok and report.events_valid == EVENTS and report.first_failure is None
+    assert report.note and "truncated tail cannot be detected" in report.note
+    assert report.head is not None and report.head[0] == EVENTS
+
+
+@pytest.mark.parametrize("seq", [1, 7, EVENTS])
+async def test_every_byte_of_an_event_matters(db: tuple[SqliteStore, Path], seq: int) -> None:
+    store, path = db
+    original = raw(path, seq)
+    assert b"\xc3\xa4" in raw(path, 1)  # the multi-byte case is in the data
+    for position in range(len(original)):
+        for mask in (0x01, 0x80):
+            edited = bytearray(original)
+            edited[position] ^= mask
+            put(path, seq, bytes(edited))
+            report = await check(store)
+            assert not report.ok, (position, mask)
+            assert report.first_failure == seq and report.events_valid == seq - 1
+    put(path, seq, original)
+    assert (await check(store)).ok
+
+
+def test_any_byte_of_any_event_replaced_is_found(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    store = SqliteStore(str(path))
+    asyncio.run(fill(store, FrozenClock(dt.datetime(2021, 11, 18, tzinfo=dt.UTC))))
+
+    @settings(
+        max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(st.integers(1, EVENTS), st.floats(0, 1, exclude_max=True), st.integers(1, 255))
+    def edit(seq: int, where: float, delta: int) -> None:
+        original = raw(path, seq)
+        edited = bytearray(original)
+        position = int(where * len(original))
+        edited[position] = (edited[position] + delta) % 256
+        put(path, seq, bytes(edited))
+        try:
+            report = asyncio.run(check(store))
+        finally:
+            put(path, seq, original)
+        assert not report.ok and report.first_failure == seq
+
+    try:
+        edit()
+    finally:
+        asyncio.run(store.close())
+
+
+async def test_a_deleted_event_is_found(db: tuple[SqliteStore, Path]) -> None:
+    store, path = db
+    run(path, 9, "DELETE FROM audit WHERE seq = ?")
+    report = await check(store)
+    assert not report.ok and report.first_failure == 9 and report.events_valid == 8
+    assert report.reason and "expected seq 9" in report.reason
+
+
+async def test_swapped_events_are_found(db: tuple[SqliteStore, Path]) -> None:
+    store, path = db
+    fourth, twelfth = raw(path, 4), raw(path, 12)
+    put(path, 4, twelfth)
+    put(path, 12, fourth)
+    report = await check(store)
+    assert not report.ok and report.first_failure == 4
+
+
+async def test_a_truncated_tail_is_found_only_with_checkpoints(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, path = db
+    folder = tmp_path / "checkpoints"
+    empty = await check(store, folder, key=KEYS[1])
+    assert empty.ok and empty.note and "no checkpoint" in empty.note
+    doc = await checkpoint(store, folder, KEYS[0], clock)
+    assert doc is not None and doc["seq"] == EVENTS
+    assert (await check(store, folder, key=KEYS[1])).checkpoints_valid == 1
+    for seq in (18, 19, 20):
+        run(path, seq, "DELETE FROM audit WHERE seq = ?")
+    report = await check(store, folder, key=KEYS[1])
+    assert not report.ok and report.first_failure == 18 and report.events_valid == 17
+    assert report.reason and "truncated" in report.reason and "20" in report.reason
+    blind = await check(store)
+    assert blind.ok and blind.events_valid == 17
+    assert blind.note and "truncated tail cannot be detected" in blind.note
+
+
+async def test_a_resealed_log_contradicts_its_checkpoint(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, path = db
+    folder = tmp_path / "checkpoints"
+    await checkpoint(store, folder, KEYS[0], clock)
+    prev = (await store.audit_events(after_seq=14, limit=1))[0].prev
+    for event in await store.audit_events(after_seq=14):
+        fields = {k: v for k, v in asdict(event).items() if k not in ("seq", "prev", "hash")}
+        draft = chain.Draft(**{**fields, "detail": {**event.detail, "reason": "superseded"}})
+        sealed = chain.seal(draft, event.seq, prev)
+        put(path, event.seq, sealed.to_json().encode())
+        prev = sealed.hash
+    assert (await check(store)).ok  # the chain alone cannot tell
+    report = await check(store, folder, key=KEYS[1])
+    assert not report.ok and report.first_failure == EVENTS
+    assert report.reason and "differs from checkpoint" in report.reason
+
+
+async def test_a_forged_or_unverifiable_checkpoint_is_not_ok(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, _ = db
+    folder = tmp_path / "checkpoints"
+    await checkpoint(store, folder, KEYS[0], clock)
+    no_key = await check(store, folder)
+    assert not no_key.ok and no_key.reason == NO_VERIFY_KEY and no_key.first_failure is None
+    assert no_key.events_valid == EVENTS
+    bad_key = await check(store, folder, key="not-a-key")
+    assert not bad_key.ok and bad_key.reason and "audit.verify_key" in bad_key.reason
+    wrong_key = await check(store, folder, key=OTHER_KEYS[1])
+    assert not wrong_key.ok and wrong_key.reason and "bad signature" in wrong_key.reason
+    forged = sign_checkpoint(OTHER_KEYS[0], 10, "0" * 64, clock())
+    write_checkpoint(folder, forged)
+    report = await check(store, folder, key=KEYS[1])
+    assert not report.ok and report.reason and "bad signature" in report.reason
+    assert report.checkpoints_valid == 1  # the genuine one still counts
+    for path, _ in read_checkpoints(folder):
+        path.unlink()
+    (folder / "checkpoint-000000000003-x.json").write_text("{")
+    malformed = await check(store, folder, key=KEYS[1])
+    assert not malformed.ok and malformed.reason and "malformed" in malformed.reason
+
+
+async def test_checkpoint_signs_nothing_empty_and_nothing_broken(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "gateway.db"
+    store = SqliteStore(str(path))
+    try:
+        assert await checkpoint(store, tmp_path / "cp", KEYS[0], clock) is None
+        await fill(store, clock, 3)
+        put(path, 2, raw(path, 2).replace(b"revoked", b"REVOKED"))
+        with pytest.raises(ChainBroken, match="seq 2"):
+            await checkpoint(store, tmp_path / "cp", KEYS[0], clock)
+        assert read_checkpoints(tmp_path / "cp") == []
+    finally:
+        await store.close()
+
+
+class Recording:
+    """A store that passes reads on and remembers the page sizes asked for."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store, self.limits = store, list[int | None]()
+
+    async def audit_events(self, *, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        self.limits.append(limit)
+        return await self.store.audit_events(after_seq=after_seq, limit=limit)
+
+    async def get_value(self, key: str) -> str | None:
+        return await self.store.get_value(key)
+
+
+async def test_long_logs_are_read_in_bounded_pages(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "gateway.db"
+    store = SqliteStore(str(path))
+    try:
+        await fill(store, clock, 2300)
+        recording = Recording(store)
+        report = await verify(recording, checkpoint_dir=None, verify_key=None)  # type: ignore[arg-type]
+        assert report.ok and report.events_valid == 2300
+        assert recording.limits and all(x is not None and x <= 1000 for x in recording.limits)
+        put(path, 1777, b"\xff" + raw(path, 1777)[1:])
+        report = await verify(recording, checkpoint_dir=None, verify_key=None)  # type: ignore[arg-type]
+        assert report.first_failure == 1777 and report.events_valid == 1776
+        assert report.reason and "cannot be read" in report.reason
+    finally:
+        await store.close()
+
+
+@pytest.mark.redis
+async def test_verify_on_redis(redis_prefix: str, clock: FrozenClock) -> None:
+    import redis.asyncio
+
+    store = RedisStore(REDIS_URL, prefix=redis_prefix)
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await fill(store, clock)
+        assert (await check(store)).ok
+        key = redis_prefix + "audit"  # a list, index = seq - 1
+        stored = json.loads(cast(bytes, await client.lindex(key, 5)))
+        stored["detail"]["attempt"] = 99
+        await client.lset(key, 5, chain.canonical(stored))
+        report = await check(store)
+        assert not report.ok and report.first_failure == 6 and report.events_valid == 5
+        # Not UTF-8: lset is typed for str only.
+        await client.execute_command("LSET", key, 5, b"\xff{")  # type: ignore[no-untyped-call]
+        unreadable = await check(store)
+        assert not unreadable.ok and unreadable.first_failure == 6
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+async def test_an_outage_is_raised_not_mistaken_for_a_corrupt_event() -> None:
+    dead = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await check(dead)
+    finally:
+        await dead.close()
+
+
+# The command line, as ops and cron run it
+
+
+def audit_config(tmp_path: Path, *, verify_key: str | None = None, folder: bool = True) -> Path:
+    lines = ["[audit]"]
+    if folder:
+        lines.append('checkpoint_dir = "checkpoints"')
+    if verify_key:
+        lines.append(f'verify_key = "{verify_key}"')
+    path = tmp_path / f"event-{len(lines)}.toml"
+    path.write_text(seminar_toml(tmp_path, extra="\n".join(lines) + "\n"))
+    return path
+
+
+def test_keygen_needs_no_config_and_prints_both_lines() -> None:
+    result = gateway("audit", "keygen")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    private = next(x for x in lines if x.startswith("GATEWAY_AUDIT_SIGNING_KEY="))
+    public = next(x for x in lines if x.startswith("verify_key = "))
+    private_key = private.split("=", 1)[1]
+    public_key = json.loads(public.split(" = ", 1)[1])
+    doc = sign_checkpoint(private_key, 1, "0" * 64, dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    assert verify_checkpoint(doc, public_key)
+
+
+def test_checkpoint_then_verify_then_an_edit_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    store = SqliteStore(str(path))
+    asyncio.run(fill(store, FrozenClock(dt.datetime(2021, 11, 18, tzinfo=dt.UTC))))
+    asyncio.run(store.close())
+    config = str(audit_config(tmp_path, verify_key=KEYS[1]))
+    signing = {"GATEWAY_AUDIT_SIGNING_KEY": KEYS[0]}
+
+    missing_key = gateway("audit", "checkpoint", "--config", config)
+    assert missing_key.returncode == 2 and "GATEWAY_AUDIT_SIGNING_KEY" in missing_key.stderr
+    assert len(missing_key.stderr.splitlines()) == 1
+    no_folder = gateway(
+        "audit", "checkpoint", "--config", str(audit_config(tmp_path, folder=False)), env=signing
+    )
+    assert no_folder.returncode == 2 and "audit.checkpoint_dir" in no_folder.stderr
+
+    made = gateway("audit", "checkpoint", "--config", config, env=signing)
+    assert made.returncode == 0, made.stderr
+    assert f"seq {EVENTS}" in made.stdout and len(list((tmp_path / "checkpoints").iterdir())) == 1
+
+    intact = gateway("audit", "verify", "--config", config)
+    assert intact.returncode == 0, intact.stderr
+    assert intact.stdout.strip() == f"{EVENTS} events valid, 1 checkpoints valid"
+
+    put(path, 7, raw(path, 7).replace(b'"attempt":6', b'"attempt":5'))
+    broken = gateway("audit", "verify", "--config", config)
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert broken.stdout.startswith("6 events valid, 0 checkpoints valid")
+    assert len(broken.stderr.splitlines()) == 1 and "seq 7" in broken.stderr
+    refused = gateway("audit", "checkpoint", "--config", config, env=signing)
+    assert refused.returncode == 1 and "seq 7" in refused.stderr
+
+    put(path, 7, b"\xff\n{")
+    unreadable = gateway("audit", "verify", "--config", config)
+    assert unreadable.returncode == 1 and "Traceback" not in unreadable.stderr
+    assert "seq 7" in unreadable.stderr and len(unreadable.stderr.splitlines()) == 1
+
+
+def test_verify_without_a_checkpoint_folder_says_so(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    asyncio.run(fill(store, FrozenClock(dt.datetime(2021, 11, 18, tzinfo=dt.UTC)), 3))
+    asyncio.run(store.close())
+    result = gateway("audit", "verify", "--config", str(audit_config(tmp_path, folder=False)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("3 events valid, 0 checkpoints valid (")
+    assert "truncated tail cannot be detected" in result.stdout
+
+
+def test_export_filters_by_until_and_registrant(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    asyncio.run(fill(store, FrozenClock(dt.datetime(2021, 11, 18, tzinfo=dt.UTC)), 10))
+    asyncio.run(store.close())
+    config = str(audit_config(tmp_path, folder=False))
+    # Events are 7 s apart from 00:00:07Z: the fourth is at 00:00:28Z, and until excludes it.
+    until = gateway("audit", "export", "--config", config, "--until", "2021-11-18T00:00:28Z")
+    assert [json.loads(x)["seq"] for x in until.stdout.splitlines()] == [1, 2, 3]
+    mine = gateway("audit", "export", "--config", config, "--registrant", "r2")
+    assert [json.loads(x)["seq"] for x in mine.stdout.splitlines()] == [3, 8]
