@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, Signer, TimestampSigner
 from gateway import links
 from gateway.audit import AuditLog
 from gateway.clock import Clock
+from gateway.control import ControlState
 from gateway.errors import (
     AccessRefused,
     LinkRefused,
@@ -100,8 +101,10 @@ class Gatekeeper:
         clock: Clock,
         link_signer: Signer,
         session_signer: TimestampSigner,
+        controls: ControlState,
     ) -> None:
         self.settings = settings
+        self.controls = controls
         self.store = store
         self.audit = audit
         self.metrics = metrics
@@ -116,8 +119,9 @@ class Gatekeeper:
         return dt.timedelta(hours=self.settings.sessions.lifetime_hours)
 
     async def schedule(self) -> tuple[Schedule, bool]:
-        """The schedule in force and whether ops stopped the live stream."""
-        return self.settings.schedule, False
+        """The schedule in force (with ops' changes) and whether ops stopped the stream."""
+        current = await self.controls.current()
+        return current.schedule, current.stopped
 
     async def open_link(self, token: str, ip: str | None) -> str:
         """Open a personal link: a new session, evicting the oldest beyond max_devices.

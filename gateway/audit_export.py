@@ -1,10 +1,17 @@
-"""Reading the audit log out: JSON lines or CSV with formula-safe cells."""
+"""Reading the audit log out: JSON lines or CSV with formula-safe cells.
+
+`Filter` decides which events an export or a listing keeps; `chunks` yields an
+export a page at a time, for a file (`export`) or an HTTP download alike.
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
 from gateway.chain import Event
@@ -12,6 +19,7 @@ from gateway.store import Store
 
 COLUMNS = ("seq", "ts", "type", "registrant", "actor", "ip", "detail", "prev", "hash")
 PAGE = 1000
+FORMATS = ("csv", "jsonl")
 
 
 def formula_safe(value: object) -> str:
@@ -28,21 +36,52 @@ def formula_safe(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _keep(
-    event: Event,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    type: str | None,
-    registrant: str | None,
-) -> bool:
-    if type and event.type != type:
-        return False
-    if registrant and event.registrant != registrant:
-        return False
-    if since is None and until is None:
-        return True
-    at = dt.datetime.fromisoformat(event.ts)
-    return (since is None or at >= since) and (until is None or at < until)
+@dataclass(frozen=True)
+class Filter:
+    """Which events to keep. Filters combine: `since` inclusive, `until` exclusive
+    (half-open, like every window), `type` and `registrant` (an opaque id) exact."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    type: str | None = None
+    registrant: str | None = None
+
+    def keep(self, event: Event) -> bool:
+        if self.type and event.type != self.type:
+            return False
+        if self.registrant and event.registrant != self.registrant:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        at = dt.datetime.fromisoformat(event.ts)
+        return (self.since is None or at >= self.since) and (self.until is None or at < self.until)
+
+
+def csv_text(rows: Iterable[Iterable[object]]) -> str:
+    """Rows as CSV text, every cell formula-safe."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([formula_safe(v) for v in r] for r in rows)
+    return out.getvalue()
+
+
+def lines(events: Iterable[Event], fmt: str) -> str:
+    """Events as CSV rows (no header) or JSON lines."""
+    if fmt == "csv":
+        return csv_text([getattr(e, c) for c in COLUMNS] for e in events)
+    return "".join(e.to_json() + "\n" for e in events)
+
+
+async def chunks(store: Store, fmt: str, keep: Filter) -> AsyncIterator[str]:
+    """The export in `fmt` ("csv" with a header row, or "jsonl"), one page of events
+    at a time in seq order: memory stays bounded however long the log is."""
+    if fmt == "csv":
+        yield csv_text([COLUMNS])
+    after = 0
+    while batch := await store.audit_events(after_seq=after, limit=PAGE):
+        text = lines((e for e in batch if keep.keep(e)), fmt)
+        if text:
+            yield text
+        after = batch[-1].seq
 
 
 async def export(
@@ -55,21 +94,7 @@ async def export(
     type: str | None = None,
     registrant: str | None = None,
 ) -> int:
-    """Write matching events to `out` in seq order, a page at a time. Returns 0.
-
-    Filters combine: `since` inclusive, `until` exclusive (half-open, like every
-    window), `type` and `registrant` (an opaque id) exact."""
-    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-    if writer:
-        writer.writerow(COLUMNS)
-    after = 0
-    while batch := await store.audit_events(after_seq=after, limit=PAGE):
-        for event in batch:
-            if not _keep(event, since, until, type, registrant):
-                continue
-            if writer:
-                writer.writerow([formula_safe(getattr(event, c)) for c in COLUMNS])
-            else:
-                out.write(event.to_json() + "\n")
-        after = batch[-1].seq
+    """Write matching events (see `Filter`) to `out` in seq order. Returns 0."""
+    async for text in chunks(store, fmt, Filter(since, until, type, registrant)):
+        out.write(text)
     return 0

@@ -31,6 +31,7 @@ class LiveStream:
         self.store = store
         self.clock = clock
         self._support_known: set[str] = set()
+        self.health: tuple[bool, dt.datetime | None, str] = (False, None, "not polled yet")
 
     async def playlist(self, path: str, window: LiveWindow) -> bytes:
         """The origin playlist at `path`, listing only segments dated inside `window`."""
@@ -82,9 +83,11 @@ class LiveStream:
         last_complaint: dt.datetime | None = None
         while True:
             try:
-                await self.observe()
+                count = await self.observe()
+                self.health = (True, self.clock(), f"{count} segments listed")
             except GatewayError as exc:
                 now = self.clock()
+                self.health = (False, now, f"{type(exc).__name__}: {exc}")
                 if last_complaint is None or now - last_complaint > dt.timedelta(minutes=1):
                     log.warning("live origin not readable (%s): %s", type(exc).__name__, exc)
                     last_complaint = now

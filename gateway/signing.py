@@ -20,6 +20,8 @@ class Purpose(StrEnum):
     LINK = "gateway.link.v1"
     SESSION = "gateway.session.v1"
     CSRF = "gateway.csrf.v1"
+    ADMIN = "gateway.admin.v1"
+    OIDC_STATE = "gateway.oidc-state.v1"
 
 
 def _keys(secret_keys: Sequence[str]) -> list[str]:

@@ -7,12 +7,14 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 
 from gateway.clock import FrozenClock
@@ -86,10 +88,10 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    def make(keys: str = SECRET, **kwargs: Any) -> Settings:
+    def make(keys: str = SECRET, env: dict[str, str] | None = None, **kwargs: Any) -> Settings:
         path = tmp_path / "event.toml"
         path.write_text(seminar_toml(tmp_path, **kwargs))
-        return load_settings(path, {"GATEWAY_SECRET_KEYS": keys})
+        return load_settings(path, {"GATEWAY_SECRET_KEYS": keys, **(env or {})})
 
     return make
 
@@ -185,3 +187,27 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[str]:
+    """A real OIDC provider (oidc-provider-mock) over HTTP: its base URL, which is its issuer."""
+    port = free_port()
+    args = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                if httpx2.get(base + "/.well-known/openid-configuration").status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            assert process.poll() is None, "the provider stopped"
+            assert time.monotonic() < deadline, "the provider did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from gateway.cli.common import Parser, Subparsers, command
+from gateway.cli.common import Context, Parser, Subparsers, command, with_context
 from gateway.clock import system_clock
+from gateway.control import ControlState
+from gateway.errors import StoreUnavailable
 from gateway.schedule_report import report
 from gateway.settings import Settings
 from gateway.times import parse_time
@@ -19,8 +21,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _schedule(settings: Settings, args: argparse.Namespace) -> int:
     at = parse_time(args.at, settings.event.timezone) if args.at else system_clock()
-    print("\n".join(report(settings, at)))
-    return 0
+
+    async def work(ctx: Context) -> int:
+        notices: list[str] = []
+        controls = None
+        try:
+            controls = await ControlState(
+                settings.schedule, ctx.store, ctx.audit, system_clock
+            ).current()
+        except StoreUnavailable:
+            notices.append("(the store is not reachable: ops' changes, if any, are not shown)")
+        print("\n".join(report(settings, at, controls=controls, notices=notices)))
+        return 0
+
+    return with_context(settings, work)
 
 
 def add(commands: Subparsers[Parser]) -> None:

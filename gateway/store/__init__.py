@@ -155,6 +155,9 @@ class Store(Protocol):
     async def attendance(self) -> dict[str, list[dt.datetime]]:
         """Every registrant's watched minutes, each list sorted."""
 
+    async def viewers(self, minutes: Collection[dt.datetime]) -> int:
+        """How many registrants watched in any of these minutes (for "viewers now")."""
+
     # Distinct members counted over a period (sharing detection)
     async def add_member(self, key: str, member: str, *, ttl: dt.timedelta) -> int:
         """Add `member` to the set `key` (created with a lifetime of `ttl`, which later

@@ -727,10 +727,23 @@ class RedisStore:
             return
         with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
+                by_minute: dict[int, list[str]] = {}
                 for rid, bucket in scores.items():
                     pipe.zadd(self._key("attendance", rid), bucket)
+                    for second in bucket.values():
+                        by_minute.setdefault(second, []).append(rid)
                 pipe.sadd(self._key("attendance-ids"), *scores)
+                for second, rids in by_minute.items():  # who watched in each minute, for a day
+                    pipe.sadd(self._key("attendance-minute", str(second)), *rids)
+                    pipe.expire(self._key("attendance-minute", str(second)), 86400)
                 await pipe.execute()
+
+    async def viewers(self, minutes: Collection[dt.datetime]) -> int:
+        keys = [self._key("attendance-minute", str(_minute(m))) for m in minutes]
+        if not keys:
+            return 0
+        with self._reachable():
+            return len(await self._redis.sunion(keys))
 
     async def attendance(self) -> dict[str, list[dt.datetime]]:
         keys = [self._key("attendance-ids")]

@@ -575,6 +575,15 @@ class SqliteStore:
         if rows:
             await self._transaction(work)
 
+    async def viewers(self, minutes: Collection[dt.datetime]) -> int:
+        stamps = [_minute(m) for m in minutes]
+        if not stamps:
+            return 0
+        marks = ",".join("?" * len(stamps))
+        sql = f"SELECT COUNT(DISTINCT registrant_id) FROM attendance WHERE minute IN ({marks})"  # noqa: S608 - only placeholders
+        rows = await self._run(lambda conn: conn.execute(sql, stamps).fetchall())
+        return int(rows[0][0])
+
     async def attendance(self) -> dict[str, list[dt.datetime]]:
         watched: dict[str, list[dt.datetime]] = {}
         sql = "SELECT registrant_id, minute FROM attendance ORDER BY registrant_id, minute"

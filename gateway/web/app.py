@@ -19,6 +19,7 @@ from gateway.access import Gatekeeper
 from gateway.attendance import Attendance
 from gateway.audit import AuditLog
 from gateway.clock import Clock, system_clock
+from gateway.control import ControlState
 from gateway.errors import GatewayError
 from gateway.live import LiveStream
 from gateway.mail import transport_for
@@ -33,6 +34,8 @@ from gateway.spool import Spool
 from gateway.store import Store, open_store
 from gateway.verify import checkpoint_forever
 from gateway.web import errors, ops, participant, register, stream
+from gateway.web.admin import auditing, console, people
+from gateway.web.admin import auth as admin_auth
 from gateway.web.middleware import SecurityHeaders
 from gateway.web.services import Services
 
@@ -86,6 +89,7 @@ def create_app(
             stack.push_async_callback(ratelimits.close)
             metrics = Metrics()
             audit = AuditLog(the_store, clock, Spool(settings.audit.spool_file))
+            controls = ControlState(settings.schedule, the_store, audit, clock)
             read_timeout = timeout.read or 10.0
             live_origin = make_origin(settings.origin.live, timeout=read_timeout, client=client)
             recording = make_origin(settings.origin.recording, timeout=read_timeout, client=client)
@@ -97,6 +101,7 @@ def create_app(
                 clock,
                 signer(keys, Purpose.LINK),
                 timed_signer(keys, Purpose.SESSION),
+                controls,
             )
             live = LiveStream(live_origin, the_store, clock)
             attendance = Attendance(the_store)
@@ -116,6 +121,7 @@ def create_app(
                 attendance=attendance,
                 ratelimits=ratelimits,
                 csrf_signer=timed_signer(keys, Purpose.CSRF),
+                http=client,
             )
             if watch_interval:
                 _background(stack, live.watch(watch_interval))
@@ -144,6 +150,10 @@ def create_app(
             *register.routes,
             *stream.routes,
             *ops.routes,
+            *admin_auth.routes,
+            *console.routes,
+            *people.routes,
+            *auditing.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders, hsts=settings.event.secure)],

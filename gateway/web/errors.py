@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.errors import (
     AccessRefused,
@@ -30,6 +30,9 @@ from gateway.errors import (
 from gateway.ratelimit import RateLimited
 from gateway.schedule import Schedule
 from gateway.times import iso
+from gateway.web.admin.auth import ConsoleNotConfigured, FormExpired, NotAllowed, SignInRequired
+from gateway.web.admin.oidc import AdminError, ProviderUnavailable, SignInFailed
+from gateway.web.csrf import CsrfFailed
 from gateway.web.i18n import Translator
 from gateway.web.pages import render, translator, when
 
@@ -96,6 +99,8 @@ def explain(exc: GatewayError, schedule: Schedule) -> Answer:
         return Answer(
             502, "origin_unavailable", "err_origin_heading", "err_origin", "err_try_minute"
         )
+    if isinstance(exc, CsrfFailed):
+        return Answer(403, "form_expired", "err_generic_heading", "error_form_expired")
     if isinstance(exc, RateLimited):
         return Answer(429, "rate_limited", "err_generic_heading", "error_too_many")
     if isinstance(exc, StoreUnavailable):
@@ -132,8 +137,41 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith(_API_PREFIXES)
 
 
+_ADMIN_STATUS: tuple[tuple[type[AdminError], int], ...] = (
+    (NotAllowed, 403),
+    (FormExpired, 403),
+    (ConsoleNotConfigured, 404),
+    (SignInFailed, 400),
+    (ProviderUnavailable, 502),
+)
+
+
+def admin_answer(request: Request, exc: AdminError) -> Response:
+    """The console's refusals: to the sign-in (303), or a page in English (staff only)."""
+    response: Response
+    if isinstance(exc, SignInRequired):
+        response = RedirectResponse(exc.login_url, status_code=303)
+    else:
+        status = next((code for kind, code in _ADMIN_STATUS if isinstance(exc, kind)), 500)
+        response = render(
+            request,
+            "admin_message.html",
+            status,
+            heading=exc.heading,
+            message=exc.message,
+            link=exc.link,
+        )
+    secure = request.app.state.settings.event.secure
+    for name in exc.forget:
+        response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    if isinstance(exc, AdminError):
+        return admin_answer(request, exc)
     schedule = request.app.state.settings.schedule
     answer = explain(exc, schedule)
     heading, message, advice = answer.words(translator(request))

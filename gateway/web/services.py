@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx2
 from itsdangerous import TimestampSigner
 from starlette.requests import Request
 
@@ -36,6 +37,7 @@ class Services:
     attendance: Attendance
     ratelimits: RateLimits
     csrf_signer: TimestampSigner
+    http: httpx2.AsyncClient | None = None  # outgoing calls (the staff sign-in's provider)
 
     @property
     def cookie_name(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import SECRET, free_port
 
@@ -86,12 +87,14 @@ def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[[Path], Server]]:
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start(config: Path) -> Server:
-        port = free_port()
-        env = {**os.environ, "GATEWAY_SECRET_KEYS": SECRET}
+    def start(
+        config: Path, *, port: int | None = None, env_extra: dict[str, str] | None = None
+    ) -> Server:
+        port = port or free_port()
+        env = {**os.environ, "GATEWAY_SECRET_KEYS": SECRET, **(env_extra or {})}
         env.pop("GATEWAY_STORE_URL", None)
         with (tmp_path / f"serve-{port}.log").open("wb") as log:
             process = subprocess.Popen(
@@ -131,3 +134,29 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[Path], Server]]:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts" / "browser"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()

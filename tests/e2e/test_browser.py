@@ -10,7 +10,6 @@ never a blind sleep) and saves a screenshot of each under
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import threading
 import time
@@ -19,24 +18,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from gateway import teststream
-from tests.e2e.conftest import Server, local, run_cli
+from tests.e2e.conftest import ARTIFACTS, Server, local, run_cli
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts" / "browser"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def _config(tmp: Path, now: dt.datetime) -> Path:
@@ -90,18 +77,6 @@ def encoder(tmp_path: Path) -> Iterator[None]:
     yield
     stop.set()
     thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def test_a_viewer_follows_the_day(

@@ -272,3 +272,13 @@ async def test_sqlite_version_2_file_gains_attendance_and_counted_sets_and_keeps
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     finally:
         conn.close()
+
+
+async def test_viewers_counts_registrants_in_any_of_the_minutes(store: Store) -> None:
+    base = dt.datetime(2021, 11, 18, 8, 30, tzinfo=dt.UTC)
+    minute = dt.timedelta(minutes=1)
+    await store.record_attendance({"a": [base], "b": [base + minute], "c": [base - 5 * minute]})
+    await store.record_attendance({"a": [base + minute]})
+    assert await store.viewers([base, base + minute]) == 2
+    assert await store.viewers([base + 2 * minute]) == 0
+    assert await store.viewers([]) == 0

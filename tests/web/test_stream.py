@@ -200,3 +200,17 @@ def test_a_multivariant_origin_is_watched_through_its_variants(gateway: Gateway)
     assert listed(viewer.get("/live/live/v.m3u8").text) == [name for name, _ in segments]
     name = segments[0][0]
     assert viewer.get(f"/live/live/{name}").content == segment_bytes(name)
+
+
+def test_the_kill_switch_stops_live_and_says_so(any_gateway: Gateway) -> None:
+    encoder(any_gateway.tmp, "2021-11-18T10:29:40", 3)
+    viewer = any_gateway.login()
+    controls = any_gateway.services.gatekeeper.controls
+    any_gateway.call(controls.set_stopped, True, actor="ops@ministry.example")
+    refused = viewer.get("/live/index.m3u8")
+    assert refused.status_code == 403 and refused.json()["error"] == "stopped_by_ops"
+    assert viewer.get("/live/seg0.ts").status_code == 403
+    assert viewer.get("/api/status").json()["phase"] == "stopped"
+    assert "paused the stream" in viewer.get("/watch").text
+    any_gateway.call(controls.set_stopped, False, actor="ops@ministry.example")
+    assert viewer.get("/live/index.m3u8").status_code == 200

@@ -1,0 +1,1 @@
+"""The staff console under `/admin/`: sign-in (`auth`) and the pages ops and auditors use."""

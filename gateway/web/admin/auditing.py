@@ -1,0 +1,250 @@
+"""For auditors: browsing and exporting the audit log, verifying it, and attendance.
+
+Read-only: nothing here changes state, so every route is a GET. The log is
+listed newest first, 100 events a page, with `before=`/`after=` seq cursors;
+filters are the export's (`gateway.audit_export.Filter`), and a download
+applies the same ones. Attendance names registrants by id only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from gateway.attendance import report
+from gateway.audit import TYPES
+from gateway.audit_export import FORMATS, Filter, chunks, csv_text
+from gateway.chain import Event
+from gateway.store import Store
+from gateway.times import in_zone, parse_time
+from gateway.verify import verify
+from gateway.web.admin.auth import staff
+from gateway.web.admin.people import page
+from gateway.web.services import services
+
+PER_PAGE = 100
+WINDOW = 500  # events read per store call while paging
+MAX_TEXT = 200
+FIELDS = ("type", "registrant", "since", "until")
+CSV = "text/csv; charset=utf-8"
+
+
+class BadInput(Exception):
+    """A filter or cursor that cannot be used: `field` and why (answered 400)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One event as a table row."""
+
+    seq: int
+    time: str
+    type: str
+    registrant: str
+    actor: str
+    detail: str
+    hash: str
+
+
+def raw_filters(request: Request) -> dict[str, str]:
+    """The filter fields as typed (to refill the form and carry into links)."""
+    return {f: request.query_params.get(f, "").strip()[:MAX_TEXT] for f in FIELDS}
+
+
+def read_filter(request: Request, raw: dict[str, str]) -> Filter:
+    """The filters `raw` asks for; BadInput names the first field that is wrong."""
+    tz = services(request).settings.schedule.timezone
+    if raw["type"] and raw["type"] not in TYPES:
+        raise BadInput("type", f"{raw['type']!r} is not a known event type")
+    times: dict[str, dt.datetime | None] = {}
+    for field in ("since", "until"):
+        try:
+            times[field] = parse_time(raw[field], tz) if raw[field] else None
+        except ValueError as exc:
+            raise BadInput(field, str(exc)) from None
+    return Filter(times["since"], times["until"], raw["type"] or None, raw["registrant"] or None)
+
+
+def cursor(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name, "")
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise BadInput(name, "must be an event number (seq)")
+    return int(value)
+
+
+async def last_seq(store: Store) -> int:
+    """The highest seq in the log (0 when empty), in O(log n) one-event reads.
+
+    The store lists events only forwards from a seq, so this gallops up to a seq
+    with nothing after it, then bisects: "is there an event after x" is true
+    exactly for x below the last seq.
+    """
+
+    async def after(seq: int) -> bool:
+        return bool(await store.audit_events(after_seq=seq, limit=1))
+
+    if not await after(0):
+        return 0
+    low, high = 0, 1
+    while await after(high):
+        low, high = high, high * 2
+    while high - low > 1:  # an event after `low`, none after `high`
+        middle = (low + high) // 2
+        low, high = (middle, high) if await after(middle) else (low, middle)
+    return high
+
+
+async def newest_first(
+    store: Store, keep: Filter, *, before: int | None, after: int | None
+) -> tuple[list[Event], int | None, int | None]:
+    """Up to PER_PAGE matching events, newest first: the ones just above `after`, or
+    below `before`, or the newest. Returns (events, older cursor, newer cursor)."""
+    found: list[Event] = []
+    if after is not None:  # reading forwards from the cursor
+        start = after
+        while len(found) <= PER_PAGE:
+            batch = await store.audit_events(after_seq=start, limit=WINDOW)
+            if not batch:
+                break
+            found += [e for e in batch if keep.keep(e)]
+            start = batch[-1].seq
+        picked = found[:PER_PAGE][::-1]
+        newer = picked[0].seq if len(found) > PER_PAGE else None
+        return picked, picked[-1].seq if picked else after + 1, newer
+    top = before if before is not None else await last_seq(store) + 1
+    while top > 1 and len(found) <= PER_PAGE:  # windows of seq below `top`, going down
+        low = max(0, top - 1 - WINDOW)
+        batch = await store.audit_events(after_seq=low, limit=top - 1 - low)
+        found += [e for e in reversed(batch) if e.seq < top and keep.keep(e)]
+        top = low + 1
+    picked = found[:PER_PAGE]
+    older = picked[-1].seq if len(found) > PER_PAGE else None
+    if before is None:
+        return picked, older, None
+    return picked, older, picked[0].seq if picked else before - 1
+
+
+def shown(event: Event, request: Request) -> Shown:
+    tz = services(request).settings.schedule.timezone
+    try:
+        time = in_zone(dt.datetime.fromisoformat(event.ts), tz, seconds=True)
+    except ValueError:
+        time = event.ts
+    detail = json.dumps(event.detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return Shown(
+        event.seq, time, event.type, event.registrant or "", event.actor, detail, event.hash[:12]
+    )
+
+
+async def audit_page(request: Request) -> Response:
+    who = await staff(request, "auditor")
+    store = services(request).store
+    raw = raw_filters(request)
+    context: dict[str, Any] = {"types": sorted(TYPES), "form": raw}
+    try:
+        keep = read_filter(request, raw)
+        before, after = cursor(request, "before"), cursor(request, "after")
+    except BadInput as bad:
+        return page(request, who, "admin/audit.html", "audit", 400, error=bad, events=[], **context)
+    events, older, newer = await newest_first(store, keep, before=before, after=after)
+    query = {k: v for k, v in raw.items() if v}
+
+    def link(**more: int | str) -> str:
+        return "?" + urlencode({**query, **more})
+
+    return page(
+        request,
+        who,
+        "admin/audit.html",
+        "audit",
+        error=None,
+        events=[shown(e, request) for e in events],
+        older=link(before=older) if older else None,
+        newer=link(after=newer) if newer is not None else None,
+        newest=link() if before is not None or after is not None else None,
+        downloads=[(fmt, "/admin/audit/export" + link(format=fmt)) for fmt in FORMATS],
+        **context,
+    )
+
+
+def download(body: str | AsyncIterator[str], name: str, media: str) -> Response:
+    """A file to save, never to show inline: text, or text streamed a page at a time."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    if isinstance(body, str):
+        return Response(body, media_type=media, headers=headers)
+    return StreamingResponse(body, media_type=media, headers=headers)
+
+
+async def audit_export(request: Request) -> Response:
+    who = await staff(request, "auditor")
+    svc = services(request)
+    fmt = request.query_params.get("format", "csv")
+    raw = raw_filters(request)
+    try:
+        if fmt not in FORMATS:
+            raise BadInput("format", "must be csv or jsonl")
+        keep = read_filter(request, raw)
+    except BadInput as bad:
+        context: dict[str, Any] = {"types": sorted(TYPES), "form": raw}
+        return page(request, who, "admin/audit.html", "audit", 400, error=bad, events=[], **context)
+    stamp = f"{svc.clock():%Y%m%dT%H%M%SZ}"
+    media = CSV if fmt == "csv" else "application/x-ndjson"
+    return download(chunks(svc.store, fmt, keep), f"audit-{stamp}.{fmt}", media)
+
+
+async def verify_page(request: Request) -> Response:
+    who = await staff(request, "auditor")
+    svc = services(request)
+    audit = svc.settings.audit
+    result = await verify(
+        svc.store, checkpoint_dir=audit.checkpoint_dir, verify_key=audit.verify_key
+    )
+    checked = in_zone(svc.clock(), svc.settings.schedule.timezone, seconds=True)
+    return page(request, who, "admin/audit_verify.html", "audit", report=result, checked=checked)
+
+
+async def attendance(request: Request) -> Response:
+    who = await staff(request, "auditor")
+    svc = services(request)
+    await svc.attendance.flush()  # this replica's last seconds too
+    schedule = (await svc.gatekeeper.controls.current()).schedule
+    totals, presence = report(schedule, await svc.store.attendance())
+    if request.query_params.get("format") == "csv":
+        body = csv_text(
+            [
+                ["part", "unique_viewers", "peak_concurrent", "viewing_hours"],
+                *([t.part, t.viewers, t.peak, t.hours] for t in totals),
+                [],
+                ["registrant", "part", "first_seen", "last_seen", "minutes"],
+                *(
+                    [p.registrant, p.part, p.first.isoformat(), p.last.isoformat(), p.minutes]
+                    for p in presence
+                ),
+            ]
+        )
+        return download(body, f"attendance-{svc.clock():%Y%m%dT%H%M%SZ}.csv", CSV)
+    tz = schedule.timezone
+    rows = [(p, in_zone(p.first, tz), in_zone(p.last, tz)) for p in presence]
+    return page(request, who, "admin/attendance.html", "attendance", totals=totals, rows=rows)
+
+
+routes = [
+    Route("/admin/audit", audit_page, methods=["GET"]),
+    Route("/admin/audit/export", audit_export, methods=["GET"]),
+    Route("/admin/audit/verify", verify_page, methods=["GET"]),
+    Route("/admin/attendance", attendance, methods=["GET"]),
+]

@@ -1,0 +1,215 @@
+"""The console's day view: dashboard, schedule changes with their effect shown first, kill switch.
+
+Auditors see everything here; only ops change anything, and only by POST with
+a CSRF token. Every change goes through `ControlState`, which audits it with
+the staff member's identity and the values before and after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.control import ScheduleRefused, consequences, with_parts
+from gateway.schedule import Part, status
+from gateway.times import in_zone, parse_time
+from gateway.web import csrf
+from gateway.web.admin.auth import Staff, staff
+from gateway.web.pages import render
+from gateway.web.services import Services, services
+
+FLASH = {
+    "stopped": "Live serving is stopped on every replica.",
+    "resumed": "Live serving has resumed.",
+    "changed": "The schedule change is in force on every replica.",
+}
+
+
+def page(
+    request: Request,
+    who: Staff,
+    template: str,
+    section: str,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """An admin page with the layout's context (staff, CSRF token, flash)."""
+    svc = services(request)
+    token, cookie = csrf.issue(request, svc.csrf_signer)
+    response = render(
+        request,
+        template,
+        status_code,
+        staff=who,
+        csrf=token,
+        section=section,
+        flash=FLASH.get(request.query_params.get("done", ""), ""),
+        **context,
+    )
+    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def form(request: Request, svc: Services) -> dict[str, str]:
+    """The posted fields, after the CSRF check (CsrfFailed → 403)."""
+    async with request.form(max_files=0, max_fields=50) as data:
+        fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    csrf.verify(request, fields.get("csrf", ""), svc.csrf_signer, svc.settings.event.public_url)
+    return fields
+
+
+async def dashboard(request: Request) -> Response:
+    who = await staff(request, "auditor")
+    svc = services(request)
+    controls = await svc.gatekeeper.controls.current()
+    now = svc.clock()
+    minute = now.replace(second=0, microsecond=0)
+    current = status(controls.schedule, now, stopped=controls.stopped)
+    healthy, checked, health = svc.live.health
+    tz = controls.schedule.timezone
+    return page(
+        request,
+        who,
+        "admin/dashboard.html",
+        "dashboard",
+        now=in_zone(now, tz, seconds=True),
+        now_status=current,
+        controls=controls,
+        next_change=in_zone(current.next_change, tz) if current.next_change else "—",
+        viewers=await svc.store.viewers([minute - dt.timedelta(minutes=1), minute]),
+        registrants=len(await svc.store.registrants()),
+        pending=len(await svc.store.mail_jobs(state="pending")),
+        failed=len(await svc.store.mail_jobs(state="failed")),
+        origin_ok=healthy,
+        origin_note=health,
+        origin_checked=in_zone(checked, tz, seconds=True) if checked else "never",
+    )
+
+
+async def stop_or_resume(request: Request) -> Response:
+    who = await staff(request, "ops")
+    svc = services(request)
+    await form(request, svc)
+    stop = request.url.path.endswith("/stop")
+    await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity)
+    return RedirectResponse(f"/admin/?done={'stopped' if stop else 'resumed'}", status_code=303)
+
+
+def _rows(parts: tuple[Part, ...], tz: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "start": p.start.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
+            "end": p.end.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
+            "streamed": p.streamed,
+            "shown": f"{in_zone(p.start, tz)} – {p.end.astimezone(tz):%H:%M}",
+        }
+        for p in parts
+    ]
+
+
+async def schedule_page(request: Request) -> Response:
+    who = await staff(request, "auditor")
+    controls = await services(request).gatekeeper.controls.current()
+    tz = controls.schedule.timezone
+    return page(
+        request,
+        who,
+        "admin/schedule.html",
+        "schedule",
+        parts=_rows(controls.schedule.parts, tz),
+        changed=controls.changed,
+        recording=in_zone(controls.schedule.recording_from, tz),
+    )
+
+
+async def schedule_preview(request: Request) -> Response:
+    """Show what a change would do before it is made; nothing is stored here."""
+    who = await staff(request, "ops")
+    svc = services(request)
+    fields = await form(request, svc)
+    controls = await svc.gatekeeper.controls.current()
+    tz = controls.schedule.timezone
+    name = fields.get("part", "")
+    try:
+        start = parse_time(fields.get("start", "").replace("T", " "), tz)
+        end = parse_time(fields.get("end", "").replace("T", " "), tz)
+        streamed = fields.get("streamed") == "yes"
+        if name not in {p.name for p in controls.schedule.parts}:
+            raise ScheduleRefused(f"there is no part named {name!r}")
+        new = with_parts(
+            controls.schedule,
+            tuple(
+                Part(name, start, end, streamed) if p.name == name else p
+                for p in controls.schedule.parts
+            ),
+        )
+    except (ValueError, ScheduleRefused) as exc:
+        return page(
+            request,
+            who,
+            "admin/schedule.html",
+            "schedule",
+            400,
+            parts=_rows(controls.schedule.parts, tz),
+            changed=controls.changed,
+            recording=in_zone(controls.schedule.recording_from, tz),
+            error=str(exc),
+        )
+    return page(
+        request,
+        who,
+        "admin/schedule_confirm.html",
+        "schedule",
+        part=name,
+        start=fields["start"],
+        end=fields["end"],
+        streamed=streamed,
+        effects=consequences(controls.schedule, new, svc.clock()),
+        shown=f"{in_zone(start, tz)} – {end.astimezone(tz):%H:%M}",
+    )
+
+
+async def schedule_apply(request: Request) -> Response:
+    who = await staff(request, "ops")
+    svc = services(request)
+    fields = await form(request, svc)
+    controls = svc.gatekeeper.controls
+    tz = (await controls.current()).schedule.timezone
+    try:
+        await controls.change_part(
+            fields.get("part", ""),
+            start=parse_time(fields.get("start", "").replace("T", " "), tz),
+            end=parse_time(fields.get("end", "").replace("T", " "), tz),
+            streamed=fields.get("streamed") == "yes",
+            actor=who.identity,
+        )
+    except (ValueError, ScheduleRefused) as exc:
+        current = await controls.current()
+        return page(
+            request,
+            who,
+            "admin/schedule.html",
+            "schedule",
+            400,
+            parts=_rows(current.schedule.parts, tz),
+            changed=current.changed,
+            recording=in_zone(current.schedule.recording_from, tz),
+            error=str(exc),
+        )
+    return RedirectResponse("/admin/schedule?done=changed", status_code=303)
+
+
+routes = [
+    Route("/admin/", dashboard),
+    Route("/admin/live/stop", stop_or_resume, methods=["POST"]),
+    Route("/admin/live/resume", stop_or_resume, methods=["POST"]),
+    Route("/admin/schedule", schedule_page),
+    Route("/admin/schedule/preview", schedule_preview, methods=["POST"]),
+    Route("/admin/schedule/apply", schedule_apply, methods=["POST"]),
+]

@@ -1,0 +1,219 @@
+"""`/admin/registrants`: finding registrants and acting on their links (ops only).
+
+Each row shows where the registrant's current link stands: its version, its
+mail (sent, pending or failed with the reason) and whether it was opened.
+Revoking and reissuing go through `Registry`, which audits them with the staff
+member's identity as actor; resending re-queues the current link's mail (its
+`link.sent` event records the sending). Every action is a POST with a CSRF
+token, answered 303 back to the list with one of a few fixed messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway import links
+from gateway.store import MailJob, Registrant
+from gateway.times import in_zone
+from gateway.web import csrf
+from gateway.web.admin.auth import FormExpired, Staff, staff
+from gateway.web.pages import render
+from gateway.web.services import Services, services
+
+PER_PAGE = 50
+MAX_QUERY = 200
+SCAN_PAGE = 1000
+FLASH = {  # `done=` picks one of these: the page never shows text from the URL
+    "revoked": "Access revoked: the registrant's links and sessions no longer work.",
+    "reissued": "A new link was issued (lifting any revocation); older links no longer work. "
+    "Use Resend to mail it.",
+    "resent": "The current link's mail is queued.",
+    "already_queued": "The current link's mail was already queued; nothing added.",
+    "revoked_not_sent": "Not queued: the registrant's access is revoked (reissue first).",
+    "purged": "Not changed: this registrant's personal data was purged.",
+}
+
+
+def page(
+    request: Request,
+    who: Staff,
+    template: str,
+    section: str,
+    status_code: int = 200,
+    *,
+    flash: str = "",
+    **context: Any,
+) -> Response:
+    """An admin page with what the layout needs (staff, CSRF token, section, flash)."""
+    svc = services(request)
+    token, cookie = csrf.issue(request, svc.csrf_signer)
+    response = render(
+        request,
+        template,
+        status_code,
+        staff=who,
+        csrf=token,
+        section=section,
+        flash=flash,
+        **context,
+    )
+    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def posted(request: Request, svc: Services) -> dict[str, str]:
+    """The form's fields once its CSRF token checks out (FormExpired, 403, otherwise)."""
+    async with request.form(max_files=0, max_fields=20, max_part_size=4096) as data:
+        fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    try:
+        csrf.verify(request, fields.get("csrf", ""), svc.csrf_signer, svc.settings.event.public_url)
+    except csrf.CsrfFailed:
+        raise FormExpired() from None
+    return fields
+
+
+@dataclass(frozen=True)
+class Row:
+    registrant: Registrant
+    registered: str
+    mail: str
+    opened: str
+
+
+def matches(registrant: Registrant, query: str) -> bool:
+    """An exact id, or a case-insensitive part of the email address or name."""
+    if not query or registrant.id == query:
+        return True
+    low = query.lower()
+    return low in registrant.email.lower() or low in registrant.name.lower()
+
+
+def mail_state(registrant: Registrant, jobs: list[MailJob], svc: Services) -> str:
+    """The latest mail of the current link, in words."""
+    current = [j for j in jobs if j.kind == "link" and j.link_version == registrant.link_version]
+    if not current:
+        return "not queued"
+    job = current[-1]
+    tz = svc.settings.schedule.timezone
+    if job.state == "sent" and job.sent_at:
+        return f"sent {in_zone(job.sent_at, tz)}"
+    if job.state == "failed":
+        return f"failed: {job.last_error or 'no reason given'}"
+    retry = f" (retrying after: {job.last_error})" if job.last_error else ""
+    return f"{job.state}{retry}"
+
+
+async def opened(svc: Services, shown: list[Registrant]) -> dict[str, str]:
+    """Whether each shown registrant opened their current link, or only an older one.
+
+    Cost: this reads the whole audit log, a page at a time, once per request
+    (the store has no index of events by registrant). Fine for a console used
+    by a few people; an index in the store would be the fix for a long log.
+    """
+    current = {
+        links.fingerprint(links.make_token(svc.registry.signer, r.id, r.link_version)): r.id
+        for r in shown
+    }
+    wanted = {r.id for r in shown}
+    found: dict[str, str] = {}
+    after = 0
+    while wanted and (batch := await svc.store.audit_events(after_seq=after, limit=SCAN_PAGE)):
+        for event in batch:
+            if event.type != "link.opened" or event.registrant not in wanted:
+                continue
+            if current.get(event.detail.get("token", "")) == event.registrant:
+                found[event.registrant] = "yes"
+            else:
+                found.setdefault(event.registrant, "an older link only")
+        after = batch[-1].seq
+    return found
+
+
+async def registrants(request: Request) -> Response:
+    who = await staff(request, "ops")
+    svc = services(request)
+    query = request.query_params.get("q", "").strip()[:MAX_QUERY]
+    raw_page = request.query_params.get("page", "1")
+    number = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 10**6 else 1
+    found = [r for r in await svc.store.registrants() if matches(r, query)]
+    pages = max(1, -(-len(found) // PER_PAGE))
+    number = min(number, pages)
+    shown = found[(number - 1) * PER_PAGE : number * PER_PAGE]
+    seen = await opened(svc, shown)
+    tz = svc.settings.schedule.timezone
+    rows = [
+        Row(
+            r,
+            in_zone(r.created_at, tz),
+            mail_state(r, await svc.store.mail_jobs(registrant_id=r.id), svc),
+            seen.get(r.id, "no"),
+        )
+        for r in shown
+    ]
+
+    def link(to: int) -> str:
+        return "/admin/registrants?" + urlencode(
+            {"q": query, "page": to} if query else {"page": to}
+        )
+
+    return page(
+        request,
+        who,
+        "admin/registrants.html",
+        "registrants",
+        flash=FLASH.get(request.query_params.get("done", ""), ""),
+        query=query,
+        rows=rows,
+        total=len(found),
+        number=number,
+        pages=pages,
+        previous=link(number - 1) if number > 1 else None,
+        next=link(number + 1) if number < pages else None,
+    )
+
+
+async def act(request: Request) -> Response:
+    """Revoke, reissue or resend, then back to the list where the form was."""
+    who = await staff(request, "ops")
+    svc = services(request)
+    action = request.path_params["action"]
+    if action not in ("revoke", "reissue", "resend"):
+        raise HTTPException(404)
+    fields = await posted(request, svc)
+    registrant = await svc.store.registrant(request.path_params["id"])
+    if registrant is None:
+        raise HTTPException(404)
+    if not registrant.email:
+        done = "purged"  # `Registry` finds people by address, and a purged one has none
+    elif action == "revoke":
+        await svc.registry.revoke(registrant.email, actor=who.identity)
+        done = "revoked"
+    elif action == "reissue":
+        await svc.registry.reissue(registrant.email, actor=who.identity)
+        done = "reissued"
+    elif registrant.revoked:
+        done = "revoked_not_sent"
+    else:
+        jobs = await svc.store.mail_jobs(registrant_id=registrant.id)
+        lang = jobs[-1].lang if jobs else "en"
+        done = "resent" if await svc.mailer.enqueue(registrant, lang) else "already_queued"
+    back: dict[str, str] = {"done": done}
+    if query := fields.get("q", "").strip()[:MAX_QUERY]:
+        back["q"] = query
+    if (number := fields.get("page", "")).isdigit():
+        back["page"] = number
+    return RedirectResponse(f"/admin/registrants?{urlencode(back)}", status_code=303)
+
+
+routes = [
+    Route("/admin/registrants", registrants, methods=["GET"]),
+    Route("/admin/registrants/{id}/{action}", act, methods=["POST"]),
+]

@@ -1,0 +1,113 @@
+"""Ops' changes to the day and the kill switch: checked, audited, seen by every replica."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.audit import AuditLog
+from gateway.clock import FrozenClock
+from gateway.control import ControlState, ScheduleRefused, consequences, with_parts
+from gateway.errors import AccessRefused, StoreUnavailable
+from gateway.schedule import Part, live_window, status
+from gateway.store.redis import RedisStore
+from tests.conftest import REDIS_URL, OwnRedis, helsinki
+from tests.test_schedule import GRACE, SEMINAR
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def moved(name: str, start: str, end: str, streamed: bool = True) -> tuple[Part, ...]:
+    return tuple(
+        Part(name, helsinki(start), helsinki(end), streamed) if p.name == name else p
+        for p in SEMINAR.parts
+    )
+
+
+def test_moving_the_end_of_a_running_part_says_when_viewers_are_cut_off() -> None:
+    new = with_parts(
+        SEMINAR,
+        moved("Part I", "2021-11-18T10:00", "2021-11-18T12:55")[:1]
+        + (
+            Part("Part II", helsinki("2021-11-18T12:55"), helsinki("2021-11-18T17:10"), False),
+            SEMINAR.parts[2],
+        ),
+    )
+    said = consequences(SEMINAR, new, helsinki("2021-11-18T12:30"))
+    assert said == ["Viewers of Part I will be cut off at 12:55 (was 12:45)."]
+    assert status(new, helsinki("2021-11-18T12:50")).part == "Part I"
+
+
+@pytest.mark.parametrize(
+    ("parts", "reason"),
+    [
+        (moved("Part I", "2021-11-18T10:00", "2021-11-18T13:00"), "overlap"),
+        (moved("Part III", "2021-11-18T18:00", "2021-11-18T17:50"), "before it starts"),
+        (moved("Part III", "2021-11-18T17:10", "2021-12-19T10:00"), "recording would close"),
+    ],
+)
+def test_impossible_days_are_refused(parts: tuple[Part, ...], reason: str) -> None:
+    with pytest.raises(ScheduleRefused, match=reason):
+        with_parts(SEMINAR, parts)
+
+
+def test_a_late_last_part_pushes_the_recording_back() -> None:
+    new = with_parts(SEMINAR, moved("Part III", "2021-11-18T17:10", "2021-11-18T18:40"))
+    assert new.recording_from == helsinki("2021-11-18T18:40")
+
+
+async def test_changes_are_stored_audited_and_seen_by_another_replica(
+    redis_prefix: str,
+) -> None:
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    one, two = (RedisStore(REDIS_URL, prefix=redis_prefix) for _ in range(2))
+    try:
+        ops = ControlState(SEMINAR, one, AuditLog(one, clock), clock)
+        other = ControlState(SEMINAR, two, AuditLog(two, clock), clock)
+        assert (await other.current()).schedule == SEMINAR
+        await ops.change_part(
+            "Part I",
+            start=helsinki("2021-11-18T10:00"),
+            end=helsinki("2021-11-18T12:35"),
+            streamed=True,
+            actor="ops@x",
+        )
+        clock.advance(seconds=1)  # the other replica's cache is at most 1 s old
+        seen = await other.current()
+        assert seen.changed == {"Part I"}
+        with pytest.raises(AccessRefused):  # past the new end and its grace
+            live_window(seen.schedule, helsinki("2021-11-18T12:36"), GRACE)
+        await ops.set_stopped(True, actor="ops@x")
+        clock.advance(seconds=1)
+        assert (await other.current()).stopped
+        await ops.set_stopped(False, actor="ops@x")
+        events = await one.audit_events()
+        assert [e.type for e in events] == ["schedule.changed", "live.stopped", "live.resumed"]
+        change = events[0]
+        assert change.actor == "ops@x" and change.detail["part"] == "Part I"
+        assert change.detail["before"]["end"] == "2021-11-18T12:45:00+02:00"
+        assert change.detail["after"]["end"] == "2021-11-18T12:35:00+02:00"
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_the_last_known_state_stands_when_the_store_is_down(own_redis: OwnRedis) -> None:
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    store = RedisStore(own_redis.url, timeout=0.3)
+    try:
+        controls = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+        await controls.set_stopped(True, actor="ops")
+        assert (await controls.current()).stopped
+        own_redis.stop()
+        clock.advance(seconds=5)
+        assert (await controls.current()).stopped  # the last known state
+        fresh = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+        with pytest.raises(StoreUnavailable):  # nothing known: no guess
+            await fresh.current()
+    finally:
+        await store.close()

@@ -1,0 +1,111 @@
+"""The console's day view: dashboard, schedule change with preview, kill switch, by role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import helsinki
+from tests.web.conftest import Gateway, encoder
+from tests.web.test_admin_pages import ADMIN, auditor, ops, token
+
+
+@pytest.fixture
+def gw(make_gateway: Callable[..., Gateway]) -> Gateway:
+    return make_gateway(extra=ADMIN)
+
+
+def _preview(browser: TestClient, part: str, start: str, end: str, streamed: bool = True) -> str:
+    fields = {"csrf": token(browser, "/admin/schedule"), "part": part, "start": start, "end": end}
+    if streamed:
+        fields["streamed"] = "yes"
+    answer = browser.post("/admin/schedule/preview", data=fields)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def test_ops_moves_the_end_of_the_running_part_and_viewers_are_cut_off_then(gw: Gateway) -> None:
+    encoder(gw.tmp, "2021-11-18T12:29:40", 3)
+    gw.clock.now = helsinki("2021-11-18T12:30")
+    viewer = gw.login()
+    browser = ops(gw)
+    text = _preview(browser, "Part I", "2021-11-18T10:00", "2021-11-18T12:35")
+    assert "Viewers of Part I will be cut off at 12:35 (was 12:45)." in text
+    assert viewer.get("/live/index.m3u8").status_code == 200  # nothing changed yet
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', text))
+    done = browser.post("/admin/schedule/apply", data=hidden, follow_redirects=False)
+    assert done.status_code == 303
+    gw.clock.now = helsinki("2021-11-18T12:34:59")
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    gw.clock.now = helsinki("2021-11-18T12:36:01")  # past the new end and its 60 s grace
+    assert viewer.get("/live/index.m3u8").status_code == 403
+    [change] = [e for e in gw.call(gw.services.store.audit_events) if e.type == "schedule.changed"]
+    assert change.actor == "ops@example.org"
+    assert (change.detail["before"]["end"], change.detail["after"]["end"]) == (
+        "2021-11-18T12:45:00+02:00",
+        "2021-11-18T12:35:00+02:00",
+    )
+    page = browser.get("/admin/schedule").text
+    assert "(changed by ops)" in page
+
+
+def test_impossible_or_ambiguous_times_are_refused_with_the_reason(gw: Gateway) -> None:
+    browser = ops(gw)
+    fields = {
+        "csrf": token(browser, "/admin/schedule"),
+        "part": "Part I",
+        "start": "2021-11-18T10:00",
+        "end": "2021-11-18T13:00",
+        "streamed": "yes",
+    }
+    overlap = browser.post("/admin/schedule/preview", data=fields)
+    assert overlap.status_code == 400 and "overlap" in overlap.text
+    ambiguous = browser.post(
+        "/admin/schedule/preview",
+        data={**fields, "start": "2021-10-31T03:30", "end": "2021-10-31T05:00"},
+    )
+    assert ambiguous.status_code == 400 and "happens twice" in ambiguous.text
+
+
+def test_the_kill_switch_and_the_dashboard(gw: Gateway) -> None:
+    encoder(gw.tmp, "2021-11-18T10:29:40", 3)
+    viewer = gw.login()
+    browser = ops(gw)
+    page = browser.get("/admin/")
+    assert page.status_code == 200 and "Part I" in page.text and "Stop live serving" in page.text
+    stop = browser.post(
+        "/admin/live/stop", data={"csrf": token(browser, "/admin/")}, follow_redirects=False
+    )
+    assert stop.status_code == 303
+    assert viewer.get("/live/index.m3u8").json()["error"] == "stopped_by_ops"
+    assert "STOPPED" in browser.get("/admin/").text
+    browser.post("/admin/live/resume", data={"csrf": token(browser, "/admin/")})
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    types = [e.type for e in gw.call(gw.services.store.audit_events)]
+    assert "live.stopped" in types and "live.resumed" in types
+
+
+def test_an_auditor_sees_but_cannot_change(gw: Gateway) -> None:
+    browser = auditor(gw)
+    assert browser.get("/admin/").status_code == 200
+    assert "Stop live serving" not in browser.get("/admin/").text
+    csrf = token(browser, "/admin/schedule")
+    for path in ("/admin/live/stop", "/admin/schedule/preview", "/admin/schedule/apply"):
+        assert browser.post(path, data={"csrf": csrf}).status_code == 403, path
+    assert not (gw.call(gw.services.gatekeeper.controls.current)).stopped
+
+
+def test_a_cross_site_post_without_a_token_is_refused(gw: Gateway) -> None:
+    browser = ops(gw)
+    browser.get("/admin/")
+    assert browser.post("/admin/live/stop", data={}).status_code == 403
+    assert not (gw.call(gw.services.gatekeeper.controls.current)).stopped
+
+
+def test_without_a_session_the_console_asks_to_sign_in(gw: Gateway) -> None:
+    answer = gw.browser().get("/admin/schedule", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/admin/login?next=")
