@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HLS_JS := gateway/web/static/vendor/hls.min.js
 
-.PHONY: run test lint format assets clean
+.PHONY: run test lint format assets clean bench chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format gateway tests
 	$(VENV)/bin/ruff check --fix gateway tests
+
+# Issue 7's benchmark: nginx, bare Starlette and the gateway side by side in one run, then
+# PASS/FAIL per target (installs wrk and nginx with apt when root). BENCH_QUICK=1: ~2 minutes.
+bench: $(STAMP)
+	$(PY) -m bench
+
+# Issue 8's fault suite in its long versions (outages of 30 s and more), with the figures table.
+chaos: $(STAMP) assets
+	CHAOS=1 $(PY) -m pytest tests/faults -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -2,11 +2,11 @@
 
 `decide` is pure: from the schedule, `now` and a session's state it returns a
 `Grant` or raises a domain error. `Gatekeeper` is the one function from
-(session cookie, area, now) to a decision: it loads session state from the
-store, falls back to a session verified within the last 5 s when the store is
-down (and only then), and records refusals in the audit log once per
-(session, reason, part). Issue 7's in-process cache slots in behind
-`Gatekeeper._load`.
+(session cookie, area, now) to a decision: it takes session state from the
+in-process `SessionCache` (no store round trip in the common case; a change of
+access reaches it within 1 s, see `gateway.sessioncache`), falls back to a
+session verified within the last 5 s when the store is down (and only then),
+and records refusals in the audit log once per (session, reason, part).
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.schedule import LiveWindow, Schedule, check_recording, live_window
+from gateway.sessioncache import SessionCache
 from gateway.settings import Settings
 from gateway.store import Registrant, Session, Store
 
 log = logging.getLogger(__name__)
-STALE_GRACE = dt.timedelta(seconds=5)
 AREAS = ("live", "recording")
+MAX_REFUSALS_MARKED = 100_000
 
 
 @dataclass(frozen=True)
@@ -105,14 +106,22 @@ class Gatekeeper:
     ) -> None:
         self.settings = settings
         self.controls = controls
-        self.store = store
+        self.sessions = SessionCache(store, clock)
         self.audit = audit
         self.metrics = metrics
         self.clock = clock
         self.link_signer = link_signer
         self.session_signer = session_signer
-        self._verified: dict[str, tuple[Session, Registrant, dt.datetime]] = {}
         self._refusals_marked: set[str] = set()
+        self._last_stale_log: dt.datetime | None = None
+
+    @property
+    def store(self) -> Store:
+        return self.sessions.store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self.sessions.store = store
 
     @property
     def session_lifetime(self) -> dt.timedelta:
@@ -168,8 +177,8 @@ class Gatekeeper:
             ip=ip,
             session=links.fingerprint(session.id),
         )
+        self.sessions.forget(evicted)  # at once here; other replicas within a poll
         for old in evicted:
-            self._verified.pop(old, None)
             await self.audit.record(
                 "session.evicted",
                 registrant=registrant.id,
@@ -247,29 +256,22 @@ class Gatekeeper:
         return grant
 
     async def _load(self, session_id: str) -> tuple[Session | None, Registrant | None]:
-        now = self.clock()
         try:
-            session = await self.store.session(session_id)
-            registrant = await self.store.registrant(session.registrant_id) if session else None
+            found = await self.sessions.get(session_id)
         except StoreUnavailable:
+            self.metrics.store_errors.inc()
+            raise
+        if found.stale:
             # Fail open for at most 5 s, and only for a session this replica verified.
-            cached = self._verified.get(session_id)
-            if cached is None or now - cached[2] > STALE_GRACE:
-                self.metrics.store_errors.inc()
-                raise
             self.metrics.stale_grants.inc()
-            log.warning(
-                "store unavailable: granting from a session verified %ss ago",
-                (now - cached[2]).total_seconds(),
-            )
-            return cached[0], cached[1]
-        if session is not None and registrant is not None:
-            self._verified[session_id] = (session, registrant, now)
-            if len(self._verified) > 100_000:
-                self._verified.clear()
-        else:
-            self._verified.pop(session_id, None)
-        return session, registrant
+            now = self.clock()
+            if self._last_stale_log is None or now - self._last_stale_log > dt.timedelta(minutes=1):
+                self._last_stale_log = now  # once a minute, not once per request
+                log.warning(
+                    "store unavailable: granting from sessions verified in the last 5 s "
+                    "(counted in gateway_stale_session_grants_total)"
+                )
+        return found.session, found.registrant
 
     async def _audit_refusal(
         self, session_id: str, refused: AccessRefused | RecordingExpired
@@ -278,8 +280,10 @@ class Gatekeeper:
         key = f"refused:{session_id}:{refused.reason}:{part}"
         if key in self._refusals_marked:
             return
-        cached = self._verified.get(session_id)
-        registrant = cached[1].id if cached else None
+        cached = self.sessions.peek(session_id)
+        registrant = cached.id if cached else None
         detail = {"reason": refused.reason, "part": part, "session": links.fingerprint(session_id)}
         await self.audit.record_once(key, "access.refused", registrant=registrant, **detail)
+        if len(self._refusals_marked) >= MAX_REFUSALS_MARKED:
+            self._refusals_marked.clear()  # only saves a store call: record_once de-duplicates
         self._refusals_marked.add(key)

@@ -93,6 +93,8 @@ def run(folder: Path, port: int) -> int:
     if not (recording / "index.m3u8").exists():
         print("Making the test recording…", flush=True)
         teststream.write_recording(recording, title="Seminar (recording)")
+    if not (recording / "subs" / "en.m3u8").exists():  # English captions, on by default
+        teststream.write_captions(recording, 24.0)
     link = asyncio.run(demo_link(settings))
     tz = settings.schedule.timezone
     print(f"\nDemo data in {folder.resolve()}  (config: {folder / 'demo.toml'})\n")

@@ -12,6 +12,7 @@ import hashlib
 import re
 
 from itsdangerous import BadSignature, Signer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from gateway.errors import LinkRefused
 
@@ -37,6 +38,11 @@ def read_token(signer: Signer, token: str) -> tuple[str, int]:
         payload = signer.unsign(token).decode("ascii")
     except (BadSignature, UnicodeDecodeError):
         raise LinkRefused("bad_signature") from None
+    # One spelling per link: the lenient base64 decoder above skips stray characters
+    # and ignores the last character's spare bits, so re-encode and compare.
+    signature = token.rpartition(".")[2]
+    if base64_encode(base64_decode(signature)).decode("ascii") != signature:
+        raise LinkRefused("bad_signature")
     match = _PAYLOAD.match(payload)
     if match is None:
         raise LinkRefused("bad_signature")

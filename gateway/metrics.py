@@ -31,6 +31,18 @@ class Metrics:
             ["origin", "kind"],
             registry=self.registry,
         )
+        self.origin_requests = Counter(
+            "gateway_origin_requests",
+            "Requests sent to an origin (every try of a fetch), by origin",
+            ["origin"],
+            registry=self.registry,
+        )
+        self.origin_cache = Counter(
+            "gateway_origin_cache",
+            "Origin fetches by how the cache answered: hit, join (shared a flight), miss",
+            ["origin", "result"],
+            registry=self.registry,
+        )
         self.store_errors = Counter(
             "gateway_store_unavailable",
             "Requests answered 503 because the store did not answer",

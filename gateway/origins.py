@@ -5,8 +5,10 @@ Both kinds answer `fetch(path)` with the whole file's bytes for a path that
 outside their root (defence in depth: a symlink in the folder pointing out, a
 sibling folder sharing the root's prefix, a redirect to another host). Library
 and OS errors are translated here into NotFound, OriginUnavailable and
-OriginTimeout; a body larger than `max_bytes` is refused without being held
-whole in memory.
+OriginTimeout; a body larger than `max_bytes` (a playlist: `MAX_PLAYLIST_BYTES`)
+is refused without being held whole in memory. `make_origin` puts a
+`CachingOrigin` (gateway.origincache) in front of either: one fetch per path
+however many viewers ask at once.
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import random
 import stat
+import time
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx2
 
-from gateway.errors import NotFound, OriginTimeout, OriginUnavailable
+from gateway.errors import GatewayError, NotFound, OriginTimeout, OriginUnavailable
+from gateway.metrics import Metrics
+from gateway.origincache import DEFAULT_CACHE_BYTES, CachingOrigin
+from gateway.paths import is_playlist
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# A day-long live playlist with dates is ~1 MB; parsing takes ~12x its size in memory.
+MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 _CHUNK = 256 * 1024
+_RETRIED = frozenset({500, 502, 503, 504})  # the origin may answer the next try
 # Nothing there, or a symlink swapped in since the check (ELOOP under O_NOFOLLOW).
 _MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG})
 
@@ -60,6 +70,21 @@ class FileOrigin:
     async def close(self) -> None:
         """Nothing to release."""
 
+    def version(self, path: str) -> tuple[int, ...] | None:
+        """What identifies the file `fetch(path)` would read now: device, inode, size,
+        modification and change times; None if it cannot be told.
+
+        One `stat` call, made on the event loop: a cache answers from memory
+        while this is unchanged. Taken before a read, so a file changing during
+        the read is read again next time. Says nothing about safety: only a
+        body `fetch` returned is ever answered on the strength of it.
+        """
+        try:
+            info = os.stat(self.root / path)
+        except (OSError, ValueError):
+            return None
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
     def _read(self, path: str) -> bytes:
         try:
             real = Path(os.path.realpath(self.root / path))
@@ -80,24 +105,34 @@ class FileOrigin:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise NotFound(path)
-            if info.st_size > self.max_bytes:
-                raise OriginUnavailable(f"{path!r} is larger than {self.max_bytes} bytes")
-            chunks: list[bytes] = []
-            size = 0
+            limit = _limit(path, self.max_bytes)
+            if info.st_size > limit:
+                raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
+            # One read of the whole file as fstat sized it (one copy, no join),
+            # then on in chunks if it grew meanwhile.
+            chunks = [os.read(fd, info.st_size)] if info.st_size else []
+            size = len(chunks[0]) if chunks else 0
             while chunk := os.read(fd, _CHUNK):
                 size += len(chunk)
-                if size > self.max_bytes:  # grew after fstat
-                    raise OriginUnavailable(f"{path!r} is larger than {self.max_bytes} bytes")
+                if size > limit:  # grew after fstat
+                    raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
                 chunks.append(chunk)
         except OSError as exc:
             raise OriginUnavailable(f"cannot read {path!r}: {exc.strerror}") from None
         finally:
             os.close(fd)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class HttpOrigin:
-    """Files under a base URL, fetched with an `httpx2.AsyncClient`; redirects never followed."""
+    """Files under a base URL, fetched with an `httpx2.AsyncClient`; redirects never followed.
+
+    A connection error or a 5xx answer is tried again, at most `retries`
+    times after a random pause in `backoff` seconds (jitter, so replicas and
+    flights do not retry in step), and never past `timeout` from the first
+    try: `timeout` bounds the whole fetch, retries included. `requests`
+    counts the requests sent (and `metrics`, if given, under `name`).
+    """
 
     def __init__(
         self,
@@ -107,57 +142,105 @@ class HttpOrigin:
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout: float = 10.0,
         owns_client: bool = False,
+        retries: int = 2,
+        backoff: tuple[float, float] = (0.05, 0.2),
+        metrics: Metrics | None = None,
+        name: str = "origin",
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.client = client
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.requests = 0
         self._owns_client = owns_client
+        self._counter = metrics.origin_requests.labels(name) if metrics is not None else None
 
     async def fetch(self, path: str) -> bytes:
-        """GET base_url + quoted `path`.
+        """GET base_url + quoted `path`, tried again on connection errors and 5xx.
 
         404/410 → NotFound; any other status outside 2xx (redirects included)
-        → OriginUnavailable; a timeout → OriginTimeout; a transport error or a
-        body over `max_bytes` → OriginUnavailable, the body read only up to
-        the limit.
+        → OriginUnavailable; no answer within `timeout` → OriginTimeout; a
+        transport error or a body over `max_bytes` → OriginUnavailable, the
+        body read only up to the limit.
         """
-        url = self.base_url + quote(path)
-        # Our timeout bounds every phase; a shorter connect timeout on the client is kept.
-        connect = self.client.timeout.connect
-        limit = httpx2.Timeout(self.timeout, connect=min(connect or self.timeout, self.timeout))
-        try:
-            async with self.client.stream(
-                "GET", url, follow_redirects=False, timeout=limit
-            ) as response:
-                status = response.status_code
-                if status in (404, 410):
-                    raise NotFound(path)
-                if not 200 <= status < 300:
-                    raise OriginUnavailable(f"origin answered {status} for {path!r}")
-                declared = response.headers.get("content-length", "")
-                if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise OriginUnavailable(f"{path!r} is larger than {self.max_bytes} bytes")
-                return await self._body(response, path)
-        except httpx2.TimeoutException as exc:
-            raise OriginTimeout(f"origin timed out for {path!r}: {type(exc).__name__}") from exc
-        except httpx2.HTTPError as exc:
-            raise OriginUnavailable(f"origin failed for {path!r}: {type(exc).__name__}") from exc
+        deadline = time.monotonic() + self.timeout
+        tries = 0
+        while True:
+            try:
+                return await self._once(path, deadline - time.monotonic())
+            except _Transient as transient:
+                tries += 1
+                pause = random.uniform(*self.backoff)
+                # Another try needs time for the pause and a little for itself.
+                if tries > self.retries or time.monotonic() + 2 * pause >= deadline:
+                    raise transient.error from transient.__cause__
+                await asyncio.sleep(pause)
 
     async def close(self) -> None:
         """Close the client if this origin created it; a shared client is left open."""
         if self._owns_client:
             await self.client.aclose()
 
-    async def _body(self, response: httpx2.Response, path: str) -> bytes:
+    async def _once(self, path: str, budget: float) -> bytes:
+        url = self.base_url + quote(path)
+        # The budget bounds every phase; a shorter connect timeout on the client is kept.
+        connect = self.client.timeout.connect
+        timeouts = httpx2.Timeout(budget, connect=min(connect or budget, budget))
+        self.requests += 1
+        if self._counter is not None:
+            self._counter.inc()
+        try:
+            # httpx2's timeouts bound each phase; this bounds the whole fetch.
+            async with asyncio.timeout(budget):
+                async with self.client.stream(
+                    "GET", url, follow_redirects=False, timeout=timeouts
+                ) as response:
+                    status = response.status_code
+                    if status in (404, 410):
+                        raise NotFound(path)
+                    if not 200 <= status < 300:
+                        error = OriginUnavailable(f"origin answered {status} for {path!r}")
+                        raise _Transient(error) if status in _RETRIED else error
+                    limit = _limit(path, self.max_bytes)
+                    declared = response.headers.get("content-length", "")
+                    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+                        raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
+                    return await self._body(response, path, limit)
+        except (httpx2.TimeoutException, TimeoutError) as exc:
+            timeout = OriginTimeout(f"origin timed out for {path!r}: {type(exc).__name__}")
+            if isinstance(exc, httpx2.ConnectTimeout):  # nothing sent yet: worth another try
+                raise _Transient(timeout) from exc
+            raise timeout from exc
+        except httpx2.TransportError as exc:  # refused, reset, a kept-alive connection closed
+            error = OriginUnavailable(f"origin failed for {path!r}: {type(exc).__name__}")
+            raise _Transient(error) from exc
+        except httpx2.HTTPError as exc:
+            raise OriginUnavailable(f"origin failed for {path!r}: {type(exc).__name__}") from exc
+
+    async def _body(self, response: httpx2.Response, path: str, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes(_CHUNK):
             size += len(chunk)
-            if size > self.max_bytes:
-                raise OriginUnavailable(f"{path!r} is larger than {self.max_bytes} bytes")
+            if size > limit:
+                raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _limit(path: str, max_bytes: int) -> int:
+    """The largest body accepted for `path`: a playlist is parsed whole, so it gets less."""
+    return min(max_bytes, MAX_PLAYLIST_BYTES) if is_playlist(path) else max_bytes
+
+
+class _Transient(Exception):
+    """A failure worth another try; `error` is what the caller gets if none is left."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def make_origin(
@@ -166,13 +249,21 @@ def make_origin(
     timeout: float,
     client: httpx2.AsyncClient | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-) -> Origin:
-    """The origin a configured URL names.
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    metrics: Metrics | None = None,
+    name: str = "origin",
+) -> CachingOrigin:
+    """The origin a configured URL names, behind a `CachingOrigin` of `cache_bytes`.
 
     `file:///abs/folder` → FileOrigin (the folder taken literally, as
-    settings writes it); `http(s)://host/base/` → HttpOrigin
-    using `client` if given (left open by `close()`), else a client of its
-    own with `timeout`, closed by `close()`. Raises ValueError for anything else.
+    settings writes it): bodies kept as for HTTP but each answer checked
+    against the file's current version (`FileOrigin.version`, a stat), so a
+    rewritten playlist is seen at once; failures not kept.
+    `http(s)://host/base/` → HttpOrigin using `client` if given (left open by
+    `close()`), else a client of its own with `timeout`, closed by `close()`:
+    media segments kept 60 s, playlists and other files 1 s, failures 1 s.
+    `metrics` counts requests, cache answers and errors under `name`. Raises
+    ValueError for anything else.
     """
     parts = urlsplit(url)
     if parts.scheme == "file":
@@ -180,7 +271,15 @@ def make_origin(
         folder = url[len("file://") :].removeprefix("localhost")
         if not folder.startswith("/"):
             raise ValueError(f"origin {url!r}: a file origin is file:///absolute/folder")
-        return FileOrigin(Path(folder), max_bytes=max_bytes)
+        files = FileOrigin(Path(folder), max_bytes=max_bytes)
+        return CachingOrigin(
+            files,
+            max_bytes=cache_bytes,
+            validate=files.version,
+            error_ttl=0,
+            metrics=metrics,
+            name=name,
+        )
     if parts.scheme in ("http", "https") and parts.netloc:
         owns = client is None
         if client is None:
@@ -189,5 +288,14 @@ def make_origin(
                 follow_redirects=False,
                 limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
             )
-        return HttpOrigin(url, client, max_bytes=max_bytes, timeout=timeout, owns_client=owns)
+        http = HttpOrigin(
+            url,
+            client,
+            max_bytes=max_bytes,
+            timeout=timeout,
+            owns_client=owns,
+            metrics=metrics,
+            name=name,
+        )
+        return CachingOrigin(http, max_bytes=cache_bytes, metrics=metrics, name=name)
     raise ValueError(f"origin {url!r}: expected file:///folder, http:// or https:// URL")

@@ -16,6 +16,7 @@ from itsdangerous import Signer
 from gateway import links
 from gateway.audit import AuditLog
 from gateway.errors import UsageError
+from gateway.journal import AccessJournal
 from gateway.settings import Settings
 from gateway.signing import Purpose, signer
 from gateway.store import Registrant, Store
@@ -48,6 +49,7 @@ class Registry:
         self.settings = settings
         self.store = store
         self.audit = audit
+        self.journal = AccessJournal(settings.audit.spool_file.parent / "access-journal.jsonl")
 
     @cached_property
     def signer(self) -> Signer:
@@ -98,6 +100,7 @@ class Registry:
     async def revoke(self, email: str, *, actor: str) -> Registrant:
         """Stop every link and session of the registrant (they get 403 from now on)."""
         registrant = await self.store.bump_link((await self.find(email)).id, revoked=True)
+        self.journal.add(registrant)
         await self.audit.record(
             "link.revoked", registrant=registrant.id, actor=actor, version=registrant.link_version
         )
@@ -110,6 +113,7 @@ class Registry:
         """
         old = await self.find(email)
         registrant = await self.store.bump_link(old.id, revoked=False)
+        self.journal.add(registrant)
         await self.store.end_sessions(registrant.id)
         await self.audit.record(
             "link.issued",

@@ -8,8 +8,13 @@ from gateway.settings import Settings
 from gateway.web.app import create_app
 
 
-def serve(settings: Settings, *, host: str, port: int) -> int:
-    """Serve until interrupted. Refuses to start without a secret key."""
+def serve(settings: Settings, *, host: str, port: int, trusted_proxies: str = "127.0.0.1") -> int:
+    """Serve until interrupted. Refuses to start without a secret key.
+
+    `trusted_proxies` (comma-separated addresses or CIDRs, `*` for any) are the
+    hops whose X-Forwarded-For is believed: the client address that rate
+    limits, sharing detection and the audit's address hashes rest on.
+    """
     if not settings.secrets.secret_keys:
         raise ValueError(
             "refusing to start: set GATEWAY_SECRET_KEYS (comma-separated, "
@@ -21,7 +26,7 @@ def serve(settings: Settings, *, host: str, port: int) -> int:
         host=host,
         port=port,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=trusted_proxies,
         log_level="info",
         server_header=False,
     )

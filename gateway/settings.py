@@ -13,12 +13,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.errors import ConfigError
+from gateway.errors import BadPath, ConfigError
+from gateway.paths import safe_path
 from gateway.schedule import Part, Schedule
 from gateway.times import parse_time
 
@@ -112,6 +114,24 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class CaptionSettings:
+    """Captions on the recording: a WebVTT file at the recording origin, and their deadline."""
+
+    path: str | None = None  # origin-relative .vtt; None: look for a subtitles rendition
+    due_days: int = 14  # counted from recording.available_from
+
+
+@dataclass(frozen=True)
+class AccessibilitySettings:
+    """What the accessibility statement (`/accessibility`) says."""
+
+    organisation: str = ""
+    contact: str = ""
+    last_checked: dt.date | None = None
+    known_gaps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path
     event: Event
@@ -124,6 +144,8 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     secrets: Secrets = field(default_factory=Secrets)
+    captions: CaptionSettings = field(default_factory=CaptionSettings)
+    accessibility: AccessibilitySettings = field(default_factory=AccessibilitySettings)
 
     @property
     def end_grace(self) -> dt.timedelta:
@@ -134,13 +156,14 @@ _KEYS: dict[str, set[str]] = {
     "event": {"title", "timezone", "public_url"},
     "registration": {"closes"},
     "parts": {"name", "start", "end", "streamed"},
-    "recording": {"available_from", "available_until"},
+    "recording": {"available_from", "available_until", "captions", "captions_due_days"},
     "origin": {"live", "recording", "end_grace_seconds", "timeout_seconds"},
     "store": {"url"},
     "sessions": {"max_devices", "sharing_threshold", "lifetime_hours"},
     "mail": {"sender", "smtp_url", "outbox"},
     "audit": {"checkpoint_dir", "verify_key", "spool_file", "checkpoint_minutes"},
     "admin": {"oidc_discovery_url", "client_id", "ops", "auditors"},
+    "accessibility": {"organisation", "contact", "last_checked", "known_gaps"},
 }
 
 
@@ -212,7 +235,18 @@ class _Reader:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.problem(f"{name}.{key}", f"must be {kind.__name__}, got {value!r}")
             return default
+        if isinstance(value, str) and "\x00" in value:
+            self.problem(f"{name}.{key}", "must not contain a NUL character")
+            return default
         return value
+
+    def split(self, value: str, key: str) -> SplitResult | None:
+        """`urlsplit`, with a malformed URL reported as a problem of `key`."""
+        try:
+            return urlsplit(value)
+        except ValueError as exc:
+            self.problem(key, f"{value!r} is not a valid URL ({exc})")
+            return None
 
     def time(
         self,
@@ -235,10 +269,12 @@ class _Reader:
             self.problem(f"{name}.{key}", str(exc))
             return None
 
-    def positive(self, table: dict[str, Any], key: str, default: int, *, name: str) -> int:
+    def positive(
+        self, table: dict[str, Any], key: str, default: int, *, name: str, maximum: int = 1_000_000
+    ) -> int:
         value: int = self.get(table, key, int, default, name=name)
-        if value < 1:
-            self.problem(f"{name}.{key}", f"must be at least 1, got {value}")
+        if not 1 <= value <= maximum:
+            self.problem(f"{name}.{key}", f"must be from 1 to {maximum}, got {value}")
             return default
         return value
 
@@ -258,17 +294,21 @@ class _Reader:
                 "recording.available_until",
                 "must be after recording.available_from (default: the end of the last part)",
             )
+        captions = self.captions(recording)
         registration = self.table("registration")
         closes = self.time(registration, "closes", tz, name="registration") or last_end
         origin = self.origin()
         store_url = self.store_url(env)
         sessions = self.table("sessions")
         session_settings = SessionSettings(
-            max_devices=self.positive(sessions, "max_devices", 3, name="sessions"),
+            max_devices=self.positive(sessions, "max_devices", 3, name="sessions", maximum=1000),
             sharing_threshold=self.positive(sessions, "sharing_threshold", 5, name="sessions"),
-            lifetime_hours=self.positive(sessions, "lifetime_hours", 12, name="sessions"),
+            lifetime_hours=self.positive(
+                sessions, "lifetime_hours", 12, name="sessions", maximum=24 * 366
+            ),
         )
         mail, audit, admin = self.mail(), self.audit(), self.admin()
+        accessibility = self.accessibility(mail.sender)
         secrets = Secrets.from_env(env)
         if secrets.smtp_password and mail.smtp_url and "@" not in urlsplit(mail.smtp_url).netloc:
             self.problem(
@@ -299,6 +339,8 @@ class _Reader:
             audit,
             admin,
             secrets,
+            captions=captions,
+            accessibility=accessibility,
         )
 
     def event(self) -> Event | None:
@@ -310,16 +352,19 @@ class _Reader:
         if zone_name is not None:
             try:
                 tz = ZoneInfo(zone_name)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 self.problem(
                     "event.timezone",
                     f"unknown time zone {zone_name!r} (an IANA name such as Europe/Helsinki)",
                 )
         if public_url is not None:
-            parts = urlsplit(public_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                self.problem("event.public_url", f"must be an http(s) URL, got {public_url!r}")
-            public_url = public_url.rstrip("/")
+            parts = self.split(public_url, "event.public_url")
+            if parts is None:
+                public_url = None
+            else:
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    self.problem("event.public_url", f"must be an http(s) URL, got {public_url!r}")
+                public_url = public_url.rstrip("/")
         if title is None or tz is None or public_url is None:
             return None
         return Event(title, tz, public_url)
@@ -342,6 +387,9 @@ class _Reader:
             start = self.time(table, "start", tz, name=name, required=True)
             end = self.time(table, "end", tz, name=name, required=True)
             streamed = self.get(table, "streamed", bool, True, name=name)
+            if title is not None and not title.strip():
+                self.problem(f"{name}.name", "must not be empty")
+                title = None
             if start and end and end <= start:
                 self.problem(f"{name}.end", f"{title or 'the part'} ends before it starts")
             elif title and start and end:
@@ -360,18 +408,24 @@ class _Reader:
         live = self.origin_url(table, "live", "hls/live")
         recording = self.origin_url(table, "recording", "hls/recording")
         grace = self.get(table, "end_grace_seconds", int, 60, name="origin")
-        if grace < 0:
-            self.problem("origin.end_grace_seconds", "must not be negative")
+        if not 0 <= grace <= 86_400:
+            self.problem("origin.end_grace_seconds", f"must be from 0 to 86400, got {grace}")
+            grace = 60
         timeout = self.get(table, "timeout_seconds", float, 10.0, name="origin")
-        if timeout <= 0:
-            self.problem("origin.timeout_seconds", "must be positive")
+        if not 0 < timeout <= 3600:  # also refuses nan and inf
+            self.problem(
+                "origin.timeout_seconds", f"must be above 0 and at most 3600, got {timeout}"
+            )
+            timeout = 10.0
         if live is None or recording is None:
             return None
         return OriginSettings(live, recording, grace, timeout)
 
     def origin_url(self, table: dict[str, Any], key: str, default: str) -> str | None:
         value: str = self.get(table, key, str, default, name="origin")
-        parts = urlsplit(value)
+        parts = self.split(value, f"origin.{key}")
+        if parts is None:
+            return None
         if parts.scheme in ("http", "https"):
             if not parts.netloc:
                 self.problem(f"origin.{key}", f"{value!r} has no host")
@@ -386,14 +440,21 @@ class _Reader:
             self.problem(f"origin.{key}", f"{value!r}: use file:// or http(s)://")
             return None
         folder = self.base / (parts.path if parts.scheme == "file" else value)
-        return "file://" + str(folder.resolve())
+        try:
+            return "file://" + str(folder.resolve())
+        except (OSError, ValueError) as exc:
+            self.problem(f"origin.{key}", f"{value!r} is not a usable folder ({exc})")
+            return None
 
     def store_url(self, env: Mapping[str, str]) -> str | None:
         table = self.table("store")
         value: str = env.get("GATEWAY_STORE_URL") or self.get(
             table, "url", str, "sqlite:///var/gateway.db", name="store"
         )
-        scheme = urlsplit(value).scheme
+        parts = self.split(value, "store.url")
+        scheme = parts.scheme if parts is not None else ""
+        if parts is None:
+            return None
         if scheme in ("redis", "rediss", "unix"):
             return value
         if scheme == "sqlite" and value.startswith("sqlite:///"):
@@ -409,8 +470,12 @@ class _Reader:
     def mail(self) -> MailSettings:
         table = self.table("mail")
         smtp_url = self.get(table, "smtp_url", str, None, name="mail")
-        if smtp_url is not None and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
-            self.problem("mail.smtp_url", f"{smtp_url!r}: use smtp:// or smtps://")
+        if smtp_url is not None:
+            smtp_parts = self.split(smtp_url, "mail.smtp_url")
+            if smtp_parts is not None and smtp_parts.scheme not in ("smtp", "smtps"):
+                self.problem("mail.smtp_url", f"{smtp_url!r}: use smtp:// or smtps://")
+            if smtp_parts is None or smtp_parts.scheme not in ("smtp", "smtps"):
+                smtp_url = None
         return MailSettings(
             sender=self.get(table, "sender", str, MailSettings.sender, name="mail"),
             smtp_url=smtp_url,
@@ -442,4 +507,56 @@ class _Reader:
             client_id=self.get(table, "client_id", str, None, name="admin"),
             ops=lists["ops"],
             auditors=lists["auditors"],
+        )
+
+    def captions(self, recording: dict[str, Any]) -> CaptionSettings:
+        path = self.get(recording, "captions", str, None, name="recording")
+        if path is not None:
+            try:
+                path = safe_path(path)
+            except BadPath as exc:
+                self.problem(
+                    "recording.captions",
+                    f"{path!r}: a path relative to the recording origin ({exc})",
+                )
+                path = None
+            else:
+                if not path.lower().endswith(".vtt"):
+                    self.problem("recording.captions", f"{path!r}: must name a WebVTT .vtt file")
+                    path = None
+        days = self.positive(recording, "captions_due_days", 14, name="recording", maximum=3650)
+        return CaptionSettings(path, days)
+
+    def accessibility(self, sender: str) -> AccessibilitySettings:
+        table = self.table("accessibility")
+        organisation = self.get(table, "organisation", str, "", name="accessibility").strip()
+        contact = self.get(table, "contact", str, None, name="accessibility")
+        if contact is None:
+            contact = parseaddr(sender)[1]  # default: the address the links are mailed from
+        elif not contact.strip():
+            self.problem("accessibility.contact", "must not be empty (an email address or URL)")
+        last_checked = None
+        if "last_checked" in table:
+            value = table["last_checked"]
+            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                last_checked = value
+            else:
+                try:
+                    last_checked = dt.date.fromisoformat(value) if isinstance(value, str) else None
+                except ValueError:
+                    last_checked = None
+                if last_checked is None:
+                    self.problem(
+                        "accessibility.last_checked",
+                        f"must be a date like 2021-11-01, got {value!r}",
+                    )
+        gaps = self.get(table, "known_gaps", list, [], name="accessibility")
+        if not all(isinstance(g, str) and g.strip() for g in gaps):
+            self.problem("accessibility.known_gaps", "must be a list of non-empty strings")
+            gaps = []
+        return AccessibilitySettings(
+            organisation=organisation,
+            contact=contact.strip(),
+            last_checked=last_checked,
+            known_gaps=tuple(g.strip() for g in gaps),
         )

@@ -1,7 +1,8 @@
 """A local, playable H.264 HLS test stream, for `gateway demo`, browser tests and benchmarks.
 
 `write_recording` writes a finished (VOD) recording whose picture shows a title
-and the position in the recording; `LiveEncoder` writes a sliding live
+and the position in the recording (`write_captions` gives it English captions as
+a subtitles rendition); `LiveEncoder` writes a sliding live
 playlist in real time whose picture shows the UTC wall clock, a frame counter
 and a moving bar, and whose segments carry `#EXT-X-PROGRAM-DATE-TIME`. Video is
 H.264 (libx264, constrained baseline, yuv420p, ~500 kbit/s) and audio AAC
@@ -199,6 +200,80 @@ def write_recording(
     for stale in folder.glob("rec*.ts"):
         if re.fullmatch(r"rec[0-9]{5}\.ts", stale.name) and stale.name not in names:
             stale.unlink(missing_ok=True)
+
+
+CAPTION_LINES = (
+    "Welcome to the seminar on best practice in anti-trafficking work.",
+    "This is the recording of the day, with English captions.",
+    "The picture shows the position in the recording.",
+    "Each caption stays on the screen for two seconds.",
+)
+VARIANT = "video.m3u8"  # the recording's media playlist once index.m3u8 is multivariant
+
+
+def write_captions(folder: Path, seconds: float = 24.0, *, cue_seconds: float = 2.0) -> None:
+    """Give the recording in `folder` English captions as an HLS subtitles rendition.
+
+    Writes `subs/en.vtt` (cues of `cue_seconds` back to back over `seconds`,
+    timed like the recording's segments: its video starts at MPEG-TS time
+    90000), the subtitles media playlist `subs/en.m3u8`, and a multivariant
+    `index.m3u8` whose `#EXT-X-MEDIA:TYPE=SUBTITLES` rendition (English,
+    DEFAULT=YES) points to it; the recording's media playlist moves to
+    `video.m3u8`. Pure text: needs no 'demo' extra. Run it again after
+    `write_recording`, which writes a media `index.m3u8` again.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    index = folder / PLAYLIST
+    if index.exists() and "#EXT-X-STREAM-INF" not in index.read_text(encoding="utf-8"):
+        _write_text(folder / VARIANT, index.read_text(encoding="utf-8"))
+    cues, at, number = [], 0.0, 0
+    while at < seconds:
+        end = min(seconds, at + cue_seconds)
+        line = CAPTION_LINES[number % len(CAPTION_LINES)]
+        cues.append(f"{number + 1}\n{_vtt_time(at)} --> {_vtt_time(end)}\n{line}\n")
+        at, number = end, number + 1
+    subs = folder / "subs"
+    subs.mkdir(exist_ok=True)
+    header = f"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{_RECORDING_START * 90_000},LOCAL:00:00:00.000\n"
+    _write_text(subs / "en.vtt", "\n".join([header, *cues]))
+    _write_text(
+        subs / "en.m3u8",
+        "\n".join(
+            [
+                "#EXTM3U",
+                "#EXT-X-VERSION:3",
+                f"#EXT-X-TARGETDURATION:{math.ceil(seconds)}",
+                "#EXT-X-PLAYLIST-TYPE:VOD",
+                "#EXT-X-MEDIA-SEQUENCE:0",
+                f"#EXTINF:{seconds:.3f},",
+                "en.vtt",
+                "#EXT-X-ENDLIST",
+                "",
+            ]
+        ),
+    )
+    _write_text(
+        index,
+        "\n".join(
+            [
+                "#EXTM3U",
+                "#EXT-X-VERSION:3",
+                '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en",'
+                'DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI="subs/en.m3u8"',
+                "#EXT-X-STREAM-INF:BANDWIDTH=600000,RESOLUTION=640x360,"
+                'CODECS="avc1.42c01e,mp4a.40.2",SUBTITLES="subs"',
+                VARIANT,
+                "",
+            ]
+        ),
+    )
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
 def _recording_texts(title: str, fps: int, begin: int) -> Texts:

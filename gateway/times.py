@@ -37,9 +37,12 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime:
             raise ValueError(f"{value!r} is not a valid date and time ({exc})") from None
     else:
         raise ValueError(f"expected a date and time, got {type(value).__name__}")
-    if moment.tzinfo is None:
-        moment = localize(moment, tz)
-    return moment.astimezone(dt.UTC)
+    try:
+        if moment.tzinfo is None:
+            moment = localize(moment, tz)
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # year 1 or 9999 shifted out of the calendar by its offset
+        raise ValueError(f"{value!r} is too close to the ends of the calendar") from None
 
 
 def localize(naive: dt.datetime, tz: ZoneInfo) -> dt.datetime:

@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +15,7 @@ import httpx2
 import pytest
 
 from gateway.errors import NotFound, OriginTimeout, OriginUnavailable
-from gateway.origins import FileOrigin, HttpOrigin, make_origin
+from gateway.origins import MAX_PLAYLIST_BYTES, FileOrigin, HttpOrigin, make_origin
 
 pytestmark = pytest.mark.anyio
 ENDLESS_LIMIT = 50 * 1024 * 1024
@@ -110,6 +111,8 @@ class Server(ThreadingHTTPServer):
         self.endless_done = threading.Event()
         self.endless_sent = 0
         self.errors: list[str] = []
+        self.lock = threading.Lock()
+        self.tries: dict[str, int] = {}
 
     def handle_error(self, request: object, client_address: object) -> None:
         error = sys.exc_info()[1]
@@ -144,13 +147,21 @@ class Handler(BaseHTTPRequestHandler):
             elif route == "slow":
                 self.server.release.wait(10)
                 self.answer(200, b"late")
-            elif route == "declared":
+            elif route in ("declared", "declared.m3u8"):
                 self.send_response(200)
                 self.send_header("Content-Length", str(10**9))
                 self.end_headers()
                 self.close_connection = True
             elif route == "endless":
                 self.endless()
+            elif route.startswith("flaky/"):  # flaky/<failures>/<name>: 5xx that many times
+                failures = int(route.split("/")[1])
+                with self.server.lock:
+                    self.server.tries[route] = tries = self.server.tries.get(route, 0) + 1
+                if tries <= failures:
+                    self.answer(503 if tries % 2 else 500, b"busy")
+                else:
+                    self.answer(200, b"body of " + route.encode())
             else:
                 self.answer(400, b"unknown route")
         except OSError:
@@ -261,13 +272,101 @@ async def test_http_origin_refused_connection_is_unavailable(client: httpx2.Asyn
         await HttpOrigin(f"http://127.0.0.1:{port}/", client).fetch("ok/x.ts")
 
 
+async def test_http_origin_tries_again_after_a_5xx_with_jitter(
+    server: Server, client: httpx2.AsyncClient
+) -> None:
+    origin = HttpOrigin(server.url, client, backoff=(0.05, 0.2))
+    started = time.monotonic()
+    assert await origin.fetch("flaky/2/a.ts") == b"body of flaky/2/a.ts"
+    waited = time.monotonic() - started
+    assert origin.requests == 3 and server.tries["flaky/2/a.ts"] == 3
+    assert 0.1 <= waited < 1.0  # two pauses of 50-200 ms
+
+
+async def test_http_origin_gives_up_after_its_retries(
+    server: Server, client: httpx2.AsyncClient
+) -> None:
+    origin = HttpOrigin(server.url, client, retries=2, backoff=(0.01, 0.02))
+    with pytest.raises(OriginUnavailable, match="503"):
+        await origin.fetch("flaky/9/b.ts")
+    assert origin.requests == 3
+    broken = HttpOrigin(server.url, client, backoff=(0.01, 0.02))
+    with pytest.raises(OriginUnavailable, match="500"):  # a plain 500 is tried again too
+        await broken.fetch("broken")
+    assert broken.requests == 3
+    once = HttpOrigin(server.url, client, retries=0)
+    with pytest.raises(OriginUnavailable, match="500"):
+        await once.fetch("broken")
+    assert once.requests == 1
+
+
+async def test_http_origin_never_retries_past_its_timeout(
+    server: Server, client: httpx2.AsyncClient
+) -> None:
+    origin = HttpOrigin(server.url, client, timeout=0.3, retries=5, backoff=(0.2, 0.2))
+    started = time.monotonic()
+    with pytest.raises(OriginUnavailable):
+        await origin.fetch("flaky/9/c.ts")
+    assert time.monotonic() - started < 0.3
+    assert origin.requests == 1  # a second try would have ended after the timeout
+
+
+async def test_http_origin_does_not_retry_answers_that_will_not_change(
+    server: Server, client: httpx2.AsyncClient
+) -> None:
+    origin = HttpOrigin(server.url, client, backoff=(0.01, 0.02))
+    for route, error in (("missing", NotFound), ("moved", OriginUnavailable)):
+        with pytest.raises(error):
+            await origin.fetch(route)
+    assert origin.requests == 2
+
+
+async def test_http_origin_timeout_bounds_the_whole_fetch(
+    server: Server, client: httpx2.AsyncClient
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(OriginTimeout):
+        await HttpOrigin(server.url, client, timeout=0.3).fetch("slow")
+    assert time.monotonic() - started < 1.0
+
+
+async def test_http_origin_refused_connection_is_tried_again(client: httpx2.AsyncClient) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    origin = HttpOrigin(f"http://127.0.0.1:{port}/", client, backoff=(0.01, 0.02))
+    with pytest.raises(OriginUnavailable, match="ConnectError"):
+        await origin.fetch("ok/x.ts")
+    assert origin.requests == 3
+
+
 # Choosing an origin from its URL
 
 
 async def test_make_origin_file_url(root: Path) -> None:
     origin = make_origin(f"file://{root}", timeout=1.0)
-    assert isinstance(origin, FileOrigin)
+    assert isinstance(origin.inner, FileOrigin)
     assert await origin.fetch("index.m3u8") == b"#EXTM3U\n"
+    await origin.close()
+
+
+async def test_make_origin_file_url_keeps_bodies_while_the_file_is_unchanged(root: Path) -> None:
+    origin = make_origin(f"file://{root}", timeout=1.0)
+    with pytest.raises(NotFound):
+        await origin.fetch("late.m3u8")
+    (root / "late.m3u8").write_text("#EXTM3U\n")
+    assert await origin.fetch("late.m3u8") == b"#EXTM3U\n"  # no failure remembered
+    playlist = await origin.fetch("index.m3u8")
+    assert await origin.fetch("index.m3u8") is playlist  # unchanged: from memory
+    (root / "index.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n")
+    assert await origin.fetch("index.m3u8") == b"#EXTM3U\n#EXT-X-VERSION:3\n"  # seen at once
+    (root / "index.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:4\n")  # even at the same size
+    assert await origin.fetch("index.m3u8") == b"#EXTM3U\n#EXT-X-VERSION:4\n"
+    segment = await origin.fetch("v1/seg.ts")
+    assert await origin.fetch("v1/seg.ts") is segment
+    (root / "v1" / "seg.ts").unlink()
+    with pytest.raises(NotFound):
+        await origin.fetch("v1/seg.ts")
     await origin.close()
 
 
@@ -275,13 +374,13 @@ async def test_make_origin_http_url_owns_its_client_unless_given(
     server: Server, client: httpx2.AsyncClient
 ) -> None:
     own = make_origin(server.url.rstrip("/"), timeout=1.0)
-    assert isinstance(own, HttpOrigin)
+    assert isinstance(own.inner, HttpOrigin)
     assert await own.fetch("ok/x.ts") == b"body of ok/x.ts"
     await own.close()
-    assert own.client.is_closed
+    assert own.inner.client.is_closed
 
     shared = make_origin(server.url, timeout=1.0, client=client, max_bytes=5)
-    assert isinstance(shared, HttpOrigin) and shared.client is client
+    assert isinstance(shared.inner, HttpOrigin) and shared.inner.client is client
     with pytest.raises(OriginUnavailable):
         await shared.fetch("ok/x.ts")
     await shared.close()
@@ -294,3 +393,15 @@ async def test_make_origin_http_url_owns_its_client_unless_given(
 def test_make_origin_refuses_other_urls(url: str) -> None:
     with pytest.raises(ValueError, match="origin"):
         make_origin(url, timeout=1.0)
+
+
+async def test_playlists_over_their_own_limit_are_refused(
+    root: Path, server: Server, client: httpx2.AsyncClient
+) -> None:
+    (root / "big.m3u8").write_bytes(b"#EXTM3U\n" + b"#" * MAX_PLAYLIST_BYTES)
+    with pytest.raises(OriginUnavailable, match="larger than"):
+        await FileOrigin(root).fetch("big.m3u8")
+    (root / "big.ts").write_bytes(b"#EXTM3U\n" + b"#" * MAX_PLAYLIST_BYTES)
+    assert len(await FileOrigin(root).fetch("big.ts")) > MAX_PLAYLIST_BYTES  # a segment may be
+    with pytest.raises(OriginUnavailable, match="larger than"):  # declared: refused unread
+        await HttpOrigin(server.url, client).fetch("declared.m3u8")

@@ -3,27 +3,59 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
+from gateway.captions import Found, MalformedCaptions, captions_status, inspect
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
 from gateway.clock import system_clock
 from gateway.control import ControlState
-from gateway.errors import StoreUnavailable
+from gateway.errors import ConfigError, StoreUnavailable
+from gateway.origins import make_origin
 from gateway.schedule_report import report
 from gateway.settings import Settings
 from gateway.times import parse_time
 
 
+def captions_found(settings: Settings, *, refuse: bool = True) -> Found:
+    """The recording origin's captions, looked up now (a file, or over HTTP).
+
+    A malformed caption file is a configuration error (exit 2) when `refuse`,
+    else a note: `serve` refuses it, `schedule` reports it.
+    """
+
+    async def look() -> Found:
+        origin = make_origin(settings.origin.recording, timeout=settings.origin.timeout_seconds)
+        try:
+            return await inspect(origin, settings.captions.path)
+        finally:
+            await origin.close()
+
+    try:
+        return asyncio.run(look())
+    except MalformedCaptions as exc:
+        if not refuse:
+            note = f"{exc}; `gateway serve` refuses to start with it"
+            return Found(False, note=note, configured=settings.captions.path)
+        key = "recording.captions" if settings.captions.path else "origin.recording"
+        raise ConfigError(str(settings.source), [f"{key}: {exc}"]) from None
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.server import serve
 
-    return serve(settings, host=args.host, port=args.port)
+    captions_found(settings)  # a malformed caption file stops here, before anything listens
+    return serve(settings, host=args.host, port=args.port, trusted_proxies=args.trusted_proxies)
 
 
 def _schedule(settings: Settings, args: argparse.Namespace) -> int:
     at = parse_time(args.at, settings.event.timezone) if args.at else system_clock()
+    found = captions_found(settings, refuse=False)
+    captions = captions_status(
+        at, settings.schedule.recording_from, settings.captions.due_days, found.present
+    )
 
     async def work(ctx: Context) -> int:
-        notices: list[str] = []
+        notices = [captions.line(settings.event.timezone, found)]
         controls = None
         try:
             controls = await ControlState(
@@ -41,6 +73,13 @@ def add(commands: Subparsers[Parser]) -> None:
     serve = command(commands, "serve", "run the gateway", _serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--trusted-proxies",
+        default="127.0.0.1",
+        metavar="ADDRESSES",
+        help="proxies whose X-Forwarded-For is believed (comma-separated "
+        "addresses or CIDRs; default 127.0.0.1)",
+    )
     demo = commands.add_parser(
         "demo",
         help="rehearse on embedded defaults: a local test stream, the day shifted to "

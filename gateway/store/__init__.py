@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from gateway.chain import Draft, Event
 
+ACCESS_LOG_SIZE = 1000  # the last access changes a store can name the registrants of
+
 
 @dataclass(frozen=True)
 class Registrant:
@@ -35,6 +37,18 @@ class Session:
     link_version: int
     created_at: dt.datetime
     expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AccessChanges:
+    """What `Store.access_changes` answers: the epoch now, and whose access changed since.
+
+    `registrants` is None when the store cannot say (the caller must assume that
+    anything may have changed).
+    """
+
+    epoch: int
+    registrants: frozenset[str] | None
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,9 @@ class Store(Protocol):
     async def ping(self) -> None:
         """A write and a read round trip; raises StoreUnavailable."""
 
+    async def server_time(self) -> dt.datetime | None:
+        """The store server's clock (Redis TIME), or None for an embedded store."""
+
     # Registrants
     async def add_registrant(self, registrant: Registrant) -> tuple[Registrant, bool]:
         """Store it unless its email (case-insensitive) is known: (stored, created)."""
@@ -81,6 +98,11 @@ class Store(Protocol):
 
     async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
         """Atomically increment link_version and set `revoked`; KeyError if unknown."""
+
+    async def restore_link(self, registrant_id: str, *, version: int, revoked: bool) -> bool:
+        """Raise the registrant's link_version to `version` with `revoked`, if it is lower
+        (replaying the access journal after the store lost recent writes). True if changed;
+        False when already at or past `version`, or unknown."""
 
     # Sessions
     async def create_session(
@@ -97,6 +119,27 @@ class Store(Protocol):
 
     async def count_sessions(self, now: dt.datetime) -> int:
         """Sessions not ended and not expired at `now`."""
+
+    # Access changes: how every replica's session cache learns what to forget
+    async def access_epoch(self) -> int:
+        """A counter of access changes (0 before the first; it may start anywhere).
+
+        An access change is one that can end a running session's access: every
+        `bump_link` (revoke, reissue), and `create_session` or `end_sessions` when
+        they end at least one session. Each adds exactly 1, atomically with the
+        change itself (one Lua script, one transaction): no caller can forget it.
+        Redis starts a missing counter at its clock's microseconds, so a store that
+        lost its data is told apart from the one a replica knew.
+        """
+
+    async def access_changes(self, since: int) -> AccessChanges:
+        """The epoch now and the registrants of the access changes after epoch `since`,
+        in one round trip. `registrants` is None when that is unknown: `since` is
+        negative, ahead of the epoch, or more than ACCESS_LOG_SIZE changes ago."""
+
+    def local_access_changes(self) -> int:
+        """How many access changes were made through this store object (no I/O), so a
+        cache in the same process can see its own process's changes at once."""
 
     # Live segment dates, shared so every replica lists and refuses the same segments
     async def date_segments(

@@ -5,7 +5,11 @@ Every key lives under `prefix`: `reg:<id>` (hash), `email:<address.lower()>` (id
 `reg-sessions:<registrant>` (zset by created_at), `session-expiry` (zset by
 expires_at, for counting), `session-seq` (insertion order, breaks created_at
 ties), `audit` (event JSON, index = seq - 1), `audit:head` ("seq hash"),
-`once:<key>`, `value:<key>`, `segments` (hash), `ping`; the mail queue (below).
+`once:<key>`, `value:<key>`, `segments` (hash), `ping`; the mail queue (below);
+`access-epoch` (a counter of access changes, started at the server's clock in
+microseconds when missing, so that a Redis that lost its data is told apart) and
+`access-log` (a list of the last ACCESS_LOG_SIZE changes, each "<epoch> <registrant id>"),
+both written by the same script as the change itself.
 Multi-key changes run as one Lua script (atomic on the server, one round trip);
 the audit log appends with WATCH/MULTI/EXEC and retries on conflict because the
 hash is computed in Python.
@@ -50,7 +54,7 @@ from redis.backoff import NoBackoff
 from gateway import chain
 from gateway.chain import Draft, Event
 from gateway.errors import StoreUnavailable
-from gateway.store import MailJob, Registrant, Session
+from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 YEAR_ONE = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -86,16 +90,56 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
 end
 return out
 """
-_BUMP_LINK = """
+# A missing epoch (a new Redis, or one that lost its data) starts at the server's clock in
+# microseconds (exact in Lua, < 2^53), so a replica that knew the old one is told apart.
+_EPOCH_START = """
+local function epoch_start(epoch_key)
+  local t = redis.call('TIME')
+  local start = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', epoch_key, start)
+  return tonumber(start)
+end
+"""
+# An access change, logged by the script that makes it: bump the epoch, log who, trim.
+_NOTE_CHANGE = (
+    _EPOCH_START
+    + f"""
+local function note_change(epoch_key, log_key, registrant)
+  if redis.call('EXISTS', epoch_key) == 0 then epoch_start(epoch_key) end
+  local epoch = redis.call('INCR', epoch_key)
+  redis.call('RPUSH', log_key, string.format('%d', epoch) .. ' ' .. registrant)
+  redis.call('LTRIM', log_key, -{ACCESS_LOG_SIZE}, -1)
+end
+"""
+)
+# KEYS: registrant hash, access-epoch, access-log. ARGV: revoked ("1"/"0"), registrant id.
+_BUMP_LINK = (
+    _NOTE_CHANGE
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HINCRBY', KEYS[1], 'link_version', 1)
 redis.call('HSET', KEYS[1], 'revoked', ARGV[1])
+note_change(KEYS[2], KEYS[3], ARGV[2])
 return redis.call('HGETALL', KEYS[1])
 """
-# KEYS: registrant's zset, session key, expiry zset, seq counter.
+)
+# KEYS: registrant hash, access-epoch, access-log. ARGV: version, revoked ("1"/"0"), id.
+_RESTORE_LINK = (
+    _NOTE_CHANGE
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'link_version')) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'link_version', ARGV[1], 'revoked', ARGV[2])
+note_change(KEYS[2], KEYS[3], ARGV[3])
+return 1
+"""
+)
+# KEYS: registrant's zset, session key, expiry zset, seq counter, access-epoch, access-log.
 # ARGV: session key prefix, id, now, created, expires (microseconds), ttl ms, max devices,
-#       then the session hash's fields and values.
-_CREATE_SESSION = """
+#       then the session hash's fields and values (ARGV[9] is the registrant id).
+_CREATE_SESSION = (
+    _NOTE_CHANGE
+    + """
 local now, live = tonumber(ARGV[3]), {}
 local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #members, 2 do
@@ -134,10 +178,15 @@ for i = 1, #live - math.max(0, tonumber(ARGV[7])) do
   redis.call('ZREM', KEYS[3], sid)
   ended[#ended + 1] = sid
 end
+if #ended > 0 then note_change(KEYS[5], KEYS[6], ARGV[9]) end
 return ended
 """
-# KEYS: registrant's zset, expiry zset. ARGV: session key prefix, registrant id.
-_END_SESSIONS = """
+)
+# KEYS: registrant's zset, expiry zset, access-epoch, access-log.
+# ARGV: session key prefix, registrant id.
+_END_SESSIONS = (
+    _NOTE_CHANGE
+    + """
 local ended = {}
 local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #members, 2 do
@@ -158,8 +207,21 @@ table.sort(ended, function(a, b)
 end)
 local ids = {}
 for i, e in ipairs(ended) do ids[i] = e[1] end
+if #ids > 0 then note_change(KEYS[3], KEYS[4], ARGV[2]) end
 return ids
 """
+)
+# KEYS: access-epoch, access-log. ARGV: since. Returns {epoch} when there is nothing to
+# list (no change, or `since` out of the log's reach), else {epoch, {entries after since}}.
+_ACCESS_CHANGES = (
+    _EPOCH_START
+    + f"""
+local epoch = tonumber(redis.call('GET', KEYS[1]) or epoch_start(KEYS[1]))
+local since = tonumber(ARGV[1])
+if since < 0 or since >= epoch or epoch - since > {ACCESS_LOG_SIZE} then return {{epoch}} end
+return {{epoch, redis.call('LRANGE', KEYS[2], since - epoch, -1)}}
+"""
+)
 # KEYS: expiry zset. ARGV: session key prefix, now (microseconds).
 _COUNT_SESSIONS = """
 local now, count = tonumber(ARGV[2]), 0
@@ -417,6 +479,7 @@ class RedisStore:
         self._by_email = script(_BY_EMAIL)
         self._all_registrants = script(_ALL_REGISTRANTS)
         self._bump_link = script(_BUMP_LINK)
+        self._restore_link = script(_RESTORE_LINK)
         self._create_session = script(_CREATE_SESSION)
         self._end_sessions = script(_END_SESSIONS)
         self._count_sessions = script(_COUNT_SESSIONS)
@@ -427,6 +490,8 @@ class RedisStore:
         self._purge_candidates = script(_PURGE_CANDIDATES)
         self._purge = script(_PURGE)
         self._attendance = script(_ATTENDANCE)
+        self._access_changes_script = script(_ACCESS_CHANGES)
+        self._access_changes = 0  # made through this object (local_access_changes)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -496,12 +561,27 @@ class RedisStore:
         return [_registrant(_pairs(flat)) for flat in rows if flat]
 
     async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
-        keys = [self._key("reg", registrant_id)]
+        keys = [self._key("reg", registrant_id), *self._access_keys()]
         with self._reachable():
-            flat = await self._bump_link(keys=keys, args=["1" if revoked else "0"])
+            flat = await self._bump_link(keys=keys, args=["1" if revoked else "0", registrant_id])
         if not flat:
             raise KeyError(registrant_id)
+        self._access_changes += 1
         return _registrant(_pairs(flat))
+
+    async def restore_link(self, registrant_id: str, *, version: int, revoked: bool) -> bool:
+        keys = [self._key("reg", registrant_id), *self._access_keys()]
+        args = [str(version), "1" if revoked else "0", registrant_id]
+        with self._reachable():
+            restored = bool(await self._restore_link(keys=keys, args=args))
+        if restored:
+            self._access_changes += 1
+        return restored
+
+    async def server_time(self) -> dt.datetime | None:
+        with self._reachable():
+            seconds, micros = await self._redis.time()
+        return EPOCH + dt.timedelta(seconds=int(seconds), microseconds=int(micros))
 
     # Sessions
 
@@ -514,6 +594,7 @@ class RedisStore:
             self._key("session", session.id),
             self._key("session-expiry"),
             self._key("session-seq"),
+            *self._access_keys(),
         ]
         args: list[str | int] = [
             self._key("session", ""), session.id, _micros(now), created, expires,
@@ -523,7 +604,9 @@ class RedisStore:
             "expires_us", expires,
         ]  # fmt: skip
         with self._reachable():
-            return list(await self._create_session(keys=keys, args=args))
+            ended = list(await self._create_session(keys=keys, args=args))
+        self._access_changes += bool(ended)
+        return ended
 
     async def session(self, session_id: str) -> Session | None:
         with self._reachable():
@@ -540,12 +623,17 @@ class RedisStore:
         )
 
     async def end_sessions(self, registrant_id: str) -> list[str]:
-        keys = [self._key("reg-sessions", registrant_id), self._key("session-expiry")]
+        keys = [
+            self._key("reg-sessions", registrant_id),
+            self._key("session-expiry"),
+            *self._access_keys(),
+        ]
         with self._reachable():
-            ended = await self._end_sessions(
-                keys=keys, args=[self._key("session", ""), registrant_id]
+            ended = list(
+                await self._end_sessions(keys=keys, args=[self._key("session", ""), registrant_id])
             )
-        return list(ended)
+        self._access_changes += bool(ended)
+        return ended
 
     async def count_sessions(self, now: dt.datetime) -> int:
         keys = [self._key("session-expiry")]
@@ -554,6 +642,31 @@ class RedisStore:
                 keys=keys, args=[self._key("session", ""), _micros(now)]
             )
         return int(count)
+
+    # Access changes
+
+    def _access_keys(self) -> list[str]:
+        return [self._key("access-epoch"), self._key("access-log")]
+
+    async def access_epoch(self) -> int:
+        with self._reachable():
+            return int(cast(str | None, await self._redis.get(self._key("access-epoch"))) or 0)
+
+    async def access_changes(self, since: int) -> AccessChanges:
+        with self._reachable():
+            reply = await self._access_changes_script(keys=self._access_keys(), args=[since])
+        epoch = int(reply[0])
+        if since == epoch:
+            return AccessChanges(epoch, frozenset())
+        if len(reply) < 2:
+            return AccessChanges(epoch, None)
+        entries = [str(entry).split(" ", 1) for entry in reply[1]]
+        if [int(n) for n, _ in entries] != list(range(since + 1, epoch + 1)):
+            return AccessChanges(epoch, None)  # the log lost entries (a restore, a flush)
+        return AccessChanges(epoch, frozenset(rid for _, rid in entries))
+
+    def local_access_changes(self) -> int:
+        return self._access_changes
 
     # Live segment dates
 

@@ -18,6 +18,11 @@ Expired sets are deleted lazily, by the next `add_member` call (for any key). A 
 registrant keeps its row; its `email_key` becomes `PURGED:<id>`, which no lookup key
 (always `email.lower()`, so never containing an upper-case letter) can equal, and which
 frees the address for a new registration.
+
+Access changes (version 4): `access_log` holds one row per change, its `epoch` (the
+rowid, so max + 1, never reused while the newest row is kept) and the registrant it
+concerns; rows older than the last ACCESS_LOG_SIZE are deleted in the same transaction.
+The epoch is the greatest row's (0 when there is none).
 """
 
 from __future__ import annotations
@@ -36,11 +41,11 @@ from typing import Any, TypeVar
 from gateway import chain
 from gateway.chain import Draft, Event
 from gateway.errors import StoreUnavailable
-from gateway.store import MailJob, Registrant, Session
+from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 5000
 
 _SCHEMA = """
@@ -119,8 +124,15 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (key, member)
 ) WITHOUT ROWID;
 """
+# Version 4: the access log (see the module doc).
+_ACCESS_LOG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_log (
+    epoch INTEGER PRIMARY KEY,
+    registrant_id TEXT NOT NULL
+);
+"""
 # The migration to version i + 1 is _MIGRATIONS[i].
-_MIGRATIONS = (_SCHEMA, _MAIL_SCHEMA, _ATTENDANCE_SCHEMA)
+_MIGRATIONS = (_SCHEMA, _MAIL_SCHEMA, _ATTENDANCE_SCHEMA, _ACCESS_LOG_SCHEMA)
 
 _REGISTRANT_BY_ID = (
     "SELECT id, email, name, organisation, created_at, link_version, revoked"
@@ -199,6 +211,11 @@ _DROP_EXPIRED_MEMBERS = (
     "DELETE FROM members WHERE key IN (SELECT key FROM member_sets WHERE expires_at <= ?)"
 )
 _DROP_EXPIRED_SETS = "DELETE FROM member_sets WHERE expires_at <= ?"
+# The changes after `since` and the newest one (which carries the epoch), in one snapshot.
+_ACCESS_CHANGES = (
+    "SELECT epoch, registrant_id FROM access_log"
+    " WHERE epoch > ? OR epoch = (SELECT MAX(epoch) FROM access_log) ORDER BY epoch"
+)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -248,6 +265,15 @@ def _mail_job(row: Sequence[Any]) -> MailJob:
     )
 
 
+def _note_change(conn: sqlite3.Connection, registrant_id: str) -> None:
+    """Log an access change in the caller's transaction (the epoch moves with the change)."""
+    epoch = conn.execute(
+        "INSERT INTO access_log (registrant_id) VALUES (?)", (registrant_id,)
+    ).lastrowid
+    assert epoch is not None
+    conn.execute("DELETE FROM access_log WHERE epoch <= ?", (epoch - ACCESS_LOG_SIZE,))
+
+
 def _unavailable(exc: BaseException) -> bool:
     """Whether `exc` means the file cannot be reached (rather than a bug or a bad argument)."""
     return isinstance(exc, sqlite3.OperationalError | OSError) or (
@@ -260,6 +286,7 @@ class SqliteStore:
         self.path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._access_changes = 0  # made through this object (local_access_changes)
 
     # Plumbing: one connection, a lock, worker threads, errors mapped
 
@@ -388,9 +415,31 @@ class SqliteStore:
             row = conn.execute(_BUMP_LINK, (int(revoked), registrant_id)).fetchone()
             if row is None:
                 raise KeyError(registrant_id)
+            _note_change(conn, registrant_id)
             return _registrant(row)
 
-        return await self._transaction(work)
+        registrant = await self._transaction(work)
+        self._access_changes += 1
+        return registrant
+
+    async def restore_link(self, registrant_id: str, *, version: int, revoked: bool) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE registrants SET link_version = ?, revoked = ? "
+                "WHERE id = ? AND link_version < ?",
+                (version, int(revoked), registrant_id, version),
+            ).rowcount
+            if changed:
+                _note_change(conn, registrant_id)
+            return bool(changed)
+
+        restored = await self._transaction(work)
+        if restored:
+            self._access_changes += 1
+        return restored
+
+    async def server_time(self) -> dt.datetime | None:
+        return None  # the same machine's clock
 
     # Sessions
 
@@ -414,9 +463,13 @@ class SqliteStore:
             ).fetchall()
             ended = [row[0] for row in rows[: max(0, len(rows) - max_devices)]]
             conn.executemany("DELETE FROM sessions WHERE id = ?", [(sid,) for sid in ended])
+            if ended:
+                _note_change(conn, session.registrant_id)
             return ended
 
-        return await self._transaction(work)
+        ended = await self._transaction(work)
+        self._access_changes += bool(ended)
+        return ended
 
     async def session(self, session_id: str) -> Session | None:
         row = await self._one(_SESSION_BY_ID, session_id)
@@ -428,13 +481,38 @@ class SqliteStore:
                 "DELETE FROM sessions WHERE registrant_id = ? RETURNING id, created_at, n",
                 (registrant_id,),
             ).fetchall()
+            if rows:
+                _note_change(conn, registrant_id)
             return [row[0] for row in sorted(rows, key=lambda row: (row[1], row[2]))]
 
-        return await self._transaction(work)
+        ended = await self._transaction(work)
+        self._access_changes += bool(ended)
+        return ended
 
     async def count_sessions(self, now: dt.datetime) -> int:
         rows = await self._all("SELECT COUNT(*) FROM sessions WHERE expires_at > ?", _iso(now))
         return int(rows[0][0])
+
+    # Access changes
+
+    async def access_epoch(self) -> int:
+        row = await self._one("SELECT COALESCE(MAX(epoch), 0) FROM access_log")
+        assert row is not None
+        return int(row[0])
+
+    async def access_changes(self, since: int) -> AccessChanges:
+        if since < 0:
+            return AccessChanges(await self.access_epoch(), None)
+        rows = await self._all(_ACCESS_CHANGES, since)
+        epoch = int(rows[-1][0]) if rows else 0
+        if since == epoch:
+            return AccessChanges(epoch, frozenset())
+        if since > epoch or [int(row[0]) for row in rows] != list(range(since + 1, epoch + 1)):
+            return AccessChanges(epoch, None)  # ahead of the store, or older than the log
+        return AccessChanges(epoch, frozenset(str(row[1]) for row in rows))
+
+    def local_access_changes(self) -> int:
+        return self._access_changes
 
     # Live segment dates
 

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from gateway.access import Gatekeeper
 from gateway.attendance import Attendance
 from gateway.audit import AuditLog
+from gateway.captions import CaptionsMonitor, CheckedOrigin
 from gateway.clock import Clock, system_clock
 from gateway.control import ControlState
 from gateway.errors import GatewayError
@@ -33,7 +34,7 @@ from gateway.signing import Purpose, signer, timed_signer
 from gateway.spool import Spool
 from gateway.store import Store, open_store
 from gateway.verify import checkpoint_forever
-from gateway.web import errors, ops, participant, register, stream
+from gateway.web import errors, openapi, ops, participant, register, stream
 from gateway.web.admin import auditing, console, people
 from gateway.web.admin import auth as admin_auth
 from gateway.web.middleware import SecurityHeaders
@@ -91,8 +92,23 @@ def create_app(
             audit = AuditLog(the_store, clock, Spool(settings.audit.spool_file))
             controls = ControlState(settings.schedule, the_store, audit, clock)
             read_timeout = timeout.read or 10.0
-            live_origin = make_origin(settings.origin.live, timeout=read_timeout, client=client)
-            recording = make_origin(settings.origin.recording, timeout=read_timeout, client=client)
+            live_origin = make_origin(
+                settings.origin.live,
+                timeout=read_timeout,
+                client=client,
+                metrics=metrics,
+                name="live",
+            )
+            # A malformed .vtt at the recording origin is refused (502), never served half-broken.
+            recording = CheckedOrigin(
+                make_origin(
+                    settings.origin.recording,
+                    timeout=read_timeout,
+                    client=client,
+                    metrics=metrics,
+                    name="recording",
+                )
+            )
             gatekeeper = Gatekeeper(
                 settings,
                 the_store,
@@ -107,6 +123,18 @@ def create_app(
             attendance = Attendance(the_store)
             registry = Registry(settings, the_store, audit)
             mailer = Mailer(the_store, audit, registry, transport_for(settings), clock)
+            captions = CaptionsMonitor(
+                recording,
+                settings.captions.path,
+                settings.schedule.recording_from,
+                settings.captions.due_days,
+                settings.event.timezone,
+                audit,
+                clock,
+            )
+            # The startup log says whether the recording has captions, or by when it must
+            # (a warning past that date, on every start); overdue: an audit event, once.
+            await captions.start()
             app.state.services = Services(
                 settings,
                 clock,
@@ -122,11 +150,13 @@ def create_app(
                 ratelimits=ratelimits,
                 csrf_signer=timed_signer(keys, Purpose.CSRF),
                 http=client,
+                captions=captions,
             )
             if watch_interval:
                 _background(stack, live.watch(watch_interval))
             stack.push_async_callback(attendance.flush)  # the last minutes too
             if background:
+                _background(stack, registry.journal.replay_forever(the_store))
                 _background(stack, mailer.run())
                 _background(stack, audit.flush_forever())
                 signing_key = settings.secrets.audit_signing_key
@@ -142,6 +172,7 @@ def create_app(
                         ),
                     )
                 _background(stack, attendance.flush_forever())
+                _background(stack, captions.watch())
             yield
 
     app = Starlette(
@@ -150,6 +181,7 @@ def create_app(
             *register.routes,
             *stream.routes,
             *ops.routes,
+            *openapi.routes,
             *admin_auth.routes,
             *console.routes,
             *people.routes,

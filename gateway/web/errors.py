@@ -7,6 +7,7 @@ always 503 with Retry-After, never 401/403/500.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +134,18 @@ def _refusal(exc: AccessRefused, schedule: Schedule) -> Answer:
     )
 
 
+_COMPLAINED: dict[str, float] = {}
+COMPLAINT_INTERVAL = 60.0
+
+
+def complain(reason: str) -> None:
+    """Log an outage's reason once a minute per process, not once per request."""
+    now = time.monotonic()
+    if now - _COMPLAINED.get(reason, -COMPLAINT_INTERVAL) >= COMPLAINT_INTERVAL:
+        _COMPLAINED[reason] = now
+        log.warning("answering 5xx: %s (logged once a minute)", reason)
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith(_API_PREFIXES)
 
@@ -174,6 +187,8 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
         return admin_answer(request, exc)
     schedule = request.app.state.settings.schedule
     answer = explain(exc, schedule)
+    if isinstance(exc, StoreUnavailable | OriginUnavailable | OriginTimeout):
+        complain(f"{type(exc).__name__}: {exc}")
     heading, message, advice = answer.words(translator(request))
     headers = {"Retry-After": RETRY_AFTER} if answer.status == 503 else {}
     if isinstance(exc, RateLimited):

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from gateway.errors import StoreUnavailable
 from gateway.schedule import status
 from gateway.times import iso
-from gateway.web.errors import RETRY_AFTER
+from gateway.web.errors import RETRY_AFTER, complain
 from gateway.web.services import services
 
 
@@ -37,15 +37,37 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+MAX_CLOCK_SKEW = 10.0  # seconds; replicas deciding windows must agree on the time
+
+
 async def readyz(request: Request) -> Response:
     try:
         await services(request).store.ping()
-    except StoreUnavailable:
+    except StoreUnavailable as exc:
+        complain(f"not ready: the store is not reachable ({exc})")
         return JSONResponse(
             {"status": "unavailable", "reason": "store not reachable"},
             status_code=503,
             headers={"Retry-After": RETRY_AFTER},
         )
+    svc = services(request)
+    try:
+        store_now = await svc.store.server_time()
+    except StoreUnavailable:
+        store_now = None
+    if store_now is not None:
+        skew = (svc.clock() - store_now).total_seconds()
+        if abs(skew) > MAX_CLOCK_SKEW:
+            reason = (
+                f"this replica's clock is {abs(skew):.0f} s "
+                f"{'ahead of' if skew > 0 else 'behind'} the store's: windows would be wrong"
+            )
+            complain(f"not ready: {reason}")
+            return JSONResponse(
+                {"status": "unavailable", "reason": reason},
+                status_code=503,
+                headers={"Retry-After": RETRY_AFTER},
+            )
     return JSONResponse({"status": "ready"})
 
 

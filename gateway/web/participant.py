@@ -1,4 +1,5 @@
-"""Pages for people: the landing page, opening a personal link, the player page."""
+"""Pages for people: the landing page, opening a personal link, the player page, the
+accessibility statement."""
 
 from __future__ import annotations
 
@@ -36,8 +37,16 @@ def describe(now: Status, schedule: Schedule, at: dt.datetime, t: Translator) ->
     match now.phase:
         case "live":
             return t("now_live", part=now.part)
+        case "blocked" if upcoming is not None:
+            # One sentence, announced as one: "Part II is not streamed; Part III starts at …"
+            return t(
+                "now_blocked_next",
+                part=now.part,
+                next=upcoming.name,
+                when=when(upcoming.start, schedule),
+            )
         case "blocked":
-            return f"{t('now_blocked', part=now.part)} {nxt}".strip()
+            return t("now_blocked", part=now.part)
         case "before":
             return f"{t('now_before')} {nxt}".strip()
         case "between" if upcoming is None and at < schedule.recording_from:
@@ -93,9 +102,12 @@ async def watch(request: Request) -> Response:
     schedule, stopped = await svc.gatekeeper.schedule()
     at = svc.clock()
     t = translator(request)
+    monitor = svc.captions
+    configured = monitor.found.configured if monitor and monitor.found.present else None
     response = render(
         request,
         "watch.html",
+        captions_src=f"/recording/{configured}" if configured else None,
         now_text=describe(status(schedule, at, stopped=stopped), schedule, at, t),
         rows=rows(schedule),
         schedule_data=schedule_json(schedule),
@@ -106,8 +118,52 @@ async def watch(request: Request) -> Response:
     return response
 
 
+def _date(day: dt.date, lang: str) -> str:
+    if lang == "fi":
+        return f"{day.day}.{day.month}.{day.year}"
+    if lang == "sv":
+        return day.isoformat()
+    return f"{day.day} {day:%B} {day.year}"
+
+
+async def accessibility(request: Request) -> Response:
+    """The accessibility statement, from `[accessibility]` and what the gateway knows."""
+    svc = services(request)
+    config = svc.settings.accessibility
+    t = translator(request)
+    organisation = config.organisation or t("a11y_org_default")
+    schedule = svc.settings.schedule
+    gaps = list(config.known_gaps)
+    captions = ""
+    if svc.captions is not None:
+        state = svc.captions.status()
+        if state.present:
+            languages = ", ".join(track.label for track in svc.captions.found.tracks)
+            captions = t("a11y_captions_present", languages=languages)
+        else:
+            key = "a11y_captions_overdue" if state.overdue else "a11y_captions_missing"
+            gaps.append(t(key, when=when(state.due, schedule)))
+    contact = config.contact
+    href = f"mailto:{contact}" if "@" in contact and "/" not in contact else None
+    if contact.startswith(("https://", "http://")):
+        href = contact
+    return render(
+        request,
+        "accessibility.html",
+        organisation=organisation,
+        site=svc.settings.event.public_url,
+        gaps=gaps,
+        captions=captions,
+        days=svc.settings.captions.due_days,
+        checked=_date(config.last_checked, t.lang) if config.last_checked else None,
+        contact=contact,
+        contact_href=href,
+    )
+
+
 routes = [
     Route("/", landing),
+    Route("/accessibility", accessibility),
     Route("/w/{token}", open_link),
     Route("/watch", watch),
 ]

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from gateway.access import Gatekeeper
 from gateway.attendance import Attendance
 from gateway.audit import AuditLog
+from gateway.captions import CaptionsMonitor
 from gateway.clock import Clock
 from gateway.live import LiveStream
 from gateway.mailer import Mailer
@@ -38,6 +39,7 @@ class Services:
     ratelimits: RateLimits
     csrf_signer: TimestampSigner
     http: httpx2.AsyncClient | None = None  # outgoing calls (the staff sign-in's provider)
+    captions: CaptionsMonitor | None = None  # the recording's captions and their deadline
 
     @property
     def cookie_name(self) -> str:

@@ -86,6 +86,59 @@ def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def launch(
+    config: Path,
+    log_path: Path,
+    *,
+    port: int | None = None,
+    env_extra: dict[str, str] | None = None,
+) -> Server:
+    """Start `gateway serve` on `config` and wait until it answers (output into `log_path`)."""
+    port = port or free_port()
+    env = {**os.environ, "GATEWAY_SECRET_KEYS": SECRET, **(env_extra or {})}
+    env.pop("GATEWAY_STORE_URL", None)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", config, process)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx2.HTTPError:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            raise AssertionError(log_path.read_text())
+    stop(server)
+    raise AssertionError("gateway serve did not answer in 20 s")
+
+
+def stop(server: Server) -> None:
+    """Close the server's clients and end its process."""
+    for client in server.clients:
+        client.close()
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
@@ -94,46 +147,13 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         config: Path, *, port: int | None = None, env_extra: dict[str, str] | None = None
     ) -> Server:
         port = port or free_port()
-        env = {**os.environ, "GATEWAY_SECRET_KEYS": SECRET, **(env_extra or {})}
-        env.pop("GATEWAY_STORE_URL", None)
-        with (tmp_path / f"serve-{port}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gateway",
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = Server(f"http://127.0.0.1:{port}", config, process)
+        server = launch(config, tmp_path / f"serve-{port}.log", port=port, env_extra=env_extra)
         started.append(server)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(server.url + "/healthz", timeout=1).status_code == 200:
-                    return server
-            except httpx2.HTTPError:
-                time.sleep(0.1)
-            assert process.poll() is None, (tmp_path / f"serve-{port}.log").read_text()
-        raise AssertionError("gateway serve did not answer in 20 s")
+        return server
 
     yield start
     for server in started:
-        for client in server.clients:
-            client.close()
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+        stop(server)
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -150,12 +170,17 @@ FLAGS = [
 ]
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
+def need_chromium() -> None:
+    """Skip (fail in CI) without Debian's chromium."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("CI must install Debian's chromium (apt-get install chromium)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    need_chromium()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium

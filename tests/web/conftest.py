@@ -95,8 +95,14 @@ def make_gateway(
 ) -> Iterator[Callable[..., Gateway]]:
     opened: list[tuple[TestClient, Store | None]] = []
 
-    def make(*, kind: str = "sqlite", clock: FrozenClock | None = None, **kwargs: Any) -> Gateway:
-        settings = make_settings(**kwargs)
+    def make(
+        *,
+        kind: str = "sqlite",
+        clock: FrozenClock | None = None,
+        settings: Settings | None = None,
+        **kwargs: Any,
+    ) -> Gateway:
+        settings = settings or make_settings(**kwargs)
         store: Store | None = None
         if kind == "redis":
             from gateway.store.redis import RedisStore

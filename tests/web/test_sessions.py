@@ -163,3 +163,129 @@ def test_status_health_and_metrics(gateway: Gateway) -> None:
     assert "gateway_sessions_active 1.0" in metrics.text
     status = gateway.client.get("/api/status").json()
     assert status["phase"] == "live" and status["part"] == "Part I" and status["live"] is True
+
+
+# The hot path: session state from the in-process cache, changes seen by every replica.
+# Imported here so that the part of this file above stays as it was.
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from gateway.clock import FrozenClock  # noqa: E402
+from tests.conftest import helsinki  # noqa: E402
+from tests.counting import CountingStore  # noqa: E402
+from tests.hls import listed  # noqa: E402
+
+COOKIE = "__Host-gw_session"
+
+
+def _counted(gw: Gateway) -> CountingStore:
+    """Count the store calls the gatekeeper makes (the rest of the app is left as it is)."""
+    counted = CountingStore(gw.services.store)
+    gw.services.gatekeeper.store = counted
+    return counted
+
+
+def _replicas(
+    make_gateway: Callable[..., Gateway], kind: str, **kwargs: str
+) -> tuple[Gateway, Gateway]:
+    """Two app instances on one store (one Redis prefix, or one SQLite file) and one clock."""
+    clock = FrozenClock(helsinki("2021-11-18T10:30"))
+    first = make_gateway(kind=kind, clock=clock, **kwargs)
+    second = make_gateway(kind=kind, clock=clock, **kwargs)
+    encoder(first.tmp, "2021-11-18T10:29:40", 3)
+    return first, second
+
+
+def _same_viewer(viewer: TestClient, replica: Gateway) -> TestClient:
+    """The viewer's browser, sent to another replica (a load balancer's choice)."""
+    other = replica.browser()
+    other.cookies.set(COOKIE, viewer.cookies[COOKIE])
+    return other
+
+
+def test_a_warm_cache_authorises_without_a_store_call_for_the_session(
+    any_gateway: Gateway,
+) -> None:
+    encoder(any_gateway.tmp, "2021-11-18T10:29:40", 3)
+    viewer = any_gateway.login()
+    counted = _counted(any_gateway)
+    playlist = viewer.get("/live/index.m3u8")
+    assert playlist.status_code == 200
+    segment = listed(playlist.text)[-1]
+    counted.reset()
+    for _ in range(8):  # two seconds of a player: playlist and segment, twice a second
+        assert viewer.get("/live/index.m3u8").status_code == 200
+        assert viewer.get(f"/live/{segment}").status_code == 200
+        any_gateway.clock.advance(seconds=0.25)
+    assert viewer.get("/watch").status_code == 200
+    assert counted.session_calls() == 0
+    assert counted.calls == {"access_changes": 2}  # one poll a second, for all viewers
+
+
+def test_a_revocation_on_one_replica_is_refused_by_another_within_2_s(
+    make_gateway: Callable[..., Gateway], store_kind: str
+) -> None:
+    first, second = _replicas(make_gateway, store_kind)
+    registrant = first.register()
+    viewer = first.login(registrant)
+    other = _same_viewer(viewer, second)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    assert other.get("/live/index.m3u8").status_code == 200
+    first.call(first.registry.revoke, registrant.email, actor="test")
+    assert viewer.get("/live/index.m3u8").status_code == 403  # where it was revoked: at once
+    first.clock.advance(seconds=1)  # the other replica's next poll
+    assert other.get("/live/index.m3u8").status_code == 403
+    assert other.get("/watch").status_code == 403
+
+
+def test_a_reissue_on_one_replica_ends_the_old_session_on_another(
+    make_gateway: Callable[..., Gateway], store_kind: str
+) -> None:
+    first, second = _replicas(make_gateway, store_kind)
+    registrant = first.register()
+    other = _same_viewer(first.login(registrant), second)
+    assert other.get("/live/index.m3u8").status_code == 200
+    new = first.call(first.registry.reissue, registrant.email, actor="test")
+    first.clock.advance(seconds=1)
+    assert other.get("/live/index.m3u8").status_code == 401
+    assert second.login(new).get("/live/index.m3u8").status_code == 200
+
+
+def test_an_eviction_on_one_replica_ends_the_session_on_another(
+    make_gateway: Callable[..., Gateway], store_kind: str
+) -> None:
+    first, second = _replicas(make_gateway, store_kind, sessions="max_devices = 1")
+    registrant = first.register()
+    viewer = first.login(registrant)
+    other = _same_viewer(viewer, second)
+    assert other.get("/live/index.m3u8").status_code == 200
+    newest = first.login(registrant)  # ends the first session
+    assert viewer.get("/live/index.m3u8").status_code == 401  # where it was evicted: at once
+    first.clock.advance(seconds=1)
+    assert other.get("/live/index.m3u8").status_code == 401
+    assert _same_viewer(newest, second).get("/live/index.m3u8").status_code == 200
+
+
+def test_in_an_outage_a_session_verified_within_5_s_plays_on_then_503(
+    any_gateway: Gateway,
+) -> None:
+    encoder(any_gateway.tmp, "2021-11-18T10:29:40", 3)
+    viewer = any_gateway.login()
+    newcomer = any_gateway.login()  # a session this replica has not verified yet
+    counted = _counted(any_gateway)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    counted.down = True  # the gatekeeper's store stops answering
+    any_gateway.clock.advance(seconds=2)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    assert viewer.get("/watch").status_code == 200
+    assert newcomer.get("/live/index.m3u8").status_code == 503
+    any_gateway.clock.advance(seconds=3.5)  # 5.5 s since it was verified
+    for path in ("/live/index.m3u8", "/watch"):
+        answer = viewer.get(path)
+        assert answer.status_code == 503, path
+        assert answer.headers["retry-after"] == "5"
+    metrics = any_gateway.client.get("/metrics").text
+    assert "gateway_stale_session_grants_total 2.0" in metrics
+    counted.down = False
+    any_gateway.clock.advance(seconds=1)
+    assert viewer.get("/live/index.m3u8").status_code == 200

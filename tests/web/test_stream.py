@@ -214,3 +214,192 @@ def test_the_kill_switch_stops_live_and_says_so(any_gateway: Gateway) -> None:
     assert "paused the stream" in viewer.get("/watch").text
     any_gateway.call(controls.set_stopped, False, actor="ops@ministry.example")
     assert viewer.get("/live/index.m3u8").status_code == 200
+
+
+# The hot path: segment dates kept in memory, one origin fetch however many viewers.
+# Imported here rather than at the top so that the part of this file above stays as it was.
+
+import inspect  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from functools import partial  # noqa: E402
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, cast  # noqa: E402
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from gateway.clock import FrozenClock  # noqa: E402
+from gateway.settings import Settings, load_settings  # noqa: E402
+from gateway.store import Store  # noqa: E402
+from gateway.store.sqlite import SqliteStore  # noqa: E402
+from gateway.web.app import create_app  # noqa: E402
+from tests.conftest import SECRET, seminar_toml  # noqa: E402
+
+StoreCalls = list[tuple[str, str]]
+
+
+class CountingStore:
+    """The real store, noting each call (method, first argument); the calls themselves unchanged."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.calls: StoreCalls = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if not inspect.iscoroutinefunction(method):
+            return method
+
+        async def noted(*args: Any, **kwargs: Any) -> Any:
+            first = args[0] if args else ""
+            if isinstance(first, dict | list | tuple | set):
+                first = ",".join(sorted(first))
+            self.calls.append((name, first if isinstance(first, str) else type(first).__name__))
+            return await method(*args, **kwargs)
+
+        return noted
+
+    def live_calls(self) -> StoreCalls:
+        """The calls that date segments or look up init sections and keys."""
+        live = ("date_segments", "segment_dates")
+        return [(name, arg) for name, arg in self.calls if name in live or arg.startswith("live.")]
+
+
+@pytest.fixture
+def counted(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> Iterator[tuple[Gateway, CountingStore]]:
+    """A gateway on a SQLite store whose calls are noted."""
+    inner = SqliteStore(str(tmp_path / "counted.db"))
+    store = CountingStore(inner)
+    settings = make_settings()
+    clock = FrozenClock(helsinki("2021-11-18T10:30"))
+    app = create_app(
+        settings, store=cast(Store, store), clock=clock, watch_interval=None, background=False
+    )
+    with TestClient(app, base_url="https://stream.example.org") as client:
+        yield Gateway(client, clock, settings, tmp_path), store
+        assert client.portal is not None
+        client.portal.call(inner.close)
+
+
+def test_known_segments_and_unchanged_playlists_cost_no_store_round_trip(
+    counted: tuple[Gateway, CountingStore],
+) -> None:
+    gw, store = counted
+    segments = encoder(gw.tmp, "2021-11-18T10:29:40", 5)
+    names = [name for name, _ in segments]
+    viewer = gw.login()
+    assert listed(viewer.get("/live/index.m3u8").text) == names
+    assert store.live_calls() == [("date_segments", ",".join(sorted(names)))]
+    store.calls.clear()
+    for _ in range(3):
+        assert listed(viewer.get("/live/index.m3u8").text) == names
+    for name in names:
+        assert viewer.get(f"/live/{name}").content == segment_bytes(name)
+    assert store.live_calls() == []
+
+    encoder(gw.tmp, "2021-11-18T10:29:40", 7)  # two new segments: only they are written
+    assert len(listed(viewer.get("/live/index.m3u8").text)) == 7
+    assert store.live_calls() == [("date_segments", "seg5.ts,seg6.ts")]
+    store.calls.clear()
+    assert viewer.get("/live/secret.ts").status_code == 404  # never listed: the store is asked
+    assert store.live_calls() == [
+        ("segment_dates", "secret.ts"),
+        ("get_value", "live.support:secret.ts"),
+    ]
+
+
+def test_replicas_list_and_refuse_alike_from_dates_in_the_store(
+    make_gateway: Callable[..., Gateway], store_kind: str
+) -> None:
+    """Two replicas on one store, each with its memory: what one dated, the other obeys."""
+    clock = FrozenClock(helsinki("2021-11-18T15:00"))  # Part II: the encoder runs, nobody watches
+    first = make_gateway(kind=store_kind, clock=clock)
+    second = make_gateway(kind=store_kind, clock=clock)
+    encoder(first.tmp, "2021-11-18T15:00", 3, dates=False, first_seq=0)
+    assert first.observe() == 3
+    clock.now = helsinki("2021-11-18T17:10:05")  # Part III
+    encoder(first.tmp, "2021-11-18T15:00", 5, dates=False, first_seq=0)
+    viewer = second.login()
+    assert listed(viewer.get("/live/index.m3u8").text) == ["seg3.ts", "seg4.ts"]
+    assert viewer.get("/live/seg0.ts").status_code == 403  # first seen by the other replica
+
+    encoder(first.tmp, "2021-11-18T15:00", 6, dates=False, first_seq=0)
+    assert first.observe() == 6  # seg5 first seen now, in Part III, by the first replica
+    assert viewer.get("/live/seg5.ts").content == segment_bytes("seg5.ts")  # asked by name
+
+    # An origin with dates: Part II segments listed by one replica, asked for by name on the other.
+    encoder(first.tmp, "2021-11-18T17:09:40", 12, first_seq=100)  # 5 in Part II, 7 in III
+    assert first.observe() == 12
+    assert viewer.get("/live/seg100.ts").status_code == 403
+    assert viewer.get("/live/seg105.ts").status_code == 200
+
+
+class CountingOrigin(ThreadingHTTPServer):
+    """A plain HTTP origin serving a folder, counting requests by path; each answer held back."""
+
+    daemon_threads = False
+    block_on_close = True
+    request_queue_size = 128
+
+    def __init__(self, folder: Path, delay: float) -> None:
+        self.seen: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.delay = delay
+        origin = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with origin.lock:
+                    origin.seen[self.path] += 1
+                time.sleep(origin.delay)
+                super().do_GET()
+
+        super().__init__(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
+
+
+@pytest.fixture
+def http_origin(tmp_path: Path) -> Iterator[CountingOrigin]:
+    (tmp_path / "live").mkdir()
+    server = CountingOrigin(tmp_path / "live", delay=0.2)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_an_http_origin_is_asked_once_per_segment_whatever_the_viewers(
+    tmp_path: Path, http_origin: CountingOrigin, make_gateway: Callable[..., Gateway]
+) -> None:
+    url = f"http://127.0.0.1:{http_origin.server_address[1]}/"
+    text = seminar_toml(tmp_path).replace(f'live = "file://{tmp_path / "live"}"', f'live = "{url}"')
+    (tmp_path / "event.toml").write_text(text)
+    gw = make_gateway(
+        settings=load_settings(tmp_path / "event.toml", {"GATEWAY_SECRET_KEYS": SECRET})
+    )
+    names = [name for name, _ in encoder(tmp_path, "2021-11-18T10:29:40", 5)]
+    viewers = [gw.login(gw.register(f"viewer{n}@example.org")) for n in range(40)]
+
+    def watch(viewer: TestClient) -> None:
+        assert listed(viewer.get("/live/index.m3u8").text) == names
+        for name in names:
+            assert viewer.get(f"/live/{name}").content == segment_bytes(name)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(viewers)) as pool:
+        list(pool.map(watch, viewers))
+    took = time.monotonic() - started
+    assert {name: http_origin.seen[f"/{name}"] for name in names} == dict.fromkeys(names, 1)
+    assert http_origin.seen["/index.m3u8"] <= 1 + took  # at most once a second

@@ -72,6 +72,9 @@ async def dashboard(request: Request) -> Response:
     current = status(controls.schedule, now, stopped=controls.stopped)
     healthy, checked, health = svc.live.health
     tz = controls.schedule.timezone
+    captions = svc.captions
+    if captions is not None:
+        await captions.record_overdue(now)  # a deadline passed while running: audited once
     return page(
         request,
         who,
@@ -88,6 +91,8 @@ async def dashboard(request: Request) -> Response:
         origin_ok=healthy,
         origin_note=health,
         origin_checked=in_zone(checked, tz, seconds=True) if checked else "never",
+        captions=captions.status(now) if captions else None,
+        captions_line=captions.line(now) if captions else "Captions: not checked.",
     )
 
 

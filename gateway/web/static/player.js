@@ -9,6 +9,7 @@
   const countdownEl = document.getElementById("countdown");
   const soundBtn = document.getElementById("sound");
   const playBtn = document.getElementById("play");
+  const captionsBtn = document.getElementById("captions");
   const day = JSON.parse(document.getElementById("schedule-data").textContent);
   const msg = JSON.parse(document.getElementById("messages").textContent);
   const lang = document.documentElement.lang || "en";
@@ -40,6 +41,50 @@
   let ending = null; // timer letting an ended part's playlist play out its ENDLIST
   let lastStatus = null;
   let pollTimer = null;
+  let captionsWanted = true; // captions are on by default for the recording; the viewer decides
+
+  // Captions: the recording's subtitles rendition (hls.js, or the browser's own HLS) or the
+  // WebVTT file the gateway names (a <track>). One button turns them on and off, named with
+  // the track's language; it is offered only while the recording plays.
+  function captionTracks() {
+    return Array.from(video.textTracks).filter((tr) => tr.kind === "captions" || tr.kind === "subtitles");
+  }
+
+  function syncCaptions() {
+    const onRecording = source === root.dataset.recording;
+    const tracks = onRecording ? captionTracks() : [];
+    if (!tracks.length) { captionsBtn.hidden = true; return; }
+    const chosen = tracks.find((tr) => tr.mode === "showing") || tracks[0];
+    const label = chosen.label || chosen.language || "";
+    const text = t("player_captions", { language: label }).replace(" ()", "");
+    if (captionsBtn.textContent !== text) captionsBtn.textContent = text;
+    captionsBtn.setAttribute("aria-pressed", String(tracks.some((tr) => tr.mode === "showing")));
+    captionsBtn.hidden = false;
+  }
+
+  function showCaptions(on) {
+    const tracks = captionTracks();
+    if (hls && hls.subtitleTracks && hls.subtitleTracks.length) {
+      hls.subtitleDisplay = on;
+      if (on && hls.subtitleTrack < 0) hls.subtitleTrack = 0;
+    }
+    if (tracks.length) {
+      const chosen = tracks.find((tr) => tr.mode === "showing") || tracks[0];
+      for (const tr of tracks) tr.mode = on && tr === chosen ? "showing" : (tr === chosen ? "hidden" : "disabled");
+    }
+    syncCaptions();
+  }
+
+  function addCaptionTrack() {
+    if (!root.dataset.captions || video.querySelector("track")) return;
+    const track = document.createElement("track");
+    track.kind = "captions";
+    track.src = root.dataset.captions;
+    track.srclang = root.dataset.captionsLang || "en";
+    track.label = root.dataset.captionsLabel || "English";
+    track.default = captionsWanted;
+    video.appendChild(track);
+  }
 
   function say(text) {
     if (stateEl.textContent !== text) stateEl.textContent = text;
@@ -50,9 +95,18 @@
     if (source === src) return;
     detach();
     source = src;
+    const recording = src === root.dataset.recording;
+    if (recording) addCaptionTrack();
     if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ liveDurationInfinity: true, manifestLoadingMaxRetry: 2, levelLoadingMaxRetry: 2, fragLoadingMaxRetry: 2 });
+      hls = new window.Hls({
+        liveDurationInfinity: true, manifestLoadingMaxRetry: 2, levelLoadingMaxRetry: 2, fragLoadingMaxRetry: 2,
+        subtitleDisplay: recording && captionsWanted,
+      });
       hls.on(window.Hls.Events.ERROR, (_, data) => { if (data.fatal) diagnose(); });
+      hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
+        // On by default for the recording, whatever the rendition's DEFAULT says.
+        if (recording && captionsWanted && data.subtitleTracks.length && hls.subtitleTrack < 0) hls.subtitleTrack = 0;
+      });
       hls.loadSource(src);
       hls.attachMedia(video);
     } else {
@@ -68,15 +122,24 @@
     source = null;
     video.pause();
     video.removeAttribute("src");
+    for (const track of video.querySelectorAll("track")) track.remove();
+    for (const tr of captionTracks()) tr.mode = "disabled";
     video.controls = false;
     video.load();
     playBtn.hidden = true;
+    syncCaptions();
   }
 
   function start() {
     const playing = video.play();
-    if (playing) playing.then(() => { playBtn.hidden = true; }).catch(() => { playBtn.hidden = false; });
+    if (playing) playing.catch(() => { /* autoplay refused: the Play button is there */ });
+    playBtn.hidden = false;
     soundBtn.hidden = false;
+  }
+
+  function syncPlay() {
+    const text = video.paused ? t("play") : t("player_pause");
+    if (playBtn.textContent !== text) playBtn.textContent = text;
   }
 
   // A player error says nothing useful to a viewer: ask the gateway what happened instead.
@@ -142,7 +205,10 @@
           detach();
         }
         const words = {
-          blocked: `${t("now_blocked", { part: status.part })} ${next}`,
+          // One sentence, announced as one: "Part II is not streamed; Part III starts at 17:10 …"
+          blocked: upcoming
+            ? t("now_blocked_next", { part: status.part, next: upcoming.name, when: when(upcoming.start) })
+            : t("now_blocked", { part: status.part }),
           before: `${t("now_before")} ${next}`,
           between: upcoming ? `${t("now_between")} ${next}` : t("now_recording_soon", { when: when(day.recording_from) }),
           stopped: t("now_stopped"),
@@ -179,7 +245,22 @@
     soundBtn.setAttribute("aria-pressed", String(!video.muted));
   });
   soundBtn.addEventListener("click", () => { video.muted = !video.muted; if (video.paused) start(); });
-  playBtn.addEventListener("click", () => start());
+  playBtn.addEventListener("click", () => { if (video.paused) start(); else video.pause(); });
+  video.addEventListener("play", syncPlay);
+  video.addEventListener("pause", syncPlay);
+  captionsBtn.addEventListener("click", () => {
+    captionsWanted = captionsBtn.getAttribute("aria-pressed") !== "true";
+    showCaptions(captionsWanted);
+  });
+  video.textTracks.addEventListener("addtrack", (event) => {
+    const track = event.track;
+    if (source === root.dataset.recording && (track.kind === "captions" || track.kind === "subtitles")) {
+      if (!captionsWanted && track.mode === "showing") track.mode = "hidden";
+      else if (captionsWanted && !captionTracks().some((tr) => tr.mode === "showing")) track.mode = "showing";
+    }
+    syncCaptions();
+  });
+  video.textTracks.addEventListener("change", syncCaptions);
   setInterval(() => {
     if (!countdownEl.hidden && lastStatus) render(lastStatus);
   }, 1000);

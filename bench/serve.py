@@ -1,0 +1,58 @@
+"""Serve a benchmark app exactly as `gateway serve` serves the gateway.
+
+`python -m bench.serve --app constant|stubbed --config F --port P` loads the config
+like `gateway serve`, swaps `gateway.server.create_app` for the chosen app's
+builder and calls `gateway.server.serve`: whatever uvicorn settings that function
+uses (loop, HTTP parser, access log, proxy headers), the yardsticks get the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from bench import apps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.serve")
+    parser.add_argument(
+        "--app", choices=["constant", "stubbed", "gateway", "traced"], required=True
+    )
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    os.environ["BENCH_GATEWAY_CONFIG"] = args.config
+
+    import gateway.server
+    from gateway.settings import load_settings
+
+    builders: dict[str, Callable[[], ASGIApp]] = {
+        "constant": apps.constant_app,
+        "stubbed": apps.stubbed_gateway,
+        "gateway": apps.gateway_app,
+        "traced": apps.traced_gateway,
+    }
+    build = builders[args.app]
+
+    def create_app(settings: object, *_: object, **__: object) -> ASGIApp:
+        app: ASGIApp = build()
+        return app
+
+    gateway.server.__dict__["create_app"] = create_app
+    settings = load_settings(args.config)
+    accepted = inspect.signature(gateway.server.serve).parameters
+    given: dict[str, Any] = {"host": args.host, "port": args.port}
+    kwargs = {k: v for k, v in given.items() if k in accepted}
+    result: int = gateway.server.serve(settings, **kwargs)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

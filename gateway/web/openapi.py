@@ -1,0 +1,422 @@
+"""The public HTTP API as an OpenAPI 3.0 description, served at `GET /openapi.json`.
+
+Written by hand from the interface contract (README, "HTTP"): what a route
+answers is a promise, not something to derive from the handlers. It covers
+what participants, players, nginx and monitoring use; the staff console
+(`/admin/…`) is not part of the public API and is not described. Tests check
+that every public route is described and fuzz each operation with
+schemathesis (tests/fuzz/test_api_schemathesis.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.schedule import PHASES
+
+VERSION = "1"
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
+}
+_LANG = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "description": "Page language; remembered in a cookie. Default: the browser's.",
+    "schema": {"type": "string", "enum": ["en", "fi", "sv"]},
+}
+# gateway.paths.safe_path: what may follow /live/ or /recording/ (anything else: 400).
+_NAME = "[A-Za-z0-9_][A-Za-z0-9._~+-]{0,254}"
+_PATH = f"^{_NAME}(/{_NAME}){{0,15}}$"
+_SESSION: list[dict[str, list[str]]] = [
+    {"session": []},
+    {},
+]  # the session cookie, or none (then 401)
+
+
+def _page(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _HTML}
+
+
+def _error(description: str, *, html: bool = False, retry: bool = False) -> dict[str, Any]:
+    """A refusal: JSON `Error` on stream and API routes, an HTML page for people."""
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": _HTML if html else {"application/json": {"schema": _ERROR}},
+    }
+    if retry:
+        answer["headers"] = _RETRY_AFTER
+    return answer
+
+
+def _store_down(*, html: bool) -> dict[str, Any]:
+    return _error("The store is unreachable", html=html, retry=True)
+
+
+def _stream(area: str) -> dict[str, Any]:
+    """`/live/{path}` or `/recording/{path}`."""
+    live = area == "live"
+    media = {
+        kind: {"schema": {"type": "string", "format": "binary"}}
+        for kind in (
+            "application/vnd.apple.mpegurl",
+            "video/mp2t",
+            "video/iso.segment",
+            "video/mp4",
+            "audio/aac",
+            "audio/mp4",
+            "text/vtt",
+            "application/octet-stream",
+        )
+    }
+    responses: dict[str, Any] = {
+        "200": {
+            "description": (
+                "The file. A live playlist lists only segments dated inside the current streamed "
+                "part (closed with #EXT-X-ENDLIST during the end grace)."
+                if live
+                else "The file, from recording.available_from until recording.available_until."
+            ),
+            "content": media,
+        },
+        "400": _error("The path could escape the origin folder or is not an allowed name"),
+        "401": _error("No valid session (none, expired, evicted or superseded)"),
+        "403": _error(
+            "Outside a streamed part (the body names the part or the next window), stopped by "
+            "ops, a segment outside the window, or a revoked registrant"
+            if live
+            else "Before the recording opens, or a revoked registrant"
+        ),
+        "404": _error("Nothing at that path"),
+        "429": _error("Too many requests", retry=True),
+        "502": _error("The origin failed or answered garbage"),
+        "503": _store_down(html=False),
+        "504": _error("The origin did not answer in time"),
+    }
+    if not live:
+        responses["410"] = _error("The recording is no longer available")
+    return {
+        "get": {
+            "summary": "HLS live stream" if live else "HLS recording",
+            "operationId": area,
+            "security": _SESSION,
+            "parameters": [
+                {
+                    "name": "path",
+                    "in": "path",
+                    "required": True,
+                    "description": (
+                        "Origin-relative file: 1-16 '/'-separated names of ASCII letters, digits "
+                        "and ._~+- (not starting with a dot)"
+                    ),
+                    "schema": {"type": "string", "maxLength": 1024, "pattern": _PATH},
+                    "example": "index.m3u8",
+                }
+            ],
+            "responses": responses,
+        }
+    }
+
+
+def document(public_url: str | None = None, *, secure: bool = True) -> dict[str, Any]:
+    """The description; `public_url` becomes its server, `secure` picks the cookie's name."""
+    cookie = "__Host-gw_session" if secure else "gw_session"
+    servers = [{"url": public_url.rstrip("/")}] if public_url else []
+    paths: dict[str, Any] = {
+        "/": {
+            "get": {
+                "summary": "Landing page: the event, its schedule, what is on now",
+                "operationId": "landing",
+                "parameters": [_LANG],
+                "responses": {"200": _page("The page"), "503": _store_down(html=True)},
+            }
+        },
+        "/register": {
+            "get": {
+                "summary": "The registration form (or a page saying registration has closed)",
+                "operationId": "registerForm",
+                "parameters": [_LANG],
+                "responses": {"200": _page("The form, or the closed notice")},
+            },
+            "post": {
+                "summary": "Register; the personal link is sent by email",
+                "description": (
+                    "The same answer whether or not the address was registered already (a "
+                    "repeat re-sends the current link; a revoked registrant is sent nothing)."
+                ),
+                "operationId": "register",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"$ref": "#/components/schemas/Registration"}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _page("Accepted: the link is on its way"),
+                    "400": _page("A field is missing or invalid; the form again, explained"),
+                    "403": _page("Registration has closed, or the form expired (CSRF)"),
+                    "413": _page("The form is too large"),
+                    "429": _error("Too many registrations from here", html=True, retry=True),
+                    "503": _store_down(html=True),
+                },
+            },
+        },
+        "/w/{token}": {
+            "get": {
+                "summary": "Open a personal link: start a session",
+                "operationId": "openLink",
+                "parameters": [
+                    {
+                        "name": "token",
+                        "in": "path",
+                        "required": True,
+                        "description": "The signed token from the emailed link",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "303": {
+                        "description": "Valid link: the session cookie is set; on to /watch",
+                        "headers": {
+                            "Location": {"schema": {"type": "string", "enum": ["/watch"]}},
+                            "Set-Cookie": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "403": _page("Invalid, tampered, revoked or superseded link"),
+                    "404": _page("Not a link (for example, a token with a '/')"),
+                    "503": _store_down(html=True),
+                },
+            }
+        },
+        "/watch": {
+            "get": {
+                "summary": "The player page",
+                "operationId": "watch",
+                "security": _SESSION,
+                "parameters": [_LANG],
+                "responses": {
+                    "200": _page("The player"),
+                    "401": _page("No session: how to get a link"),
+                    "403": _page("The registrant's access was revoked"),
+                    "503": _store_down(html=True),
+                },
+            }
+        },
+        "/live/{path}": _stream("live"),
+        "/recording/{path}": _stream("recording"),
+        "/auth": {
+            "get": {
+                "summary": "For nginx auth_request: may the original URI be served?",
+                "operationId": "auth",
+                "security": _SESSION,
+                "parameters": [
+                    {
+                        "name": "X-Original-URI",
+                        "in": "header",
+                        "required": True,
+                        "description": "The request nginx is deciding on: /live/… or /recording/…",
+                        "schema": {"type": "string"},
+                        "example": "/live/index.m3u8",
+                    }
+                ],
+                "responses": {
+                    "204": {"description": "Allowed"},
+                    "400": _error("The path could escape the origin folder"),
+                    "401": _error("No valid session"),
+                    "403": _error("Not now, or not this segment, or revoked"),
+                    "404": _error("Not a stream URI, or a segment never listed"),
+                    "410": _error("The recording is no longer available"),
+                    "503": _store_down(html=False),
+                },
+            }
+        },
+        "/api/status": {
+            "get": {
+                "summary": "What is on now, for players and pages",
+                "operationId": "status",
+                "responses": {
+                    "200": {
+                        "description": "The phase of the day",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}
+                        },
+                    },
+                    "503": _store_down(html=False),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "operationId": "healthz",
+                "responses": {
+                    "200": {
+                        "description": "The process answers",
+                        "content": {"application/json": {"schema": _health(["ok"])}},
+                    }
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: the store is reachable",
+                "operationId": "readyz",
+                "responses": {
+                    "200": {
+                        "description": "Ready",
+                        "content": {"application/json": {"schema": _health(["ready"])}},
+                    },
+                    "503": {
+                        "description": "Not ready, with the reason",
+                        "headers": _RETRY_AFTER,
+                        "content": {"application/json": {"schema": _health(["unavailable"])}},
+                    },
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format 0.0.4",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/accessibility": {
+            "get": {
+                "summary": "The accessibility statement",
+                "operationId": "accessibility",
+                "parameters": [_LANG],
+                "responses": {"200": _page("The statement")},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "operationId": "openapi",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.0",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Livestream access gateway: public HTTP API",
+            "version": VERSION,
+            "description": (
+                "Personal links, sessions and the HLS gate. Stream and API routes answer "
+                "refusals as JSON (`Error`); pages for people answer HTML. While the store is "
+                "unreachable, what needs it answers 503 with Retry-After, never 401, 403 or 500."
+            ),
+        },
+        "servers": servers,
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": cookie,
+                    "description": "Set by opening a personal link (/w/{token})",
+                }
+            },
+            "schemas": {
+                "Status": {
+                    "type": "object",
+                    "required": ["phase", "part", "live", "recording_available", "next_change"],
+                    "properties": {
+                        "phase": {
+                            "type": "string",
+                            "enum": list(PHASES),
+                            "description": (
+                                "before: no part yet; live: a streamed part runs; blocked: a part "
+                                "that is not streamed runs; between: no part runs and more is to "
+                                "come; recording: all parts over and the recording open; closed: "
+                                "nothing more to come; stopped: ops stopped the stream"
+                            ),
+                        },
+                        "part": {"type": "string", "nullable": True},
+                        "live": {
+                            "type": "boolean",
+                            "description": "A streamed part runs (false during the end grace)",
+                        },
+                        "recording_available": {"type": "boolean"},
+                        "next_change": {"type": "string", "format": "date-time", "nullable": True},
+                        "now": {"type": "string", "format": "date-time"},
+                        "timezone": {"type": "string", "example": "Europe/Helsinki"},
+                    },
+                },
+                "Registration": {
+                    "type": "object",
+                    "required": ["name", "email", "consent", "csrf"],
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 200},
+                        "email": {"type": "string", "format": "email", "maxLength": 254},
+                        "organisation": {"type": "string", "maxLength": 200},
+                        "consent": {"type": "string", "enum": ["yes"]},
+                        "csrf": {
+                            "type": "string",
+                            "description": "From the form; bound to the gw_csrf cookie it sets",
+                        },
+                        "lang": {"type": "string", "enum": ["en", "fi", "sv"]},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": {
+                            "description": "A machine code (a reason) or the HTTP status",
+                            "oneOf": [{"type": "string"}, {"type": "integer"}],
+                        },
+                        "message": {"type": "string"},
+                        "part": {"type": "string", "nullable": True},
+                        "next_part": {"type": "string", "nullable": True},
+                        "opens_at": {"type": "string", "format": "date-time", "nullable": True},
+                    },
+                },
+            },
+        },
+    }
+
+
+def _health(statuses: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": statuses},
+            "reason": {"type": "string"},
+        },
+    }
+
+
+async def openapi_json(request: Request) -> Response:
+    settings = request.app.state.settings
+    return JSONResponse(
+        document(settings.event.public_url, secure=settings.event.secure),
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+routes = [Route("/openapi.json", openapi_json, methods=["GET"])]

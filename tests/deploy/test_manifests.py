@@ -1,0 +1,251 @@
+"""deploy/: compose.yaml and k8s/ parse, hang together, match the image, and hold no secret."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.settings import Settings, load_settings
+from tests.deploy.nginx import RENDER, TEMPLATES
+from tests.deploy.test_image_recipe import ROOT, dockerfile_stages
+
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+SECRETS = (
+    "GATEWAY_SECRET_KEYS",
+    "GATEWAY_SMTP_PASSWORD",
+    "GATEWAY_OIDC_CLIENT_SECRET",
+    "GATEWAY_AUDIT_SIGNING_KEY",
+)
+API_VERSIONS = {
+    "Deployment": "apps/v1",
+    "Service": "v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "PersistentVolumeClaim": "v1",
+    "PodDisruptionBudget": "policy/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2",
+    "Kustomization": "kustomize.config.k8s.io/v1beta1",
+}
+LABELS = {"app.kubernetes.io/name": "stream-gateway"}
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+    assert docs and all(isinstance(doc, dict) for doc in docs), path
+    return docs
+
+
+def _k8s() -> dict[str, dict[str, Any]]:
+    """Every k8s object by kind (one of each)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in _documents(path):
+            kind = doc["kind"]
+            assert kind not in found, f"two {kind}s"
+            found[kind] = doc
+    return found
+
+
+def _settings(text: str, tmp: Path, env: dict[str, str]) -> Settings:
+    path = tmp / "event.toml"
+    path.write_text(text)
+    return load_settings(path, {"GATEWAY_SECRET_KEYS": "k", **env})
+
+
+def _runtime_user() -> int:
+    runtime = dockerfile_stages((ROOT / "Dockerfile").read_text())[-1]
+    (user,) = runtime.all("USER")
+    return int(user.split(":")[0])
+
+
+def test_every_yaml_file_under_deploy_parses() -> None:
+    files = sorted(DEPLOY.rglob("*.yaml")) + sorted(DEPLOY.rglob("*.yml"))
+    assert {path.relative_to(DEPLOY).as_posix() for path in files} >= {
+        "compose.yaml",
+        "k8s/deployment.yaml",
+        "k8s/service.yaml",
+        "k8s/configmap.yaml",
+        "k8s/secret.template.yaml",
+        "k8s/pdb.yaml",
+        "k8s/hpa.yaml",
+        "k8s/kustomization.yaml",
+    }
+    for path in files:
+        _documents(path)
+
+
+def test_k8s_objects_have_their_kinds_versions_names_and_labels() -> None:
+    objects = _k8s()
+    assert set(objects) == set(API_VERSIONS)
+    for kind, doc in objects.items():
+        assert doc["apiVersion"] == API_VERSIONS[kind], kind
+        if kind != "Kustomization":
+            assert doc["metadata"]["name"].startswith("stream-gateway"), kind
+            assert doc["metadata"]["labels"] == LABELS, kind
+    listed = set(objects["Kustomization"]["resources"])
+    on_disk = {path.name for path in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    # The Secret template is applied by hand, filled in: never by `kubectl apply -k`.
+    assert listed == on_disk - {"secret.template.yaml"}
+
+
+def test_the_deployment_probes_runs_as_the_image_user_and_wires_config_and_secret() -> None:
+    objects = _k8s()
+    deployment = objects["Deployment"]
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["selector"]["matchLabels"] == LABELS == spec["template"]["metadata"]["labels"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == _runtime_user()
+    (container,) = pod["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"http": 8000}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["args"][:3] == ["serve", "--config", "/etc/gateway/event.toml"]
+    assert container["resources"]["requests"]["cpu"]  # the HPA scales on CPU requests
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+
+    # The config and the secret it mounts exist under those names.
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    config = volumes[mounts["/etc/gateway"]]["configMap"]
+    assert config["name"] == objects["ConfigMap"]["metadata"]["name"]
+    assert [item["key"] for item in config["items"]] == ["event.toml"]
+    assert "event.toml" in objects["ConfigMap"]["data"]
+    (source,) = container["envFrom"]
+    assert source["secretRef"]["name"] == objects["Secret"]["metadata"]["name"]
+    claim = volumes[mounts["/var/lib/gateway-checkpoints"]]["persistentVolumeClaim"]
+    assert claim["claimName"] == objects["PersistentVolumeClaim"]["metadata"]["name"]
+    assert "/var/lib/gateway" in mounts and "/tmp" in mounts  # writable despite a read-only root
+
+
+def test_service_pdb_and_hpa_point_at_the_deployment() -> None:
+    objects = _k8s()
+    service = objects["Service"]["spec"]
+    assert service["selector"] == LABELS
+    assert [port["targetPort"] for port in service["ports"]] == ["http"]
+    pdb = objects["PodDisruptionBudget"]["spec"]
+    assert pdb["selector"]["matchLabels"] == LABELS and pdb["minAvailable"] == 1
+    hpa = objects["HorizontalPodAutoscaler"]["spec"]
+    target = hpa["scaleTargetRef"]
+    assert (target["apiVersion"], target["kind"], target["name"]) == (
+        "apps/v1",
+        "Deployment",
+        objects["Deployment"]["metadata"]["name"],
+    )
+    assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"]
+    assert pdb["minAvailable"] < hpa["minReplicas"]
+    assert [metric["resource"]["name"] for metric in hpa["metrics"]] == ["cpu"]
+
+
+@pytest.mark.parametrize("where", ["k8s", "compose"])
+def test_the_deployed_event_configs_load(where: str, tmp_path: Path) -> None:
+    if where == "k8s":  # a real relay, with a password from the Secret
+        text = _k8s()["ConfigMap"]["data"]["event.toml"]
+        settings = _settings(text, tmp_path, {"GATEWAY_SMTP_PASSWORD": "p"})
+    else:  # compose passes GATEWAY_SMTP_PASSWORD empty: Mailpit takes mail without one
+        text = (DEPLOY / "event.toml").read_text()
+        settings = _settings(text, tmp_path, {"GATEWAY_SMTP_PASSWORD": ""})
+    assert settings.event.secure  # https: Secure, __Host- cookies (nginx's cache key sees them)
+    assert settings.store_url.startswith("redis://")  # replicas share one store
+    writable = Path("/var/lib/gateway")
+    assert settings.audit.spool_file.is_relative_to(writable)  # the config folder is read-only
+    assert settings.audit.checkpoint_dir == Path("/var/lib/gateway-checkpoints")
+    assert [part.name for part in settings.schedule.parts] == ["Part I", "Part II", "Part III"]
+
+
+def test_the_secret_template_names_every_secret_and_holds_no_value() -> None:
+    secret = _k8s()["Secret"]
+    assert secret["type"] == "Opaque" and "data" not in secret
+    assert set(secret["stringData"]) == {*SECRETS, "GATEWAY_STORE_URL"}
+    assert all(value == "" for value in secret["stringData"].values())
+
+
+def test_compose_runs_redis_with_aof_and_noeviction_two_replicas_nginx_and_mailpit() -> None:
+    (compose,) = _documents(DEPLOY / "compose.yaml")
+    services = compose["services"]
+    assert set(services) == {"redis", "gateway-1", "gateway-2", "nginx", "mailpit"}
+
+    command = services["redis"]["command"]
+    flags = dict(zip(command[1::2], command[2::2], strict=True))
+    assert command[0] == "redis-server"
+    assert flags["--appendonly"] == "yes"
+    assert flags["--appendfsync"] == "everysec"
+    assert flags["--maxmemory-policy"] == "noeviction"
+    assert any(volume.endswith(":/data") for volume in services["redis"]["volumes"])
+
+    first, second = services["gateway-1"], services["gateway-2"]
+    assert first["build"] == second["build"] == {"context": "..", "dockerfile": "Dockerfile"}
+    assert first["environment"] == second["environment"]
+    assert first["environment"]["GATEWAY_STORE_URL"] == "redis://redis:6379/0"
+    assert first["depends_on"]["redis"]["condition"] == "service_healthy"
+    for replica in (first, second):
+        volumes = replica["volumes"]
+        assert "./event.toml:/etc/gateway/event.toml:ro" in volumes
+        assert any(volume.endswith(":/var/lib/gateway") for volume in volumes)
+    assert first["volumes"] != second["volumes"]  # each its own spool
+
+    # nginx upstreams are exactly the replicas, on the image's port.
+    upstreams = (TEMPLATES / "gateway.d" / "upstreams.conf").read_text()
+    servers = re.findall(r"^server (\S+)", upstreams, re.MULTILINE)
+    assert servers == ["gateway-1:8000", "gateway-2:8000"]
+    nginx = services["nginx"]
+    assert "./nginx/render.sh:/docker-entrypoint.d/40-gateway-render.sh:ro" in nginx["volumes"]
+    assert "./nginx:/etc/nginx/gateway-templates:ro" in nginx["volumes"]
+    assert {"443:443", "80:80"} <= set(nginx["ports"])
+    assert nginx["depends_on"]["gateway-1"]["condition"] == "service_healthy"
+    assert services["mailpit"]["image"].startswith("axllent/mailpit:")
+    assert all(port.startswith("127.0.0.1:") for port in services["mailpit"]["ports"])
+
+
+def test_compose_nginx_environment_renders_the_deploy_config(tmp_path: Path) -> None:
+    (compose,) = _documents(DEPLOY / "compose.yaml")
+    env = {
+        key: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+        for key, value in compose["services"]["nginx"]["environment"].items()
+    }
+    env["GW_CACHE_DIR"] = str(tmp_path / "cache")
+    done = subprocess.run(
+        ["sh", str(RENDER), str(TEMPLATES), str(tmp_path / "conf")],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = (tmp_path / "conf" / "gateway.conf").read_text()
+    segments = (tmp_path / "conf" / "gateway.d" / "segments-file.conf").read_text()
+    assert "listen 443 ssl" in rendered and "alias /srv/hls/live/$gw_path;" in segments
+    assert f"include {tmp_path}/conf/gateway.d/upstreams.conf;" in rendered
+
+
+def test_nothing_secret_is_committed_under_deploy() -> None:
+    files = [path for path in DEPLOY.rglob("*") if path.is_file()]
+    files += [ROOT / "Dockerfile", ROOT / ".dockerignore"]
+    for path in files:
+        text = path.read_text()
+        assert "PRIVATE KEY" not in text, path
+        for name in SECRETS:
+            assignments = rf"^[ \t]*(?:-[ \t]*)?(?:export[ \t]+)?{name}[ \t]*[:=][ \t]*([^\n#]*)"
+            for value in re.findall(assignments, text, re.MULTILINE):
+                value = value.strip().strip("\"'")
+                # Only references to the environment, a command making one, or empty.
+                assert value == "" or value.startswith(("${" + name, "$(")), (path, name, value)
+    (compose,) = _documents(DEPLOY / "compose.yaml")
+    for service in compose["services"].values():
+        for key, value in (service.get("environment") or {}).items():
+            if key in SECRETS:
+                assert str(value).startswith("${" + key), (key, value)
+    assert not list(DEPLOY.rglob("*.pem")) and not list(DEPLOY.rglob("*.key"))

@@ -1,0 +1,476 @@
+"""Debian's nginx with deploy/nginx/ in front of `gateway serve` processes, on the real clock.
+
+nginx terminates TLS, proxies pages and playlists to the gateway replicas,
+asks `/auth` for every segment and sends the bytes itself. Checked through
+nginx only: a registrant plays (segments byte-identical, sent by nginx after a
+grant), replicas share sessions and one can die, revocation bites within 5 s,
+Part II is refused (also a Part II segment asked for by name during Part III),
+and the gateway's 410 and 503 reach the client as such, never as nginx's 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+
+from tests.conftest import REDIS_URL, OwnRedis, free_port
+from tests.deploy.nginx import Nginx, configure, render, require_nginx
+from tests.e2e.conftest import Server, run_cli
+from tests.hls import listed, segment_bytes, write_live, write_vod
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+
+Part = tuple[str, dt.timedelta, dt.timedelta, bool]
+MINUTE = dt.timedelta(minutes=1)
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)  # noqa: TID251 - end-to-end tests run on the real clock
+
+
+def _event(
+    tmp: Path,
+    now: dt.datetime,
+    store_url: str,
+    parts: list[Part],
+    *,
+    recording_until: dt.timedelta = dt.timedelta(days=1),
+    live: str = "live",
+) -> Path:
+    """An https event (so `__Host-` cookies, as deployed) with parts placed around `now`."""
+    text = f"""
+[event]
+title = "nginx rehearsal"
+timezone = "Europe/Helsinki"
+public_url = "https://127.0.0.1"
+
+[recording]
+available_until = "{_utc(now + recording_until)}"
+
+[origin]
+live = "{live}"
+recording = "recording"
+
+[store]
+url = "{store_url}"
+"""
+    for name, start, end, streamed in parts:
+        text += f"""
+[[parts]]
+name = "{name}"
+start = "{_utc(now + start)}"
+end = "{_utc(now + end)}"
+streamed = {"true" if streamed else "false"}
+"""
+    config = tmp / "event.toml"
+    config.write_text(text)
+    write_vod(tmp / "recording")
+    return config
+
+
+PART_ONE_NOW: list[Part] = [
+    ("Part I", -5 * MINUTE, 10 * MINUTE, True),
+    ("Part II", 10 * MINUTE, 25 * MINUTE, False),
+    ("Part III", 25 * MINUTE, 40 * MINUTE, True),
+]
+
+
+def _register(config: Path, email: str) -> str:
+    """The personal link's path."""
+    out = run_cli(config, "registrants", "add", "--email", email, "--name", "Viewer")
+    return urlsplit(out.stdout.strip().splitlines()[-1]).path
+
+
+def _open(nginx: Nginx, link_path: str) -> httpx2.Client:
+    browser = nginx.client()
+    answer = browser.get(link_path)
+    assert answer.status_code == 303 and answer.headers["location"] == "/watch", answer.text
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("__Host-gw_session=") and "Secure" in cookie, cookie
+    return browser
+
+
+def _log_lines(nginx: Nginx, *paths: str, count: int = 1) -> list[str]:
+    """Access log lines of these paths, once at least `count` (nginx logs after answering)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in nginx.access_log() if any(f'"GET {p} ' in line for p in paths)]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
+def _auth_field(line: str, name: str) -> str:
+    found = re.search(rf"\b{name}=(\S*)", line)
+    return found.group(1) if found else ""
+
+
+def _refused(answer: httpx2.Response, status: int, error: str | None = None) -> None:
+    assert answer.status_code == status, (answer.status_code, answer.text)
+    assert "json" in answer.headers["content-type"], answer.headers
+    if error is not None:
+        assert answer.json()["error"] == error, answer.text
+
+
+def test_the_rendered_deploy_config_passes_nginx_t(tmp_path: Path) -> None:
+    require_nginx()
+    for kind in ("file", "http"):
+        origin = (
+            {
+                "GW_ORIGIN": "http",
+                "GW_LIVE_ORIGIN_HOST": "http://127.0.0.1:9",
+                "GW_LIVE_ORIGIN_PATH": "/hls/live/",
+                "GW_RECORDING_ORIGIN_HOST": "http://127.0.0.1:9",
+                "GW_RECORDING_ORIGIN_PATH": "/hls/recording/",
+            }
+            if kind == "http"
+            else {}
+        )
+        nginx = configure(tmp_path / kind, replicas=[9, 10], origin_env=origin)
+        checked = nginx.test_config()
+        assert checked.returncode == 0, checked.stderr
+        assert "test is successful" in checked.stderr
+
+
+def test_render_refuses_a_config_with_placeholders_left(tmp_path: Path) -> None:
+    rendered = render(tmp_path, {"GW_ORIGIN": "http", "GW_CACHE_DIR": str(tmp_path / "cache")})
+    assert rendered.returncode == 2
+    assert "GW_LIVE_ORIGIN_HOST" in rendered.stderr
+    assert render(tmp_path, {"GW_ORIGIN": "ftp"}).returncode == 2
+
+
+def test_floods_are_limited_per_address_and_bodies_are_capped(
+    tmp_path: Path, start_nginx: Callable[..., Nginx]
+) -> None:
+    # No replica answers (a closed port): limits act before nginx asks the gateway.
+    nginx = start_nginx(replicas=[free_port()])
+    outside = nginx.client(source="127.0.0.2")  # the host itself (127.0.0.1) is not limited
+    statuses = Counter(outside.get(f"/w/token{i}").status_code for i in range(80))
+    assert statuses[429] >= 10 and set(statuses) == {429, 503}, statuses
+    here = nginx.client()
+    assert {here.get(f"/w/token{i}").status_code for i in range(80)} == {503}
+    down = here.get("/w/token")
+    assert down.headers["retry-after"] == "5" and down.json()["error"] == "gateway_unavailable"
+    big = here.post("/register", content=b"x" * 100_000)
+    assert big.status_code == 413
+    assert here.get("/metrics").status_code == 404
+
+
+def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revoke(
+    tmp_path: Path,
+    redis_prefix: str,
+    start_server: Callable[..., Server],
+    start_nginx: Callable[..., Nginx],
+) -> None:
+    now = _now()
+    config = _event(tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", PART_ONE_NOW)
+    write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
+    first, second = start_server(config), start_server(config)
+    ports = [int(server.url.rsplit(":", 1)[1]) for server in (first, second)]
+    nginx = start_nginx(replicas=ports, live=tmp_path / "live", recording=tmp_path / "recording")
+    browser = _open(nginx, _register(config, "viewer@example.org"))
+
+    assert browser.get("/watch").status_code == 200
+    playlist = browser.get("/live/index.m3u8")
+    assert playlist.status_code == 200 and playlist.headers["content-type"].startswith(
+        "application/vnd.apple.mpegurl"
+    )
+    names = listed(playlist.text)
+    assert len(names) == 5
+    for name in names:
+        for _ in range(2):  # the second time from nginx's cache of the grant (1 s)
+            segment = browser.get(f"/live/{name}")
+            assert segment.status_code == 200 and segment.content == segment_bytes(name)
+            assert segment.headers["content-type"] == "video/mp2t"
+    # nginx sent the bytes itself after the gateway's grant, asked of both replicas:
+    # a session opened on one is known to the other.
+    lines = _log_lines(nginx, *(f"/live/{name}" for name in names), count=10)
+    assert len(lines) == 10, lines
+    granted = [_auth_field(line, "auth") or _auth_field(line, "auth_cache") for line in lines]
+    assert set(granted) <= {"204", "HIT"} and "HIT" in granted, lines
+    assert all(_auth_field(line, "upstream") in ("", "-") for line in lines), lines
+    deciders = {_auth_field(line, "decided_by").rsplit(":", 1)[-1] for line in lines}
+    assert {str(port) for port in ports} <= deciders, lines
+
+    # The decision endpoint is not reachable from outside; plain http redirects to https.
+    assert nginx.client().get("/auth").status_code == 404
+    plain = httpx2.get(f"http://127.0.0.1:{nginx.http_port}/watch?x=1", follow_redirects=False)
+    assert plain.status_code == 301
+    assert plain.headers["location"] == "https://127.0.0.1/watch?x=1"
+    # Without a session: the gateway's 401, not nginx's.
+    _refused(nginx.client().get(f"/live/{names[0]}"), 401, "no_session")
+    # Paths never escape, and whatever nginx does not match goes to the gateway.
+    for bad in ("/live/%2e%2e/event.toml", "/live/..%2fevent.toml", "/live/.hidden.ts"):
+        answer = browser.get(bad)
+        assert answer.status_code in (400, 404), (bad, answer.status_code)
+        assert b"[event]" not in answer.content
+    # A name no playlist listed: 404 from the gateway, never the file.
+    (tmp_path / "live" / "unlisted.ts").write_bytes(b"never listed")
+    _refused(browser.get("/live/unlisted.ts"), 404)
+
+    # One replica dies: everything keeps working through the other.
+    first.process.kill()
+    first.process.wait()
+    for _ in range(5):
+        assert browser.get("/live/index.m3u8").status_code == 200
+        for name in names:
+            assert browser.get(f"/live/{name}").content == segment_bytes(name)
+
+    # Revoked: refused through nginx (segments included) within 5 s.
+    run_cli(config, "links", "revoke", "viewer@example.org")
+    revoked_at = time.monotonic()
+    pending = {"/live/index.m3u8", *(f"/live/{name}" for name in names)}
+    statuses: Counter[int] = Counter()
+    while pending and time.monotonic() - revoked_at < 5:
+        for path in sorted(pending):
+            status = browser.get(path).status_code
+            statuses[status] += 1
+            if status != 200:
+                pending.discard(path)
+        time.sleep(0.1)
+    assert not pending, f"still served {time.monotonic() - revoked_at:.1f} s after revoking"
+    assert set(statuses) <= {200, 403}, statuses
+    _refused(browser.get(f"/live/{names[0]}"), 403, "revoked")
+    assert "[emerg]" not in nginx.error_log() and "[crit]" not in nginx.error_log()
+
+
+def test_part_two_is_refused_through_nginx_even_by_exact_name_during_part_three(
+    tmp_path: Path,
+    redis_prefix: str,
+    start_server: Callable[..., Server],
+    start_nginx: Callable[..., Nginx],
+) -> None:
+    now = _now()
+    parts: list[Part] = [
+        ("Part I", -90 * MINUTE, -60 * MINUTE, True),
+        ("Part II", -60 * MINUTE, -2 * MINUTE, False),
+        ("Part III", -2 * MINUTE, 30 * MINUTE, True),
+    ]
+    config = _event(tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", parts)
+    # The encoder ran through Part II: five segments dated in Part II, five in Part III.
+    part_three = now.replace(microsecond=0) - 2 * MINUTE
+    segments = write_live(tmp_path / "live", part_three - dt.timedelta(seconds=20), 10)
+    part_two = [name for name, when in segments if when < part_three]
+    part_three_names = [name for name, when in segments if when >= part_three]
+    assert len(part_two) == 5 and len(part_three_names) == 5
+    server = start_server(config)
+    nginx = start_nginx(
+        replicas=[int(server.url.rsplit(":", 1)[1])],
+        live=tmp_path / "live",
+        recording=tmp_path / "recording",
+    )
+    browser = _open(nginx, _register(config, "late@example.org"))
+
+    playlist = browser.get("/live/index.m3u8")
+    assert playlist.status_code == 200
+    assert listed(playlist.text) == part_three_names
+    for name in part_three_names:
+        assert browser.get(f"/live/{name}").content == segment_bytes(name)
+    for name in part_two:
+        for _ in range(2):  # a refusal is never cached as a grant
+            answer = browser.get(f"/live/{name}")
+            _refused(answer, 403)
+            assert segment_bytes(name) not in answer.content
+    refusals = _log_lines(nginx, *(f"/live/{name}" for name in part_two), count=10)
+    assert len(refusals) == 10 and all(_auth_field(line, "auth") == "403" for line in refusals)
+    # The recording is not open yet: the gateway's 403 as well.
+    _refused(browser.get("/recording/rec0.ts"), 403, "recording_not_yet")
+
+
+def test_part_two_running_is_refused_through_nginx(
+    tmp_path: Path,
+    redis_prefix: str,
+    start_server: Callable[..., Server],
+    start_nginx: Callable[..., Nginx],
+) -> None:
+    now = _now()
+    parts: list[Part] = [
+        ("Part I", -30 * MINUTE, -10 * MINUTE, True),
+        ("Part II", -10 * MINUTE, 20 * MINUTE, False),
+        ("Part III", 20 * MINUTE, 40 * MINUTE, True),
+    ]
+    config = _event(tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", parts)
+    segments = write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
+    server = start_server(config)
+    nginx = start_nginx(
+        replicas=[int(server.url.rsplit(":", 1)[1])],
+        live=tmp_path / "live",
+        recording=tmp_path / "recording",
+    )
+    browser = _open(nginx, _register(config, "p2@example.org"))
+    refused = browser.get("/live/index.m3u8")
+    _refused(refused, 403)
+    assert refused.json()["part"] == "Part II"
+    for name, _ in segments:
+        answer = browser.get(f"/live/{name}")
+        _refused(answer, 403)
+        assert answer.json()["part"] == "Part II"
+
+
+def test_the_gateways_410_reaches_the_client_through_nginx(
+    tmp_path: Path,
+    redis_prefix: str,
+    start_server: Callable[..., Server],
+    start_nginx: Callable[..., Nginx],
+) -> None:
+    now = _now()
+    parts: list[Part] = [("Part I", -180 * MINUTE, -120 * MINUTE, True)]
+    config = _event(
+        tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", parts, recording_until=-MINUTE
+    )
+    write_live(tmp_path / "live", now - 3 * dt.timedelta(hours=1), 5)
+    server = start_server(config)
+    nginx = start_nginx(
+        replicas=[int(server.url.rsplit(":", 1)[1])],
+        live=tmp_path / "live",
+        recording=tmp_path / "recording",
+    )
+    browser = _open(nginx, _register(config, "after@example.org"))
+    for path in ("/recording/rec0.ts", "/recording/index.m3u8", "/recording/rec0.ts"):
+        _refused(browser.get(path), 410, "recording_expired")
+    lines = _log_lines(nginx, "/recording/rec0.ts", count=2)
+    assert len(lines) == 2 and all(_auth_field(line, "auth") == "410" for line in lines), lines
+    _refused(nginx.client().get("/recording/rec1.ts"), 401, "no_session")
+
+
+def test_a_store_outage_and_a_dead_gateway_are_503_with_retry_after_through_nginx(
+    tmp_path: Path,
+    start_server: Callable[..., Server],
+    start_nginx: Callable[..., Nginx],
+) -> None:
+    redis = OwnRedis(tmp_path / "redis")
+    redis.start()
+    try:
+        now = _now()
+        config = _event(tmp_path, now, redis.url, PART_ONE_NOW)
+        names = [name for name, _ in write_live(tmp_path / "live", now - MINUTE / 3, 5)]
+        server = start_server(config)
+        nginx = start_nginx(
+            replicas=[int(server.url.rsplit(":", 1)[1])],
+            live=tmp_path / "live",
+            recording=tmp_path / "recording",
+        )
+        link = _register(config, "outage@example.org")
+        browser = _open(nginx, link)
+        assert browser.get("/live/index.m3u8").status_code == 200
+        assert browser.get(f"/live/{names[0]}").content == segment_bytes(names[0])
+
+        redis.stop()
+        # A session verified in the last 5 s may go on playing; then 503, never 401/403/500.
+        paths = ("/live/index.m3u8", *(f"/live/{name}" for name in names))
+        seen: Counter[int] = Counter()
+        deadline = time.monotonic() + 20
+        last = {path: 200 for path in paths}
+        while any(status == 200 for status in last.values()) and time.monotonic() < deadline:
+            for path in paths:
+                last[path] = browser.get(path).status_code
+                seen[last[path]] += 1
+            time.sleep(0.2)
+        assert set(seen) <= {200, 503}, seen
+        for path in paths:
+            answer = browser.get(path)
+            assert answer.status_code == 503, (path, answer.status_code, answer.text)
+            assert answer.headers["retry-after"].isdigit(), answer.headers
+        opened = nginx.client().get(link)
+        assert opened.status_code == 503 and opened.headers["retry-after"].isdigit()
+
+        # No replica answers at all: still 503 with Retry-After, from nginx.
+        server.process.kill()
+        server.process.wait()
+        for path in paths[:2]:
+            answer = browser.get(path)
+            assert answer.status_code == 503, (path, answer.status_code)
+            assert answer.headers["retry-after"] == "5"
+            assert answer.json()["error"] == "gateway_unavailable"
+    finally:
+        redis.stop()
+
+
+class _Origin(http.server.ThreadingHTTPServer):
+    """An HTTP origin over a folder that counts the requests per path."""
+
+    def __init__(self, folder: Path) -> None:
+        self.counts: Counter[str] = Counter()
+        counts = self.counts
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                counts[urlsplit(self.path).path] += 1
+                super().do_GET()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        super().__init__(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Iterator[_Origin]:
+    server = _Origin(tmp_path / "origin")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_http_origin_is_fetched_once_per_segment_through_nginx(
+    tmp_path: Path,
+    redis_prefix: str,
+    origin: _Origin,
+    start_server: Callable[..., Server],
+    start_nginx: Callable[..., Nginx],
+) -> None:
+    now = _now()
+    base = f"http://127.0.0.1:{origin.server_address[1]}"
+    config = _event(
+        tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", PART_ONE_NOW, live=base + "/live/"
+    )
+    live = tmp_path / "origin" / "live"
+    write_live(live, now - dt.timedelta(seconds=20), 4)
+    # One more listed, dated in Part II (an encoder's clock running ahead): never served.
+    ahead = (now + 11 * MINUTE).isoformat(timespec="milliseconds")
+    with (live / "index.m3u8").open("a") as playlist:
+        playlist.write(f"#EXT-X-PROGRAM-DATE-TIME:{ahead}\n#EXTINF:4.000,\nahead.ts\n")
+    (live / "ahead.ts").write_bytes(segment_bytes("ahead.ts"))
+    server = start_server(config)
+    nginx = start_nginx(
+        replicas=[int(server.url.rsplit(":", 1)[1])],
+        origin_env={
+            "GW_ORIGIN": "http",
+            "GW_LIVE_ORIGIN_HOST": base,
+            "GW_LIVE_ORIGIN_PATH": "/live/",
+            "GW_RECORDING_ORIGIN_HOST": base,
+            "GW_RECORDING_ORIGIN_PATH": "/recording/",
+        },
+    )
+    viewers = [_open(nginx, _register(config, f"v{i}@example.org")) for i in range(3)]
+    names = listed(viewers[0].get("/live/index.m3u8").text)
+    assert len(names) == 4
+    # Every viewer asks for each segment at the same moment: one origin fetch each.
+    with ThreadPoolExecutor(len(viewers)) as pool:
+        for name in names:
+            path = f"/live/{name}"
+            answers = pool.map(lambda viewer, path=path: viewer.get(path), viewers)
+            for answer in answers:
+                assert answer.status_code == 200 and answer.content == segment_bytes(name)
+    assert all(origin.counts[f"/live/{name}"] == 1 for name in names), origin.counts
+    for viewer in viewers:
+        _refused(viewer.get("/live/ahead.ts"), 403)
+    assert origin.counts["/live/ahead.ts"] == 0

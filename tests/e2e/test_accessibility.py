@@ -1,0 +1,542 @@
+"""WCAG 2.1 AA in Debian's chromium: axe-core on every page in every state and language,
+keyboard-only journeys, captions on the recording, and what a screen reader announces.
+
+One browser and six small `gateway serve` processes for the whole module, each on
+its own config with windows placed around the real clock, so that every state of
+the player page is there at once without waiting: Part I live (a real local test
+stream; its server also has the console, signed in at a real OIDC provider, and
+the kill switch for the stopped state), Part II blocked, before the day, between
+parts, the recording (with English captions), and the recording closed (on a
+Redis of its own, stopped at the end for the 503 page).
+
+axe-core comes from the npm registry (package.json, pinned; `make assets` runs
+`npm ci`) and is read from node_modules. The pages' CSP allows no inline script,
+and Playwright's `add_script_tag` injects axe as one, so the contexts of the axe
+pass, and only those, are made with `bypass_csp=True`; the keyboard journeys run
+under the real CSP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from gateway import teststream
+from gateway.web.admin import oidc
+from tests.conftest import OwnRedis, free_port
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM,
+    FLAGS,
+    Server,
+    launch,
+    local,
+    need_chromium,
+    run_cli,
+    stop,
+)
+from tests.web.test_admin_auth import SECRET_ENV, user
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).parent.parent.parent
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+LOCALES = {"en": "en-GB", "fi": "fi-FI", "sv": "sv-SE"}
+OPS = "ops@example.org"
+OUT = ARTIFACTS.parent / "accessibility"  # test_browser.py empties ARTIFACTS at its start
+MINUTE = 60
+
+
+def _config(
+    folder: Path,
+    now: dt.datetime,
+    parts: list[tuple[str, int, int, bool]],
+    *,
+    until: int = 86400,
+    closes: int | None = None,
+    port: int | None = None,
+    store: str = "sqlite:///gateway.db",
+    extra: str = "",
+) -> Path:
+    """A config under `folder`: parts as (name, start, end, streamed) in seconds from `now`."""
+
+    def at(seconds: int) -> str:
+        return local(now + dt.timedelta(seconds=seconds))
+
+    text = f"""
+[event]
+title = "Accessibility rehearsal"
+timezone = "Europe/Helsinki"
+public_url = "http://127.0.0.1{f":{port}" if port else ""}"
+"""
+    if closes is not None:
+        text += f'\n[registration]\ncloses = "{at(closes)}"\n'
+    for name, start, end, streamed in parts:
+        text += (
+            f'\n[[parts]]\nname = "{name}"\nstart = "{at(start)}"\nend = "{at(end)}"\n'
+            f"streamed = {str(streamed).lower()}\n"
+        )
+    text += f"""
+[recording]
+available_until = "{at(until)}"
+
+[origin]
+live = "live"
+recording = "recording"
+end_grace_seconds = 4
+
+[store]
+url = "{store}"
+
+[sessions]
+max_devices = 50
+
+[accessibility]
+organisation = "Ministry of Examples"
+contact = "saavutettavuus@example.org"
+last_checked = "2021-11-01"
+known_gaps = ["The slides shown in Part I are not available as text."]
+{extra}"""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recording").mkdir(exist_ok=True)
+    config = folder / "event.toml"
+    config.write_text(text)
+    return config
+
+
+@dataclass
+class Rig:
+    servers: dict[str, Server]
+    links: dict[str, str] = field(default_factory=dict)  # server name -> personal link path
+    redis: OwnRedis | None = None
+
+    def url(self, server: str, path: str = "") -> str:
+        return self.servers[server].url + path
+
+
+def _the_day(folder: Path, now: dt.datetime, idp: str) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Each state's config (and launch options)."""
+    day = [("Part I", 0, 15, True), ("Part II", 15, 30, False), ("Part III", 30, 45, True)]
+
+    def shifted(minutes: int) -> list[tuple[str, int, int, bool]]:
+        return [(n, (a + minutes) * MINUTE, (b + minutes) * MINUTE, s) for n, a, b, s in day]
+
+    port = free_port()
+    admin = (
+        f'\n[admin]\noidc_discovery_url = "{idp}{oidc.WELL_KNOWN}"\n'
+        f'client_id = "stream-gateway"\nops = ["{OPS}"]\n'
+    )
+    recording = folder / "recording" / "recording"
+    teststream.write_recording(recording, seconds=10, title="Recording")
+    teststream.write_captions(recording, 10.0)
+    redis = folder / "closed-redis"
+    return {
+        # Part I runs (registration open): the console, the kill switch, the register form
+        "live": (
+            _config(
+                folder / "live",
+                now,
+                shifted(-5),
+                closes=3600,
+                port=port,
+                extra=admin,
+            ),
+            {"port": port, "env_extra": SECRET_ENV},
+        ),
+        "blocked": (_config(folder / "blocked", now, shifted(-20)), {}),
+        "before": (_config(folder / "before", now, shifted(60), closes=-60), {}),
+        "between": (
+            _config(
+                folder / "between",
+                now,
+                [("Part I", -30 * MINUTE, -10 * MINUTE, True), *shifted(10)[1:]],
+            ),
+            {},
+        ),
+        "recording": (_config(folder / "recording", now, shifted(-120)), {}),
+        "closed": (
+            _config(
+                folder / "closed",
+                now,
+                shifted(-180),
+                until=-60,
+                store=f"redis://127.0.0.1:{{port}}/0?prefix=a11y:{redis.name}:",
+            ),
+            {},
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory, idp: str) -> Iterator[Rig]:
+    need_chromium()
+    folder = tmp_path_factory.mktemp("a11y")
+    now = dt.datetime.now(dt.UTC)  # noqa: TID251 - a real browser runs on the real clock
+    now = now.replace(second=0, microsecond=0)  # whole minutes, as the console edits them
+    configs = _the_day(folder, now, idp)
+    redis = OwnRedis(folder / "closed-redis")
+    redis.start()
+    closed = configs["closed"][0]
+    closed.write_text(closed.read_text().replace("{port}", str(redis.port)))
+    stop_live = threading.Event()
+    encoder = teststream.LiveEncoder(
+        folder / "live" / "live", segment_seconds=1.0, width=320, height=180, fps=10
+    )
+    thread = threading.Thread(target=encoder.run, args=(stop_live,), daemon=True)
+    thread.start()
+    servers: dict[str, Server] = {}
+    try:
+        with ThreadPoolExecutor(len(configs)) as pool:
+            started = {
+                name: pool.submit(launch, config, config.parent / "serve.log", **options)
+                for name, (config, options) in configs.items()
+            }
+            for name, future in started.items():
+                servers[name] = future.result()
+        rig = Rig(servers, redis=redis)
+        for name, server in servers.items():
+            out = run_cli(
+                server.config, "registrants", "add", "--email", "a11y@example.org", "--name", "A"
+            )
+            rig.links[name] = urlsplit(out.stdout.strip().splitlines()[-1]).path
+        user(idp, OPS)
+        yield rig
+    finally:
+        for server in servers.values():
+            stop(server)
+        stop_live.set()
+        thread.join(timeout=10)
+        redis.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium(rig: Rig) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def until(page: Page, expression: str, seconds: float) -> None:
+    # wait_for_function would evaluate a string, which the page's CSP forbids (as it should);
+    # evaluate() goes through the DevTools protocol instead.
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            state = page.evaluate("document.getElementById('state')?.textContent")
+            raise AssertionError(f"not within {seconds} s: {expression} (state: {state})")
+        page.wait_for_timeout(200)
+
+
+def playing(page: Page, seconds: float = 20) -> None:
+    until(page, "document.getElementById('video').currentTime > 0.5", seconds)
+
+
+def axe(page: Page) -> list[dict[str, Any]]:
+    """axe-core's A and AA violations on the page as it is now."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async (tags) => {
+          const result = await axe.run(document, {
+            runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] });
+          return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + ": " + n.failureSummary) }));
+        }""",
+        AXE_TAGS,
+    )
+    return found
+
+
+# axe-core on every page, in every state and language
+
+
+def test_every_page_passes_axe_in_every_language(rig: Rig, chromium: Browser) -> None:
+    if not AXE.exists():
+        missing = f"{AXE} is missing: run `make assets` (npm ci, axe-core from package.json)"
+        pytest.fail(missing) if os.environ.get("CI") else pytest.skip(missing)
+    counts: dict[str, int] = {}
+    problems: dict[str, list[dict[str, Any]]] = {}
+    with chromium.new_context(bypass_csp=True) as sanity:  # axe finds what it should
+        page = sanity.new_page()
+        page.goto(rig.url("live", "/"))
+        page.evaluate("document.querySelector('main').append(document.createElement('img'))")
+        assert "image-alt" in {v["id"] for v in axe(page)}
+
+    def check(page: Page, name: str) -> None:
+        violations = axe(page)
+        counts[name] = len(violations)
+        if violations:
+            problems[name] = violations
+
+    contexts: dict[str, BrowserContext] = {}
+    pages: dict[str, Page] = {}
+    for lang, locale in LOCALES.items():
+        # bypass_csp only for the axe pass: add_script_tag injects axe as an inline script.
+        contexts[lang] = chromium.new_context(
+            locale=locale, timezone_id="Europe/Stockholm", bypass_csp=True
+        )
+        page = pages[lang] = contexts[lang].new_page()
+
+        def visit(page: Page, server: str, path: str, name: str, status: int = 200) -> None:
+            answer = page.goto(rig.url(server, path))
+            lang = page.evaluate("document.documentElement.lang")
+            assert answer is not None and answer.status == status, (name, lang)
+            check(page, f"{name} [{lang}]")
+
+        visit(page, "live", "/", "landing (Part I live)")
+        assert page.evaluate("document.documentElement.lang") == lang
+        visit(page, "live", "/register", "register")
+        page.click("button[type=submit]")  # nothing filled in: the form names every field
+        assert page.locator("#errors").is_visible()
+        check(page, f"register, errors [{lang}]")
+        page.fill("#name", "Axe Reader")
+        page.fill("#email", f"axe-{lang}@example.org")
+        page.check("#consent")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        assert page.locator("h1").count() == 1
+        check(page, f"registration done [{lang}]")
+        visit(page, "before", "/register", "registration closed")
+        visit(page, "live", "/accessibility", "accessibility statement")
+        visit(page, "live", "/watch", "error 401 (no session)", 401)
+        visit(page, "live", "/w/garbage", "error 403 (bad link)", 403)
+        visit(page, "live", "/nowhere", "error 404", 404)
+        for server, name in (
+            ("live", "watch: Part I live"),
+            ("blocked", "watch: Part II blocked"),
+            ("before", "watch: before the day"),
+            ("between", "watch: between parts"),
+            ("recording", "watch: recording, captions"),
+            ("closed", "watch: closed"),
+        ):
+            page.goto(rig.url(server, rig.links[server]))
+            assert urlsplit(page.url).path == "/watch"
+            if server in ("live", "recording"):
+                playing(page)
+            else:
+                page.wait_for_timeout(1000)  # the first status poll has been answered
+            if server == "recording":
+                until(page, "!document.getElementById('captions').hidden", 10)
+            check(page, f"{name} [{lang}]")
+            if server in ("blocked", "before", "between", "closed"):
+                visit(page, server, "/", f"landing ({server})")
+
+    # The console: signed in at the provider; English only (staff pages).
+    admin = chromium.new_context(bypass_csp=True).new_page()
+    admin.goto(rig.url("live", "/admin/login?next=/admin/"))
+    admin.fill("input[name=sub]", OPS)
+    admin.click("button[type=submit]:has-text('Authorize')")
+    admin.wait_for_url("**/admin/")
+    check(admin, "console: dashboard")
+    for path, name in (
+        ("/admin/schedule", "console: schedule"),
+        ("/admin/registrants", "console: registrants"),
+        ("/admin/audit", "console: audit log"),
+        ("/admin/audit/verify", "console: audit verify"),
+        ("/admin/attendance", "console: attendance"),
+    ):
+        admin.goto(rig.url("live", path))
+        check(admin, name)
+    admin.goto(rig.url("live", "/admin/schedule"))
+    admin.fill("#end-3", "2001-01-01T00:00")  # before its start: refused, with the reason
+    admin.click("text=Preview change to Part III")
+    admin.wait_for_load_state()
+    assert admin.locator("p.warning[role=alert]").is_visible()
+    check(admin, "console: schedule, change refused")
+    end = dt.datetime.fromisoformat(admin.input_value("#end-3")) + dt.timedelta(minutes=5)
+    admin.fill("#end-3", end.strftime("%Y-%m-%dT%H:%M"))
+    admin.click("text=Preview change to Part III")
+    admin.wait_for_load_state()
+    assert "Confirm" in admin.inner_text("h1"), admin.inner_text("main")
+    check(admin, "console: confirm a change")
+    admin.goto(rig.url("live", "/admin/"))
+    admin.click("text=Stop live serving now")
+    admin.wait_for_url("**/admin/?done=stopped")
+    check(admin, "console: dashboard, stopped")
+    try:
+        for lang, page in pages.items():
+            # The servers share 127.0.0.1, so their session cookies too: open the link again.
+            page.goto(rig.url("live", rig.links["live"]))
+            until(page, "document.getElementById('state').textContent !== ''", 5)
+            page.wait_for_timeout(1500)
+            assert page.locator("#state").inner_text() != ""
+            check(page, f"watch: stopped by ops [{lang}]")
+    finally:
+        admin.goto(rig.url("live", "/admin/"))
+        admin.click("text=Resume live serving")
+        admin.wait_for_url("**/admin/?done=resumed")
+
+    # The store goes away: a link opened now is answered 503, in words.
+    assert rig.redis is not None
+    rig.redis.stop()
+    for lang, page in pages.items():
+        answer = page.goto(rig.url("closed", rig.links["closed"]))
+        assert answer is not None and answer.status == 503, lang
+        check(page, f"error 503 (store down) [{lang}]")
+    for context in contexts.values():
+        context.close()
+    admin.context.close()
+
+    report = "\n".join(f"{count:3d}  {name}" for name, count in counts.items())
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "axe-violations.txt").write_text(report + "\n")
+    print(f"\naxe-core {AXE_TAGS}: violations per page\n{report}")
+    details = "\n".join(
+        f"{name}: {v['id']} ({v['impact']}) {v['help']}: {v['nodes']}"
+        for name, found in problems.items()
+        for v in found
+    )
+    assert not problems, details
+    assert len(counts) >= 60
+
+
+# Keyboard only
+
+
+def tab_to(page: Page, selector: str, *, limit: int = 40, back: bool = False) -> None:
+    """Press Tab (or Shift+Tab) until `selector` has the focus; its focus must be visible."""
+    for _ in range(limit):
+        if page.evaluate(f"document.activeElement?.matches({selector!r}) ?? false"):
+            style = page.evaluate(
+                "(() => { const s = getComputedStyle(document.activeElement); "
+                "return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+            )
+            assert style[0] != "none" and style[1] >= 2, (selector, style)
+            return
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_register_open_the_link_play_and_switch_language(
+    rig: Rig, chromium: Browser
+) -> None:
+    context = chromium.new_context(locale="en-GB", timezone_id="Europe/Helsinki")
+    page = context.new_page()
+    page.goto(rig.url("live", "/"))
+    tab_to(page, "a.button[href='/register']")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/register")
+    tab_to(page, "#name")
+    page.keyboard.type("Keyboard User")
+    page.keyboard.press("Tab")
+    page.keyboard.type("keyboard@example.org")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Ministry of Keys")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "consent"
+    page.keyboard.press("Space")
+    assert page.is_checked("#consent")
+    tab_to(page, "button[type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Check your email" in page.inner_text("h1"), page.inner_text("main")
+    assert page.get_by_role("status").inner_text().startswith("Thank you.")
+
+    # The link from the mail (the CLI prints the same current link).
+    out = run_cli(
+        rig.servers["live"].config,
+        "registrants",
+        "add",
+        "--email",
+        "keyboard@example.org",
+        "--name",
+        "Keyboard User",
+    )
+    page.goto(rig.url("live", urlsplit(out.stdout.strip().splitlines()[-1]).path))
+    assert urlsplit(page.url).path == "/watch"
+    playing(page)
+    tab_to(page, "#play")
+    assert page.inner_text("#play") == "Pause"
+    page.keyboard.press("Enter")
+    until(page, "document.getElementById('video').paused", 5)
+    until(page, "document.getElementById('play').textContent === 'Play'", 5)
+    page.keyboard.press("Space")
+    until(page, "!document.getElementById('video').paused", 5)
+    tab_to(page, "#sound")
+    page.keyboard.press("Enter")
+    until(page, "!document.getElementById('video').muted", 5)
+    assert page.get_attribute("#sound", "aria-pressed") == "true"
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "keyboard-player.png"))
+
+    tab_to(page, "a[hreflang=fi]", back=True)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/watch?lang=fi")
+    page.wait_for_load_state()
+    assert page.evaluate("document.documentElement.lang") == "fi"
+    until(page, "document.getElementById('state').textContent.startsWith('Suorana nyt')", 10)
+    playing(page)
+    until(page, "document.getElementById('play').textContent === 'Tauko'", 5)
+    context.close()
+
+
+def test_captions_on_the_recording_on_by_default_and_switched_by_keyboard(
+    rig: Rig, chromium: Browser
+) -> None:
+    context = chromium.new_context(locale="en-GB", timezone_id="Europe/Helsinki")
+    page = context.new_page()
+    page.goto(rig.url("recording", rig.links["recording"]))
+    until(page, "!document.getElementById('captions').hidden", 15)
+    playing(page)
+    tracks = page.evaluate(
+        "Array.from(document.getElementById('video').textTracks)"
+        ".map((t) => [t.kind, t.language, t.label, t.mode])"
+    )
+    assert ["subtitles", "en", "English", "showing"] in [list(t) for t in tracks], tracks
+    assert page.inner_text("#captions") == "Captions (English)"
+    assert page.get_attribute("#captions", "aria-pressed") == "true"
+    shown = (
+        "Array.from(document.getElementById('video').textTracks)"
+        ".some((t) => t.mode === 'showing' && t.activeCues && t.activeCues.length > 0)"
+    )
+    until(page, shown, 10)
+    cue = page.evaluate(
+        "Array.from(document.getElementById('video').textTracks)"
+        ".find((t) => t.mode === 'showing').activeCues[0].text"
+    )
+    assert cue in teststream.CAPTION_LINES
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "recording-captions.png"))
+
+    tab_to(page, "#captions")
+    page.keyboard.press("Space")
+    until(page, "document.getElementById('captions').getAttribute('aria-pressed') === 'false'", 5)
+    assert not page.evaluate(
+        "Array.from(document.getElementById('video').textTracks).some((t) => t.mode === 'showing')"
+    )
+    page.keyboard.press("Enter")
+    until(page, "document.getElementById('captions').getAttribute('aria-pressed') === 'true'", 5)
+    until(page, shown, 10)
+    context.close()
+
+
+def test_part_two_is_announced_in_one_sentence(rig: Rig, chromium: Browser) -> None:
+    context = chromium.new_context(locale="en-GB", timezone_id="Europe/Helsinki")
+    page = context.new_page()
+    page.goto(rig.url("blocked", rig.links["blocked"]))
+    status = page.get_by_role("status")
+    assert status.get_attribute("aria-live") == "polite"
+    assert status.get_attribute("id") == "state"
+    until(
+        page,
+        "/^Part II is not streamed; Part III starts at \\d\\d:\\d\\d [^()]+\\.$/"
+        ".test(document.getElementById('state').textContent)",
+        10,
+    )
+    words = status.inner_text()
+    assert words.startswith("Part II is not streamed; Part III starts at ")
+    assert "(" not in words  # the viewer is in the event's zone: one time, no "your time"
+    context.close()
