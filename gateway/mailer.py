@@ -66,8 +66,14 @@ class Mailer:
         """Queue the personal link mail (not for a revoked registrant). True if queued now."""
         if registrant.revoked:
             return False
+        _, added = await self.store.enqueue_mail(self.link_job(registrant, lang))
+        self.wake.set()
+        return added
+
+    def link_job(self, registrant: Registrant, lang: str) -> MailJob:
+        """A new queue entry for the registrant's current personal link, due now."""
         now = self.clock()
-        job = MailJob(
+        return MailJob(
             secrets.token_urlsafe(12),
             registrant.id,
             "link",
@@ -76,9 +82,6 @@ class Mailer:
             now,
             now,
         )
-        _, added = await self.store.enqueue_mail(job)
-        self.wake.set()
-        return added
 
     async def send_next(self, job_id: str | None = None) -> Outcome | None:
         """Claim one due job (or `job_id`), send it, record the outcome. None if none is due."""
@@ -186,17 +189,7 @@ async def send_links(
         if registrant.revoked or (unsent_only and (registrant.id, registrant.link_version) in done):
             report.skipped += 1
             continue
-        now = mailer.clock()
-        job = MailJob(
-            secrets.token_urlsafe(12),
-            registrant.id,
-            "link",
-            registrant.link_version,
-            lang,
-            now,
-            now,
-        )
-        queued, _ = await store.enqueue_mail(job)
+        queued, _ = await store.enqueue_mail(mailer.link_job(registrant, lang))
         todo.append(queued.id)
     for index, job_id in enumerate(todo):
         if report.unreachable:

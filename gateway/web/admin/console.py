@@ -18,8 +18,8 @@ from gateway.control import ScheduleRefused, consequences, with_parts
 from gateway.schedule import Part, status
 from gateway.times import in_zone, parse_time
 from gateway.web import csrf
-from gateway.web.admin.auth import Staff, staff
-from gateway.web.pages import render
+from gateway.web.admin.auth import staff
+from gateway.web.admin.people import page
 from gateway.web.services import Services, services
 
 FLASH = {
@@ -29,30 +29,9 @@ FLASH = {
 }
 
 
-def page(
-    request: Request,
-    who: Staff,
-    template: str,
-    section: str,
-    status_code: int = 200,
-    **context: Any,
-) -> Response:
-    """An admin page with the layout's context (staff, CSRF token, flash)."""
-    svc = services(request)
-    token, cookie = csrf.issue(request, svc.csrf_signer)
-    response = render(
-        request,
-        template,
-        status_code,
-        staff=who,
-        csrf=token,
-        section=section,
-        flash=FLASH.get(request.query_params.get("done", ""), ""),
-        **context,
-    )
-    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def _flash(request: Request) -> str:
+    """A fixed message for `?done=` after a change (never text from the address)."""
+    return FLASH.get(request.query_params.get("done", ""), "")
 
 
 async def form(request: Request, svc: Services) -> dict[str, str]:
@@ -80,6 +59,7 @@ async def dashboard(request: Request) -> Response:
         who,
         "admin/dashboard.html",
         "dashboard",
+        flash=_flash(request),
         now=in_zone(now, tz, seconds=True),
         now_status=current,
         controls=controls,
@@ -127,6 +107,7 @@ async def schedule_page(request: Request) -> Response:
         who,
         "admin/schedule.html",
         "schedule",
+        flash=_flash(request),
         parts=_rows(controls.schedule.parts, tz),
         changed=controls.changed,
         recording=in_zone(controls.schedule.recording_from, tz),
