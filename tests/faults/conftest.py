@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.deploy.conftest import start_nginx  # noqa: F401 - the fixture, shared with deploy
 from tests.e2e.conftest import start_server  # noqa: F401 - the fixture, shared with e2e
 from tests.web.conftest import make_gateway  # noqa: F401 - the fixture, shared with web
 
