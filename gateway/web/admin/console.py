@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.control import ScheduleRefused, consequences, with_parts
+from gateway.control import Controls, ScheduleRefused, consequences, with_parts
 from gateway.schedule import Part, status
 from gateway.times import in_zone, parse_time
 from gateway.web import csrf
-from gateway.web.admin.auth import staff
+from gateway.web.admin.auth import Staff, staff
 from gateway.web.admin.people import page
 from gateway.web.services import Services, services
 
@@ -98,20 +98,28 @@ def _rows(parts: tuple[Part, ...], tz: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def schedule_page(request: Request) -> Response:
-    who = await staff(request, "auditor")
-    controls = await services(request).gatekeeper.controls.current()
+def _schedule(
+    request: Request, who: Staff, controls: Controls, status_code: int = 200, *, error: str = ""
+) -> Response:
+    """The schedule page: the parts in force, their forms for ops, and any refusal."""
     tz = controls.schedule.timezone
     return page(
         request,
         who,
         "admin/schedule.html",
         "schedule",
+        status_code,
         flash=_flash(request),
         parts=_rows(controls.schedule.parts, tz),
         changed=controls.changed,
+        error=error,
         recording=in_zone(controls.schedule.recording_from, tz),
     )
+
+
+async def schedule_page(request: Request) -> Response:
+    who = await staff(request, "auditor")
+    return _schedule(request, who, await services(request).gatekeeper.controls.current())
 
 
 async def schedule_preview(request: Request) -> Response:
@@ -136,17 +144,7 @@ async def schedule_preview(request: Request) -> Response:
             ),
         )
     except (ValueError, ScheduleRefused) as exc:
-        return page(
-            request,
-            who,
-            "admin/schedule.html",
-            "schedule",
-            400,
-            parts=_rows(controls.schedule.parts, tz),
-            changed=controls.changed,
-            recording=in_zone(controls.schedule.recording_from, tz),
-            error=str(exc),
-        )
+        return _schedule(request, who, controls, 400, error=str(exc))
     return page(
         request,
         who,
@@ -176,18 +174,7 @@ async def schedule_apply(request: Request) -> Response:
             actor=who.identity,
         )
     except (ValueError, ScheduleRefused) as exc:
-        current = await controls.current()
-        return page(
-            request,
-            who,
-            "admin/schedule.html",
-            "schedule",
-            400,
-            parts=_rows(current.schedule.parts, tz),
-            changed=current.changed,
-            recording=in_zone(current.schedule.recording_from, tz),
-            error=str(exc),
-        )
+        return _schedule(request, who, await controls.current(), 400, error=str(exc))
     return RedirectResponse("/admin/schedule?done=changed", status_code=303)
 
 
