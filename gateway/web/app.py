@@ -177,9 +177,9 @@ def create_app(
 
     app = Starlette(
         routes=[
+            *stream.routes,  # first: the hot path matches on its first try
             *participant.routes,
             *register.routes,
-            *stream.routes,
             *ops.routes,
             *openapi.routes,
             *admin_auth.routes,

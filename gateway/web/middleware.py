@@ -12,6 +12,9 @@ CSP = (
 )
 
 
+MEDIA_PATHS = ("/live/", "/recording/", "/auth")
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
@@ -22,11 +25,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        media = scope["path"].startswith(MEDIA_PATHS)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
+                if media:  # playlists, segments, decisions: no document to frame or script
+                    await send(message)
+                    return
                 headers.setdefault("Content-Security-Policy", CSP)
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")

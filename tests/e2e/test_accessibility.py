@@ -468,7 +468,8 @@ def test_keyboard_only_register_open_the_link_play_and_switch_language(
     tab_to(page, "#sound")
     page.keyboard.press("Enter")
     until(page, "!document.getElementById('video').muted", 5)
-    assert page.get_attribute("#sound", "aria-pressed") == "true"
+    # aria-pressed follows the video's volumechange event, a moment after `muted` flips
+    until(page, "document.getElementById('sound').getAttribute('aria-pressed') === 'true'", 5)
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "keyboard-player.png"))
 
