@@ -75,6 +75,14 @@ class MailJob:
     sent_at: dt.datetime | None = None
 
 
+def check_finish(state: str, retry_at: dt.datetime | None) -> None:
+    """The arguments `Store.finish_mail` accepts, checked the same way by every store."""
+    if state not in ("sent", "failed", "pending"):
+        raise ValueError(f"a mail job finishes sent, failed or pending, not {state!r}")
+    if state == "pending" and retry_at is None:
+        raise ValueError("a mail job pending again needs retry_at")
+
+
 class Store(Protocol):
     async def close(self) -> None: ...
 

@@ -54,7 +54,7 @@ from redis.backoff import NoBackoff
 from gateway import chain
 from gateway.chain import Draft, Event
 from gateway.errors import StoreUnavailable
-from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session
+from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session, check_finish
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 YEAR_ONE = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -803,10 +803,7 @@ class RedisStore:
         error: str = "",
         retry_at: dt.datetime | None = None,
     ) -> MailJob:
-        if state not in ("sent", "failed", "pending"):
-            raise ValueError(f"a mail job finishes sent, failed or pending, not {state!r}")
-        if state == "pending" and retry_at is None:
-            raise ValueError("a mail job pending again needs retry_at")
+        check_finish(state, retry_at)
         sent_at = _iso(now)
         retry_iso, retry_us = ("", 0) if retry_at is None else (_iso(retry_at), _micros(retry_at))
         keys = [*(self._key(name) for name in _MAIL_KEYS), self._key("mail", job_id)]

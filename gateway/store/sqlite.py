@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from gateway import chain
 from gateway.chain import Draft, Event
 from gateway.errors import StoreUnavailable
-from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session
+from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session, check_finish
 
 T = TypeVar("T")
 
@@ -613,10 +613,7 @@ class SqliteStore:
         error: str = "",
         retry_at: dt.datetime | None = None,
     ) -> MailJob:
-        if state not in ("sent", "failed", "pending"):
-            raise ValueError(f"a mail job finishes sent, failed or pending, not {state!r}")
-        if state == "pending" and retry_at is None:
-            raise ValueError("a mail job pending again needs retry_at")
+        check_finish(state, retry_at)
         params = {
             "id": job_id,
             "state": state,
