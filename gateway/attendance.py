@@ -30,7 +30,12 @@ class Attendance:
 
     def seen(self, registrant_id: str, now: dt.datetime) -> None:
         """Note that the registrant fetched stream content during `now`'s minute."""
-        self._buffer.setdefault(registrant_id, set()).add(now.replace(second=0, microsecond=0))
+        minute = now.replace(second=0, microsecond=0)
+        minutes = self._buffer.get(registrant_id)
+        if minutes is None:
+            self._buffer[registrant_id] = {minute}
+        else:
+            minutes.add(minute)
 
     async def flush(self) -> None:
         """Write the buffer to the store; on an outage keep it for the next try."""

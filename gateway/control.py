@@ -2,15 +2,19 @@
 
 Changes are stored over the config (the store is shared, so every replica
 sees them) and read through a short cache: a change takes effect everywhere
-within `MAX_AGE` (1 s, well inside the 2 s promised). When the store does not
+within `MAX_AGE` (1 s, well inside the 2 s promised). A background task
+(`keep_fresh`) reads them twice per `MAX_AGE`, so requests find them in memory;
+should it fall behind, one request reads for all. When the store does not
 answer, the last known state stands. Every change is audited with who made it
 and the values before and after.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass, replace
 
 from gateway.audit import AuditLog
@@ -22,6 +26,7 @@ from gateway.times import in_zone, iso
 
 PARTS_KEY = "control.parts"
 STOPPED_KEY = "control.stopped"
+log = logging.getLogger(__name__)
 MAX_AGE = dt.timedelta(seconds=1)
 
 
@@ -134,18 +139,50 @@ class ControlState:
         self.audit = audit
         self.clock = clock
         self._cached: tuple[Controls, dt.datetime] | None = None
+        self._reading = asyncio.Lock()
 
-    async def current(self) -> Controls:
-        """The schedule and kill switch in force, at most MAX_AGE old."""
-        now = self.clock()
-        if self._cached is not None and now - self._cached[1] < MAX_AGE:
-            return self._cached[0]
+    def cached(self, now: dt.datetime) -> Controls | None:
+        """`current`'s answer if it comes from memory (the hot path: no coroutine)."""
+        cached = self._cached
+        if cached is not None and now - cached[1] < MAX_AGE:
+            return cached[0]
+        return None
+
+    async def current(self, now: dt.datetime | None = None) -> Controls:
+        """The schedule and kill switch in force at `now` (the clock's reading if not
+        given), at most MAX_AGE old."""
+        now = now or self.clock()
+        found = self.cached(now)
+        if found is not None:
+            return found
+        async with self._reading:  # one read per refresh however many requests ask
+            found = self.cached(now)
+            if found is not None:
+                return found
+            return await self._refresh(now)
+
+    async def keep_fresh(self, interval: float = MAX_AGE.total_seconds() / 2) -> None:
+        """Read the store every `interval` s until cancelled, so requests find the
+        controls current and never wait for a read (they still do should this fall behind)."""
+        while True:
+            try:
+                async with self._reading:
+                    await self._refresh(self.clock())
+            except StoreUnavailable:
+                pass  # nothing known yet: requests get 503 until the store answers
+            except Exception:  # a bug, not an outage: log, go on
+                log.exception("reading the ops controls failed")
+            await asyncio.sleep(interval)
+
+    async def _refresh(self, now: dt.datetime) -> Controls:
         try:
             controls = await self._read()
         except StoreUnavailable:
             if self._cached is None:
                 raise
-            return self._cached[0]  # the last known state stands during an outage
+            # The last known state stands during an outage; the store is asked again
+            # in MAX_AGE, not by every request meanwhile.
+            controls = self._cached[0]
         self._cached = (controls, now)
         return controls
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from gateway import playlists
 from gateway.clock import Clock
 from gateway.errors import AccessRefused, GatewayError, NotFound
-from gateway.origins import Origin
+from gateway.origincache import Arriving, CachingOrigin
 from gateway.schedule import LiveWindow
 from gateway.store import Store
 
@@ -56,7 +56,7 @@ class LiveStream:
     """
 
     def __init__(
-        self, origin: Origin, store: Store, clock: Clock, *, known_limit: int = 100_000
+        self, origin: CachingOrigin, store: Store, clock: Clock, *, known_limit: int = 100_000
     ) -> None:
         self.origin = origin
         self.store = store
@@ -86,10 +86,11 @@ class LiveStream:
             seen.served[key] = served
         return served
 
-    async def segment(self, path: str, window: LiveWindow) -> bytes:
-        """The segment's bytes, if `check_segment` lets it through."""
+    async def segment(self, path: str, window: LiveWindow) -> bytes | Arriving:
+        """The segment's bytes, if `check_segment` lets it through: whole from memory, or
+        still arriving from the origin (see `CachingOrigin.open`)."""
         await self.check_segment(path, window)
-        return await self.origin.fetch(path)
+        return await self.origin.open(path)
 
     async def check_segment(self, path: str, window: LiveWindow) -> None:
         """Refuse a segment a playlist served now would not list, even asked for by name.

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+from collections import Counter as Counts
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
+
+
+class Tally:
+    """A Prometheus counter by labels for the hot path: plain ints, no lock.
+
+    prometheus_client's Counter takes a lock on every increment (~1 µs, a fifth
+    of an access decision); these counts are only ever changed on the event
+    loop, and a scrape reads a copy.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, labels: list[str], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.counts: Counts[tuple[str, ...]] = Counts()
+        registry.register(self)
+
+    def add(self, *values: str) -> None:
+        self.counts[values] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, count in self.counts.copy().items():
+            family.add_metric(list(values), count)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labels)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.decisions = Counter(
+        self.decisions = Tally(
             "gateway_decisions",
             "Access decisions by area, outcome and reason",
             ["area", "outcome", "reason"],
-            registry=self.registry,
+            self.registry,
         )
         self.links = Counter(
             "gateway_link_opens",
@@ -37,11 +72,11 @@ class Metrics:
             ["origin"],
             registry=self.registry,
         )
-        self.origin_cache = Counter(
+        self.origin_cache = Tally(
             "gateway_origin_cache",
             "Origin fetches by how the cache answered: hit, join (shared a flight), miss",
             ["origin", "result"],
-            registry=self.registry,
+            self.registry,
         )
         self.store_errors = Counter(
             "gateway_store_unavailable",

@@ -27,7 +27,7 @@ import httpx2
 
 from gateway.errors import GatewayError, NotFound, OriginTimeout, OriginUnavailable
 from gateway.metrics import Metrics
-from gateway.origincache import DEFAULT_CACHE_BYTES, CachingOrigin
+from gateway.origincache import DEFAULT_CACHE_BYTES, Arriving, CachingOrigin
 from gateway.paths import is_playlist
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -61,6 +61,7 @@ class FileOrigin:
 
     def __init__(self, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = Path(os.path.realpath(root))
+        self._root = str(self.root)  # joined as text on the hot path: cheaper than Path
         self.max_bytes = max_bytes
 
     async def fetch(self, path: str) -> bytes:
@@ -80,7 +81,7 @@ class FileOrigin:
         body `fetch` returned is ever answered on the strength of it.
         """
         try:
-            info = os.stat(self.root / path)
+            info = os.stat(os.path.join(self._root, path))
         except (OSError, ValueError):
             return None
         return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
@@ -165,16 +166,31 @@ class HttpOrigin:
         transport error or a body over `max_bytes` → OriginUnavailable, the
         body read only up to the limit.
         """
+        return await self._fetch(path, None)
+
+    async def fetch_into(self, path: str, into: Arriving) -> bytes:
+        """As `fetch`, passing the answer on to `into` while it arrives (see `Arriving`).
+
+        Once `into` has begun (viewers may have part of the body), a failure is
+        final: another try would start the body again.
+        """
+        return await self._fetch(path, into)
+
+    async def _fetch(self, path: str, into: Arriving | None) -> bytes:
         deadline = time.monotonic() + self.timeout
         tries = 0
         while True:
             try:
-                return await self._once(path, deadline - time.monotonic())
+                return await self._once(path, deadline - time.monotonic(), into)
             except _Transient as transient:
                 tries += 1
                 pause = random.uniform(*self.backoff)
                 # Another try needs time for the pause and a little for itself.
-                if tries > self.retries or time.monotonic() + 2 * pause >= deadline:
+                if (
+                    tries > self.retries
+                    or time.monotonic() + 2 * pause >= deadline
+                    or (into is not None and into.began)
+                ):
                     raise transient.error from transient.__cause__
                 await asyncio.sleep(pause)
 
@@ -183,7 +199,7 @@ class HttpOrigin:
         if self._owns_client:
             await self.client.aclose()
 
-    async def _once(self, path: str, budget: float) -> bytes:
+    async def _once(self, path: str, budget: float, into: Arriving | None) -> bytes:
         url = self.base_url + quote(path)
         # The budget bounds every phase; a shorter connect timeout on the client is kept.
         connect = self.client.timeout.connect
@@ -205,9 +221,12 @@ class HttpOrigin:
                         raise _Transient(error) if status in _RETRIED else error
                     limit = _limit(path, self.max_bytes)
                     declared = response.headers.get("content-length", "")
-                    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+                    length = int(declared) if declared.isascii() and declared.isdigit() else None
+                    if length is not None and length > limit:
                         raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
-                    return await self._body(response, path, limit)
+                    if into is not None:
+                        into.begin(length)
+                    return await self._body(response, path, limit, into)
         except (httpx2.TimeoutException, TimeoutError) as exc:
             timeout = OriginTimeout(f"origin timed out for {path!r}: {type(exc).__name__}")
             if isinstance(exc, httpx2.ConnectTimeout):  # nothing sent yet: worth another try
@@ -219,14 +238,19 @@ class HttpOrigin:
         except httpx2.HTTPError as exc:
             raise OriginUnavailable(f"origin failed for {path!r}: {type(exc).__name__}") from exc
 
-    async def _body(self, response: httpx2.Response, path: str, limit: int) -> bytes:
+    async def _body(
+        self, response: httpx2.Response, path: str, limit: int, into: Arriving | None
+    ) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes(_CHUNK):
+        # Passed on as the network gives them; kept in chunks of _CHUNK otherwise.
+        async for chunk in response.aiter_bytes(None if into is not None else _CHUNK):
             size += len(chunk)
             if size > limit:
                 raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
             chunks.append(chunk)
+            if into is not None:
+                into.add(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -125,6 +125,31 @@ def live_window(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> Li
     )
 
 
+class Windows:
+    """`live_window` for one grace, remembered over the stretch of time in which its
+    answer cannot change: between two consecutive part starts, ends and ends + grace.
+
+    The hot path asks on every request; this answers from memory until the next
+    of those moments, or until the schedule is another object (ops changed it).
+    Refusals are not kept: they are worked out again each time.
+    """
+
+    def __init__(self, grace: dt.timedelta) -> None:
+        self.grace = grace
+        self._kept: tuple[Schedule, dt.datetime, dt.datetime, LiveWindow] | None = None
+
+    def at(self, schedule: Schedule, now: dt.datetime) -> LiveWindow:
+        kept = self._kept
+        if kept is not None and kept[0] is schedule and kept[1] <= now < kept[2]:
+            return kept[3]
+        window = live_window(schedule, now, self.grace)
+        edges = sorted({e for p in schedule.parts for e in (p.start, p.end, p.end + self.grace)})
+        since = max((e for e in edges if e <= now), default=dt.datetime.min.replace(tzinfo=dt.UTC))
+        until = min((e for e in edges if e > now), default=dt.datetime.max.replace(tzinfo=dt.UTC))
+        self._kept = (schedule, since, until, window)
+        return window
+
+
 def check_recording(schedule: Schedule, now: dt.datetime) -> None:
     """Allow the recording in `[recording_from, recording_until)`.
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
 from gateway.settings import Settings
 from gateway.web.app import create_app
+from gateway.web.stream import StreamCut
+
+
+class QuietCuts(logging.Filter):
+    """Drop uvicorn's traceback for a segment cut short by its origin (`StreamCut`):
+    an outage, said once a minute by the gate, not a bug to log per viewer."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], StreamCut))
 
 
 def serve(settings: Settings, *, host: str, port: int, trusted_proxies: str = "127.0.0.1") -> int:
@@ -21,6 +32,7 @@ def serve(settings: Settings, *, host: str, port: int, trusted_proxies: str = "1
             "newest first) to sign links and cookies"
         )
     app = create_app(settings)
+    logging.getLogger("uvicorn.error").addFilter(QuietCuts())
     uvicorn.run(
         app,
         host=host,

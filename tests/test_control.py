@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from pathlib import Path
+
 import pytest
 
 from gateway.audit import AuditLog
@@ -10,7 +14,9 @@ from gateway.control import ControlState, ScheduleRefused, consequences, with_pa
 from gateway.errors import AccessRefused, StoreUnavailable
 from gateway.schedule import Part, live_window, status
 from gateway.store.redis import RedisStore
+from gateway.store.sqlite import SqliteStore
 from tests.conftest import REDIS_URL, OwnRedis, helsinki
+from tests.counting import CountingStore
 from tests.test_schedule import GRACE, SEMINAR
 
 pytestmark = pytest.mark.anyio
@@ -111,3 +117,41 @@ async def test_the_last_known_state_stands_when_the_store_is_down(own_redis: Own
             await fresh.current()
     finally:
         await store.close()
+
+
+async def test_one_read_per_refresh_however_many_requests_ask(tmp_path: Path) -> None:
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    store = CountingStore(SqliteStore(str(tmp_path / "gateway.db")))
+    try:
+        controls = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+        await asyncio.gather(*(controls.current() for _ in range(50)))
+        assert store.calls["get_value"] == 2  # the parts and the kill switch, once
+        clock.advance(seconds=1)
+        await asyncio.gather(*(controls.current() for _ in range(50)))
+        assert store.calls["get_value"] == 4
+    finally:
+        await store.close()
+
+
+async def test_kept_fresh_in_the_background_requests_find_the_change_in_memory(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    one, two = (CountingStore(SqliteStore(str(tmp_path / "gateway.db"))) for _ in range(2))
+    controls = ControlState(SEMINAR, one, AuditLog(one, clock), clock)
+    ops = ControlState(SEMINAR, two, AuditLog(two, clock), clock)
+    keeping = asyncio.create_task(controls.keep_fresh(interval=0.01))
+    try:
+        await asyncio.sleep(0.05)
+        assert controls.cached(clock()) is not None
+        await ops.set_stopped(True, actor="ops@x")  # on another replica
+        clock.advance(seconds=1)
+        await asyncio.sleep(0.05)  # a background read, not a request's
+        cached = controls.cached(clock())
+        assert cached is not None and cached.stopped
+    finally:
+        keeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeping
+        await one.close()
+        await two.close()

@@ -6,6 +6,8 @@ the same backend stands for another replica (or the CLI); a frozen clock.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -94,6 +96,28 @@ async def test_a_warm_cache_answers_without_the_store(world: World) -> None:
     assert world.counted.session_calls() == 0
     assert world.counted.calls["access_changes"] == 9  # one poll a second (t = 1 … 9 s)
     assert world.cache.stats.hits == 40
+
+
+async def test_kept_fresh_in_the_background_a_request_never_waits_for_a_poll(
+    world: World,
+) -> None:
+    await world.cache.get("s1")
+    await world.cache.get("s2")
+    keeping = asyncio.create_task(world.cache.keep_fresh(interval=0.01))
+    try:
+        await world.elsewhere.bump_link("r1", revoked=True)
+        world.clock.advance(seconds=1)  # a poll is due: the background one comes first
+        await asyncio.sleep(0.1)
+        polls = world.counted.calls["access_changes"]
+        assert polls >= 1
+        assert world.cache.hit("s2", world.clock()) is not None  # current: a plain hit
+        assert world.cache.hit("s1", world.clock()) is None  # r1 changed: read again
+        assert await world.revoked("s1") is True
+        assert world.counted.calls["access_changes"] - polls <= 1  # (another tick, at most)
+    finally:
+        keeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeping
 
 
 async def test_a_session_the_store_does_not_know_is_remembered_too(world: World) -> None:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from gateway.access import Gatekeeper
 from gateway.attendance import Attendance
@@ -43,6 +44,21 @@ from gateway.web.services import Services
 STATIC = Path(__file__).parent / "static"
 
 
+class Gateway(Starlette):
+    """Starlette, but the stream gate answers its GETs before the middleware and router.
+
+    Those are nearly all the requests a webcast gets, and they need none of
+    the page machinery (see `gateway.web.stream`).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and stream.is_stream(scope):
+            scope["app"] = self
+            await stream.gate(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None]) -> None:
     """Run `work` for the app's lifetime; cancel it on shutdown."""
     task = asyncio.create_task(work)
@@ -62,7 +78,7 @@ def create_app(
     clock: Clock | None = None,
     watch_interval: float | None = 1.0,
     background: bool = True,
-) -> Starlette:
+) -> Gateway:
     """The gateway as an ASGI app.
 
     `store` defaults to the one `settings.store_url` names (closed with the
@@ -156,6 +172,9 @@ def create_app(
                 _background(stack, live.watch(watch_interval))
             stack.push_async_callback(attendance.flush)  # the last minutes too
             if background:
+                # Session, revocation and ops state read ahead: requests never wait for it.
+                _background(stack, gatekeeper.sessions.keep_fresh())
+                _background(stack, controls.keep_fresh())
                 _background(stack, registry.journal.replay_forever(the_store))
                 _background(stack, mailer.run())
                 _background(stack, audit.flush_forever())
@@ -175,9 +194,9 @@ def create_app(
                 _background(stack, captions.watch())
             yield
 
-    app = Starlette(
+    app = Gateway(
         routes=[
-            *stream.routes,  # first: the hot path matches on its first try
+            *stream.routes,
             *participant.routes,
             *register.routes,
             *ops.routes,

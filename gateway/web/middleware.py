@@ -13,6 +13,7 @@ CSP = (
 
 
 MEDIA_PATHS = ("/live/", "/recording/", "/auth")
+MEDIA_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 
 
 class SecurityHeaders:
@@ -30,8 +31,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
+                for name, value in MEDIA_HEADERS:
+                    headers.setdefault(name, value)
                 if media:  # playlists, segments, decisions: no document to frame or script
                     await send(message)
                     return

@@ -1,32 +1,161 @@
 """The stream gate: `/live/`, `/recording/`, and `/auth` for nginx's auth_request.
 
 One path for every request: session cookie → access decision → origin →
-playlist filter → bytes. Bodies are whole and in memory (a FileResponse's small
-threaded chunks cost 8x the CPU; see issue 7's figures).
+playlist filter → bytes. It is the hot path, every viewer asking every few
+seconds, so it is plain ASGI: `Gateway` (app.py) hands it GET and HEAD of
+these paths before Starlette's middleware and router (other methods reach the
+same gate through `routes`, and get Starlette's 405). The clock is read once
+per request, headers are encoded once per kind of answer, bodies are whole and
+in memory (a FileResponse's small threaded chunks cost 8x the CPU; see issue
+7's figures). Refusals are worded by `errors.on_domain_error`, as everywhere
+else, and carry the same security headers as `SecurityHeaders` gives media.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import unquote, urlsplit
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import Request, cookie_parser
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.access import Grant
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
+from gateway.origincache import Arriving
 from gateway.paths import is_playlist, media_type, safe_path
-from gateway.web.services import Services, services
+from gateway.web import errors
+from gateway.web.middleware import MEDIA_HEADERS
+from gateway.web.services import Services
 
 PLAYLIST_CACHE = "no-cache, no-store"
 SEGMENT_CACHE = "private, max-age=3600"
+DECISION_CACHE = "private, max-age=1"  # nginx keeps a grant for a second (deploy/nginx)
+AREAS = {"/live/": "live", "/recording/": "recording"}
+_PREFIXES = tuple(AREAS)
+Headers = list[tuple[bytes, bytes]]
 
 
-async def _grant(svc: Services, request: Request, area: str) -> Grant:
-    return await svc.gatekeeper.authorize(request.cookies.get(svc.cookie_name), area, svc.clock())
+def is_stream(scope: Scope) -> bool:
+    """Whether the gate answers this request itself (GET or HEAD of a stream path)."""
+    path: str = scope["path"]
+    return scope["method"] in ("GET", "HEAD") and (path.startswith(_PREFIXES) or path == "/auth")
 
 
-async def _body(svc: Services, grant: Grant, path: str) -> bytes:
+class StreamGate:
+    """The ASGI app behind every stream path; see the module doc."""
+
+    def __init__(self) -> None:
+        self._headers: dict[tuple[str, str], Headers] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        svc: Services = scope["app"].state.services
+        now = svc.clock()
+        body: bytes | Arriving
+        try:
+            if scope["path"] == "/auth":
+                status, headers, body = await self.auth(svc, scope, now)
+            else:
+                status, headers, body = await self.serve(svc, scope, now)
+            if isinstance(body, Arriving):
+                await body.opened()  # the origin's answer accepted, or its refusal raised
+        except GatewayError as exc:
+            response = await errors.on_domain_error(Request(scope, receive), exc)
+            response.headers.update(dict(MEDIA_HEADERS))
+            await response(scope, receive, send)
+            return
+        if isinstance(body, Arriving):
+            await relay(send, headers, body)
+            return
+        headers = [(b"content-length", str(len(body)).encode()), *headers]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def serve(
+        self, svc: Services, scope: Scope, now: dt.datetime
+    ) -> tuple[int, Headers, bytes | Arriving]:
+        """A playlist, segment or recording file, for a session allowed to see it now."""
+        prefix = "/live/" if scope["path"].startswith("/live/") else "/recording/"
+        path = safe_path(scope["path"][len(prefix) :])
+        grant = await _grant(svc, scope, AREAS[prefix], now)
+        body = await _body(svc, grant, path)
+        svc.attendance.seen(grant.registrant, now)
+        cache = PLAYLIST_CACHE if is_playlist(path) else SEGMENT_CACHE
+        return 200, self.headers(media_type(path), cache), body
+
+    async def auth(
+        self, svc: Services, scope: Scope, now: dt.datetime
+    ) -> tuple[int, Headers, bytes]:
+        """nginx auth_request: 204 when the original URI may be served, else the refusal status.
+
+        Playlists are filtered by the gateway itself (nginx proxies them here);
+        for a segment the decision includes its date, so a Part II segment asked
+        for by name during Part III is refused here too.
+        """
+        original = urlsplit(_header(scope, b"x-original-uri") or "")
+        area, _, rest = unquote(original.path).lstrip("/").partition("/")
+        if area not in AREAS.values():
+            raise NotFound()
+        path = safe_path(rest)
+        grant = await _grant(svc, scope, area, now)
+        if grant.window is not None and not is_playlist(path):
+            await svc.live.check_segment(path, grant.window)
+        svc.attendance.seen(grant.registrant, now)
+        return 204, self.headers("", DECISION_CACHE), b""
+
+    def headers(self, content_type: str, cache: str) -> Headers:
+        """The answer's headers but its length, encoded once per (type, cache)."""
+        found = self._headers.get((content_type, cache))
+        if found is None:
+            charset = "; charset=utf-8" if content_type.startswith("text/") else ""  # as Starlette
+            typed = [(b"content-type", (content_type + charset).encode())] if content_type else []
+            found = [
+                *typed,
+                (b"cache-control", cache.encode()),
+                *((k.lower().encode(), v.encode()) for k, v in MEDIA_HEADERS),
+            ]
+            self._headers[(content_type, cache)] = found
+        return found
+
+
+class StreamCut(Exception):
+    """The origin failed while a segment was being passed on: the answer is cut short.
+
+    Raised out of the gate so the server closes the connection (the player sees
+    a truncated segment and asks again); `server.QuietCuts` keeps the
+    traceback out of the log, `errors.complain` says it once a minute.
+    """
+
+
+async def relay(send: Send, headers: Headers, arriving: Arriving) -> None:
+    """Pass a segment on while it arrives from the origin (see `CachingOrigin.open`)."""
+    if arriving.length is not None:
+        headers = [(b"content-length", str(arriving.length).encode()), *headers]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    try:
+        async for chunk in arriving:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except GatewayError as exc:
+        errors.complain(f"origin failed while passing a segment on: {exc}")
+        raise StreamCut(str(exc)) from None
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first header called `name` (lower case), as Starlette's `Request.headers` reads it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _grant(svc: Services, scope: Scope, area: str, now: dt.datetime) -> Grant:
+    cookies = _header(scope, b"cookie")
+    cookie = cookie_parser(cookies).get(svc.cookie_name) if cookies else None
+    return await svc.gatekeeper.authorize(cookie, area, now)
+
+
+async def _body(svc: Services, grant: Grant, path: str) -> bytes | Arriving:
     if grant.area == "recording":
         return await svc.recording.fetch(path)
     assert grant.window is not None
@@ -35,39 +164,9 @@ async def _body(svc: Services, grant: Grant, path: str) -> bytes:
     return await svc.live.segment(path, grant.window)
 
 
-async def serve(request: Request) -> Response:
-    svc = services(request)
-    area = request.url.path.split("/", 2)[1]
-    path = safe_path(request.path_params["path"])
-    grant = await _grant(svc, request, area)
-    body = await _body(svc, grant, path)
-    svc.attendance.seen(grant.registrant, svc.clock())
-    cache = PLAYLIST_CACHE if is_playlist(path) else SEGMENT_CACHE
-    return Response(body, media_type=media_type(path), headers={"Cache-Control": cache})
-
-
-async def auth(request: Request) -> Response:
-    """nginx auth_request: 204 when the original URI may be served, else the refusal status.
-
-    Playlists are filtered by the gateway itself (nginx proxies them here);
-    for a segment the decision includes its date, so a Part II segment asked
-    for by name during Part III is refused here too.
-    """
-    svc = services(request)
-    original = urlsplit(request.headers.get("x-original-uri", ""))
-    area, _, rest = unquote(original.path).lstrip("/").partition("/")
-    if area not in ("live", "recording"):
-        raise NotFound()
-    path = safe_path(rest)
-    grant = await _grant(svc, request, area)
-    if grant.window is not None and not is_playlist(path):
-        await svc.live.check_segment(path, grant.window)
-    svc.attendance.seen(grant.registrant, svc.clock())
-    return Response(status_code=204, headers={"Cache-Control": "private, max-age=1"})
-
-
+gate = StreamGate()
 routes = [
-    Route("/live/{path:path}", serve),
-    Route("/recording/{path:path}", serve),
-    Route("/auth", auth),
+    Route("/live/{path:path}", gate, methods=["GET"]),
+    Route("/recording/{path:path}", gate, methods=["GET"]),
+    Route("/auth", gate, methods=["GET"]),
 ]

@@ -403,3 +403,32 @@ def test_an_http_origin_is_asked_once_per_segment_whatever_the_viewers(
     took = time.monotonic() - started
     assert {name: http_origin.seen[f"/{name}"] for name in names} == dict.fromkeys(names, 1)
     assert http_origin.seen["/index.m3u8"] <= 1 + took  # at most once a second
+
+
+def test_the_gate_answers_get_and_head_and_leaves_other_methods_to_the_routes(
+    gateway: Gateway,
+) -> None:
+    encoder(gateway.tmp, "2021-11-18T10:29:40", 3)
+    viewer = gateway.login()
+    assert viewer.get("/live/index.m3u8").status_code == 200  # lists (and dates) seg0
+    got = viewer.get("/live/seg0.ts")
+    head = viewer.head("/live/seg0.ts")
+    assert got.status_code == 200 and got.content == segment_bytes("seg0.ts")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == got.headers["content-length"]
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["referrer-policy"] == "no-referrer"
+    assert "content-security-policy" not in got.headers  # media: no document to protect
+    posted = viewer.post("/live/seg0.ts")
+    assert posted.status_code == 405 and "GET" in posted.headers["allow"]
+    assert viewer.post("/auth").status_code == 405
+    assert viewer.get("/live", follow_redirects=False).status_code == 307  # to /live/
+
+
+def test_refusals_from_the_gate_carry_the_media_headers(gateway: Gateway) -> None:
+    refused = gateway.client.get("/live/index.m3u8")
+    assert refused.status_code == 401 and refused.json()["error"] == "no_session"
+    assert refused.headers["x-content-type-options"] == "nosniff"
+    assert refused.headers["cache-control"] == "no-store"
+    bad = gateway.login().get("/live/..%2Fetc%2Fpasswd")
+    assert bad.status_code in (400, 404)
