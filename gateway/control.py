@@ -25,6 +25,7 @@ from gateway.store import Store
 from gateway.times import in_zone, iso
 
 PARTS_KEY = "control.parts"
+WRITE_TRIES = 5  # a change made over others' changes made meanwhile, at most this often
 STOPPED_KEY = "control.stopped"
 log = logging.getLogger(__name__)
 MAX_AGE = dt.timedelta(seconds=1)
@@ -199,16 +200,27 @@ class ControlState:
     async def change_part(
         self, name: str, *, start: dt.datetime, end: dt.datetime, streamed: bool, actor: str
     ) -> Schedule:
-        """Move a part or change whether it is streamed; audited. ScheduleRefused if impossible."""
-        current = (await self._fresh()).schedule
-        old = next((p for p in current.parts if p.name == name), None)
-        if old is None:
-            raise ScheduleRefused(f"there is no part named {name!r}")
-        new_part = Part(name, start, end, streamed)
-        schedule = with_parts(
-            self.config, tuple(new_part if p.name == name else p for p in current.parts)
-        )
-        await self.store.set_value(PARTS_KEY, _encode(schedule.parts))
+        """Move a part or change whether it is streamed; audited. ScheduleRefused if impossible.
+
+        The parts are written over exactly the ones read (`Store.replace_value`):
+        should another ops person change a part in between, on any replica, the
+        parts are read again and this change checked and made over theirs, so
+        neither is lost.
+        """
+        for _ in range(WRITE_TRIES):
+            stored = await self.store.get_value(PARTS_KEY)
+            current = self.config if stored is None else with_parts(self.config, _decode(stored))
+            old = next((p for p in current.parts if p.name == name), None)
+            if old is None:
+                raise ScheduleRefused(f"there is no part named {name!r}")
+            new_part = Part(name, start, end, streamed)
+            schedule = with_parts(
+                self.config, tuple(new_part if p.name == name else p for p in current.parts)
+            )
+            if await self.store.replace_value(PARTS_KEY, stored, _encode(schedule.parts)):
+                break
+        else:
+            raise ScheduleRefused("the schedule kept changing meanwhile: look at it again")
         self._cached = None
         tz = current.timezone
         await self.audit.record(
@@ -228,7 +240,3 @@ class ControlState:
             await self.store.delete_value(STOPPED_KEY)
         self._cached = None
         await self.audit.record("live.stopped" if stopped else "live.resumed", actor=actor)
-
-    async def _fresh(self) -> Controls:
-        self._cached = None
-        return await self.current()

@@ -155,3 +155,41 @@ async def test_kept_fresh_in_the_background_requests_find_the_change_in_memory(
             await keeping
         await one.close()
         await two.close()
+
+
+async def test_two_ops_changing_parts_at_once_on_two_replicas_both_take_effect(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    one, two = (CountingStore(SqliteStore(str(tmp_path / "gateway.db"))) for _ in range(2))
+    first = ControlState(SEMINAR, one, AuditLog(one, clock), clock)
+    second = ControlState(SEMINAR, two, AuditLog(two, clock), clock)
+
+    async def meanwhile() -> None:  # after the first has read the parts, before it writes
+        await second.change_part(
+            "Part III",
+            start=helsinki("2021-11-18T17:20"),
+            end=helsinki("2021-11-18T18:30"),
+            streamed=True,
+            actor="ops-b",
+        )
+
+    one.after["get_value"] = meanwhile
+    try:
+        await first.change_part(
+            "Part I",
+            start=helsinki("2021-11-18T10:00"),
+            end=helsinki("2021-11-18T12:40"),
+            streamed=True,
+            actor="ops-a",
+        )
+        clock.advance(seconds=1)
+        parts = {p.name: p for p in (await second.current()).schedule.parts}
+        assert parts["Part I"].end == helsinki("2021-11-18T12:40")  # ops-a's change
+        assert parts["Part III"].start == helsinki("2021-11-18T17:20")  # and ops-b's
+        assert one.calls["get_value"] == 2  # read again once, over ops-b's change
+        actors = [e.actor for e in await one.audit_events() if e.type == "schedule.changed"]
+        assert sorted(actors) == ["ops-a", "ops-b"]
+    finally:
+        await one.close()
+        await two.close()

@@ -214,13 +214,19 @@ async def test_a_viewer_hanging_up_does_not_cancel_the_fetch_for_the_others(
 # Segments passed on while they arrive
 
 
+async def opening(cache: CachingOrigin, path: str) -> Arriving:
+    """`cache.open(path)`, which must be a flight passing bytes on, once the origin answered."""
+    arriving = await cache.open(path)
+    assert isinstance(arriving, Arriving)
+    await asyncio.wait_for(arriving.opened(), 5)
+    return arriving
+
+
 async def test_a_segment_reaches_viewers_while_it_arrives_in_one_origin_request(
     origin: Origin, client: httpx2.AsyncClient
 ) -> None:
     cache, http = cached(origin, client)
-    arriving = await cache.open("trickle/a.ts")
-    assert isinstance(arriving, Arriving)
-    await asyncio.wait_for(arriving.opened(), 5)
+    arriving = await opening(cache, "trickle/a.ts")
     assert arriving.length == len(FIRST + REST)  # the origin's Content-Length, passed on
     chunks = aiter(arriving)
     received = b""
@@ -240,14 +246,10 @@ async def test_a_refusal_before_the_first_byte_is_raised_by_opened(
     origin: Origin, client: httpx2.AsyncClient
 ) -> None:
     cache, _ = cached(origin, client)
-    missing = await cache.open("nothing.ts")
-    assert isinstance(missing, Arriving)
     with pytest.raises(NotFound):
-        await missing.opened()
-    failing = await cache.open("status/500/a.ts")
-    assert isinstance(failing, Arriving)
+        await opening(cache, "nothing.ts")
     with pytest.raises(OriginUnavailable):
-        await failing.opened()
+        await opening(cache, "status/500/a.ts")
     assert origin.seen["status/500/a.ts"] == 3  # tried again before anything was passed on
 
 
@@ -255,9 +257,7 @@ async def test_an_origin_failing_midway_cuts_every_viewer_and_is_not_tried_again
     origin: Origin, client: httpx2.AsyncClient
 ) -> None:
     cache, _ = cached(origin, client)
-    arriving = await cache.open("cut/a.ts")
-    assert isinstance(arriving, Arriving)
-    await asyncio.wait_for(arriving.opened(), 5)
+    arriving = await opening(cache, "cut/a.ts")
     origin.release.set()
     received = b""
     with pytest.raises(OriginUnavailable):

@@ -232,6 +232,10 @@ class Store(Protocol):
     async def setdefault_value(self, key: str, value: str) -> str:
         """Store `value` unless `key` has one; return the stored value."""
 
+    async def replace_value(self, key: str, expected: str | None, value: str) -> bool:
+        """Store `value` if `key` still holds `expected` (None: no value), atomically;
+        whether it did (False: someone changed it since it was read)."""
+
 
 def open_store(url: str) -> Store:
     """The store for a `store.url` (`sqlite:///path` or `redis://...`). Connects lazily.

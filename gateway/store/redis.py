@@ -381,6 +381,18 @@ end
 return purged
 """
 # KEYS: attendance-ids. ARGV: attendance key prefix. Returns {id, {minutes...}, ...}.
+_REPLACE_VALUE = """
+-- KEYS: value. ARGV: whether a value is expected (1/0), the expected value, the new value.
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+"""
+
 _ATTENDANCE = """
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -490,6 +502,7 @@ class RedisStore:
         self._purge_candidates = script(_PURGE_CANDIDATES)
         self._purge = script(_PURGE)
         self._attendance = script(_ATTENDANCE)
+        self._replace_value = script(_REPLACE_VALUE)
         self._access_changes_script = script(_ACCESS_CHANGES)
         self._access_changes = 0  # made through this object (local_access_changes)
 
@@ -922,3 +935,8 @@ class RedisStore:
                 pipe.get(self._key("value", key))
                 _, stored = await pipe.execute()
         return cast(str, stored)
+
+    async def replace_value(self, key: str, expected: str | None, value: str) -> bool:
+        args = ["0" if expected is None else "1", expected or "", value]
+        with self._reachable():
+            return bool(await self._replace_value(keys=[self._key("value", key)], args=args))

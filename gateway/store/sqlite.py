@@ -719,6 +719,16 @@ class SqliteStore:
 
         return await self._transaction(work)
 
+    async def replace_value(self, key: str, expected: str | None, value: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            if (None if row is None else str(row[0])) != expected:
+                return False
+            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+            return True
+
+        return await self._transaction(work)
+
 
 def _use_wal(conn: sqlite3.Connection) -> None:
     """Switch the file to WAL (it stays so). The switch needs the file to itself and does not

@@ -325,6 +325,18 @@ async def test_values_get_set_and_setdefault(store: Store) -> None:
     assert await store.get_value("other") is None
 
 
+async def test_replace_value_only_over_what_was_read(store: Store) -> None:
+    assert await store.replace_value("parts", None, "one")  # none expected, none there
+    assert not await store.replace_value("parts", None, "two")  # one is there now
+    assert not await store.replace_value("parts", "stale", "two")
+    assert await store.get_value("parts") == "one"
+    assert await store.replace_value("parts", "one", "two")
+    assert await store.get_value("parts") == "two"
+    assert await store.replace_value("parts", "two", "")  # an empty value is a value
+    assert not await store.replace_value("parts", None, "three")
+    assert await store.replace_value("parts", "", "three")
+
+
 # Two instances on one backend
 
 
