@@ -2,10 +2,11 @@
 
 The site config comes from `deploy/nginx/render.sh` (the script the nginx
 container runs at start) with loopback ports, the static segment folder and
-a self-signed certificate for 127.0.0.1; only the process-level wrapper (pid,
-logs, temp folders, one worker) is the benchmark's. nginx terminates TLS as
-deployed, so this row is compared with plain nginx over TLS with the same
-certificate (row a3).
+a self-signed certificate for 127.0.0.1, inside a process-level wrapper (pid,
+logs, temp folders, one worker). The wrapper and the certificate maker are
+shared with tests/deploy/nginx.py, which imports them from here. nginx
+terminates TLS as deployed, so this row is compared with plain nginx over TLS
+with the same certificate (row a3).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ RENDER = DEPLOY / "render.sh"
 
 WRAPPER = """\
 {user}pid {root}/nginx.pid;
-error_log {root}/error.log warn;
+error_log {root}/error.log {log_level};
 worker_processes 1;
-events {{ worker_connections 8192; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     client_body_temp_path {root}/temp/body;
     proxy_temp_path {root}/temp/proxy;
@@ -43,8 +44,23 @@ class Rendered:
     https_port: int
 
 
+def wrapper(root: Path, *, log_level: str, worker_connections: int) -> str:
+    """The process-level nginx.conf (what the container's stock one holds) for `root`.
+
+    It includes the site config render.sh wrote to `root/conf/gateway.conf`.
+    """
+    # As root, nginx would run its workers as nobody, who cannot use root's folders.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return WRAPPER.format(
+        root=root, user=user, log_level=log_level, worker_connections=worker_connections
+    )
+
+
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, valid for a day (cryptography)."""
+    """A certificate for 127.0.0.1 (and localhost) and its key, valid for a day (cryptography).
+
+    One already in `folder` is reused: the benchmark's plain and deploy nginx share it.
+    """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -66,9 +82,12 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
             critical=False,
         )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -122,9 +141,8 @@ def render(
         raise RuntimeError(f"deploy/nginx/render.sh failed: {done.stderr.strip()[-400:]}")
     if not (prefix / "conf" / "gateway.conf").is_file():
         raise RuntimeError("deploy/nginx/render.sh wrote no gateway.conf")
-    user = "user root;\n" if os.geteuid() == 0 else ""
     return Rendered(
-        WRAPPER.format(root=prefix, user=user),
+        wrapper(prefix, log_level="warn", worker_connections=8192),
         "deploy/nginx/ rendered by its render.sh (TLS as deployed; compared with a3, "
         "plain nginx over TLS)",
         https_port,

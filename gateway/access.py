@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, Signer, TimestampSigner
 from gateway import links
 from gateway.audit import AuditLog
 from gateway.clock import Clock
-from gateway.control import ControlState
+from gateway.control import Controls, ControlState
 from gateway.errors import (
     AccessRefused,
     LinkRefused,
@@ -39,6 +39,8 @@ from gateway.store import Registrant, Session, Store
 log = logging.getLogger(__name__)
 AREAS = ("live", "recording")
 MAX_REFUSALS_MARKED = 100_000
+GRANT_KEPT = dt.timedelta(milliseconds=250)  # a grant's reuse, at most
+KEPT_SWEEP = dt.timedelta(seconds=1)  # every remembered grant is dropped this often
 
 
 class Grant(NamedTuple):  # a tuple: made on every stream request, 2x cheaper than a dataclass
@@ -46,6 +48,23 @@ class Grant(NamedTuple):  # a tuple: made on every stream request, 2x cheaper th
     registrant: str
     session: str
     window: LiveWindow | None  # for live: which segments may be shown
+
+
+class _Kept(NamedTuple):
+    grant: Grant
+    since: dt.datetime  # decided at
+    until: dt.datetime  # good until (excluded)
+    local: int  # the store's local access changes then
+    controls: Controls  # the ops controls it was decided under
+
+
+def next_change(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> dt.datetime:
+    """The first moment after `now` at which the schedule alone could change a decision:
+    a part's start, end or end of grace, the recording's opening or close (or far away)."""
+    edges = [schedule.recording_from, schedule.recording_until]
+    for part in schedule.parts:
+        edges += (part.start, part.end, part.end + grace)
+    return min((e for e in edges if e > now), default=dt.datetime.max.replace(tzinfo=dt.UTC))
 
 
 def check_session(
@@ -116,6 +135,8 @@ class Gatekeeper:
         self._last_stale_log: dt.datetime | None = None
         self._cookies: dict[str, tuple[str, dt.datetime]] = {}
         self._windows = Windows(settings.end_grace)
+        self._kept: dict[tuple[str, str], _Kept] = {}  # (cookie, area) → a recent grant
+        self._kept_since = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     @property
     def store(self) -> Store:
@@ -234,7 +255,21 @@ class Gatekeeper:
         return check_session(found.session, found.registrant, self.clock())
 
     async def authorize(self, cookie: str | None, area: str, now: dt.datetime) -> Grant:
-        """The one decision for a stream request: this cookie, this area, at `now`."""
+        """The one decision for a stream request: this cookie, this area, at `now`.
+
+        A grant is remembered for this cookie and area for up to `GRANT_KEPT`
+        (see `_remember`): a player asks for a playlist and a segment or two
+        in a burst, and the same answer serves them all.
+        """
+        kept = self._kept.get((cookie, area)) if cookie else None
+        if (
+            kept is not None
+            and kept.since <= now < kept.until
+            and kept.local == self.store.local_access_changes()
+            and kept.controls is self.controls.cached(now)
+        ):
+            self.metrics.decisions.add(area, "granted", "")
+            return kept.grant
         session_id = self.session_id(cookie, now)
         try:
             if session_id is None:
@@ -261,7 +296,36 @@ class Gatekeeper:
             self.metrics.decisions.add(area, "refused", reason)
             raise
         self.metrics.decisions.add(area, "granted", "")
+        if cookie and not found.stale:
+            self._remember(cookie, grant, now, found.session, controls)
         return grant
+
+    def _remember(
+        self,
+        cookie: str,
+        grant: Grant,
+        now: dt.datetime,
+        session: Session | None,
+        controls: Controls,
+    ) -> None:
+        """Keep `grant` for `GRANT_KEPT` at most, and not past anything that could change it:
+        the session's or the cookie's end, the next start, end or end of grace of a part,
+        the recording's opening or close (exact, by the clock), a change of access made in
+        this process or a new reading of the ops controls (at once). A change made on
+        another replica reaches this one's polls within 1 s, so its decisions within 1.25 s."""
+        if now - self._kept_since > KEPT_SWEEP or now < self._kept_since:
+            self._kept.clear()  # all of them, each second: memory follows the viewers
+            self._kept_since = now
+        ends = [now + GRANT_KEPT, next_change(controls.schedule, now, self.settings.end_grace)]
+        if session is not None:
+            ends.append(session.expires_at)
+        signed = self._cookies.get(cookie)
+        if signed is not None:
+            ends.append(signed[1] + self.session_lifetime)
+        until = min(ends)
+        self._kept[(cookie, grant.area)] = _Kept(
+            grant, now, until, self.store.local_access_changes(), controls
+        )
 
     async def _load(self, session_id: str, now: dt.datetime | None = None) -> Lookup:
         try:

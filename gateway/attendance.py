@@ -26,11 +26,12 @@ RECORDING = "Recording"
 class Attendance:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._buffer: dict[str, set[dt.datetime]] = {}
+        # registrant → minutes since the epoch (ints: the hot path makes no datetime)
+        self._buffer: dict[str, set[int]] = {}
 
     def seen(self, registrant_id: str, now: dt.datetime) -> None:
         """Note that the registrant fetched stream content during `now`'s minute."""
-        minute = now.replace(second=0, microsecond=0)
+        minute = int(now.timestamp()) // 60
         minutes = self._buffer.get(registrant_id)
         if minutes is None:
             self._buffer[registrant_id] = {minute}
@@ -43,7 +44,12 @@ class Attendance:
         if not buffer:
             return
         try:
-            await self.store.record_attendance(buffer)
+            await self.store.record_attendance(
+                {
+                    registrant: {_minute(m) for m in minutes}
+                    for registrant, minutes in buffer.items()
+                }
+            )
         except StoreUnavailable:
             for registrant, minutes in buffer.items():
                 self._buffer.setdefault(registrant, set()).update(minutes)
@@ -53,6 +59,10 @@ class Attendance:
             await asyncio.sleep(interval)
             with contextlib.suppress(StoreUnavailable):
                 await self.flush()
+
+
+def _minute(since_epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(since_epoch * 60, dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -119,32 +120,44 @@ async def test_the_last_known_state_stands_when_the_store_is_down(own_redis: Own
         await store.close()
 
 
-async def test_one_read_per_refresh_however_many_requests_ask(tmp_path: Path) -> None:
-    clock = FrozenClock(helsinki("2021-11-18T12:30"))
-    store = CountingStore(SqliteStore(str(tmp_path / "gateway.db")))
-    try:
-        controls = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
-        await asyncio.gather(*(controls.current() for _ in range(50)))
-        assert store.calls["get_value"] == 2  # the parts and the kill switch, once
-        clock.advance(seconds=1)
-        await asyncio.gather(*(controls.current() for _ in range(50)))
-        assert store.calls["get_value"] == 4
-    finally:
+class Replicas:
+    """Two replicas' controls over one SQLite file, their stores counted; a frozen clock."""
+
+    def __init__(self, folder: Path) -> None:
+        self.clock = FrozenClock(helsinki("2021-11-18T12:30"))
+        self.stores = [CountingStore(SqliteStore(str(folder / "gateway.db"))) for _ in range(2)]
+        self.one, self.two = (
+            ControlState(SEMINAR, store, AuditLog(store, self.clock), self.clock)
+            for store in self.stores
+        )
+
+
+@pytest.fixture
+async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
+    made = Replicas(tmp_path)
+    yield made
+    for store in made.stores:
         await store.close()
 
 
+async def test_one_read_per_refresh_however_many_requests_ask(replicas: Replicas) -> None:
+    controls, store = replicas.one, replicas.stores[0]
+    await asyncio.gather(*(controls.current() for _ in range(50)))
+    assert store.calls["get_value"] == 2  # the parts and the kill switch, once
+    replicas.clock.advance(seconds=1)
+    await asyncio.gather(*(controls.current() for _ in range(50)))
+    assert store.calls["get_value"] == 4
+
+
 async def test_kept_fresh_in_the_background_requests_find_the_change_in_memory(
-    tmp_path: Path,
+    replicas: Replicas,
 ) -> None:
-    clock = FrozenClock(helsinki("2021-11-18T12:30"))
-    one, two = (CountingStore(SqliteStore(str(tmp_path / "gateway.db"))) for _ in range(2))
-    controls = ControlState(SEMINAR, one, AuditLog(one, clock), clock)
-    ops = ControlState(SEMINAR, two, AuditLog(two, clock), clock)
+    controls, clock = replicas.one, replicas.clock
     keeping = asyncio.create_task(controls.keep_fresh(interval=0.01))
     try:
         await asyncio.sleep(0.05)
         assert controls.cached(clock()) is not None
-        await ops.set_stopped(True, actor="ops@x")  # on another replica
+        await replicas.two.set_stopped(True, actor="ops@x")  # on another replica
         clock.advance(seconds=1)
         await asyncio.sleep(0.05)  # a background read, not a request's
         cached = controls.cached(clock())
@@ -153,43 +166,25 @@ async def test_kept_fresh_in_the_background_requests_find_the_change_in_memory(
         keeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeping
-        await one.close()
-        await two.close()
 
 
 async def test_two_ops_changing_parts_at_once_on_two_replicas_both_take_effect(
-    tmp_path: Path,
+    replicas: Replicas,
 ) -> None:
-    clock = FrozenClock(helsinki("2021-11-18T12:30"))
-    one, two = (CountingStore(SqliteStore(str(tmp_path / "gateway.db"))) for _ in range(2))
-    first = ControlState(SEMINAR, one, AuditLog(one, clock), clock)
-    second = ControlState(SEMINAR, two, AuditLog(two, clock), clock)
+    async def change(controls: ControlState, part: str, start: str, end: str, who: str) -> None:
+        await controls.change_part(
+            part, start=helsinki(start), end=helsinki(end), streamed=True, actor=who
+        )
 
     async def meanwhile() -> None:  # after the first has read the parts, before it writes
-        await second.change_part(
-            "Part III",
-            start=helsinki("2021-11-18T17:20"),
-            end=helsinki("2021-11-18T18:30"),
-            streamed=True,
-            actor="ops-b",
-        )
+        await change(replicas.two, "Part III", "2021-11-18T17:20", "2021-11-18T18:30", "ops-b")
 
-    one.after["get_value"] = meanwhile
-    try:
-        await first.change_part(
-            "Part I",
-            start=helsinki("2021-11-18T10:00"),
-            end=helsinki("2021-11-18T12:40"),
-            streamed=True,
-            actor="ops-a",
-        )
-        clock.advance(seconds=1)
-        parts = {p.name: p for p in (await second.current()).schedule.parts}
-        assert parts["Part I"].end == helsinki("2021-11-18T12:40")  # ops-a's change
-        assert parts["Part III"].start == helsinki("2021-11-18T17:20")  # and ops-b's
-        assert one.calls["get_value"] == 2  # read again once, over ops-b's change
-        actors = [e.actor for e in await one.audit_events() if e.type == "schedule.changed"]
-        assert sorted(actors) == ["ops-a", "ops-b"]
-    finally:
-        await one.close()
-        await two.close()
+    replicas.stores[0].after["get_value"] = meanwhile
+    await change(replicas.one, "Part I", "2021-11-18T10:00", "2021-11-18T12:40", "ops-a")
+    replicas.clock.advance(seconds=1)
+    parts = {p.name: p for p in (await replicas.two.current()).schedule.parts}
+    assert parts["Part I"].end == helsinki("2021-11-18T12:40")  # ops-a's change
+    assert parts["Part III"].start == helsinki("2021-11-18T17:20")  # and ops-b's
+    assert replicas.stores[0].calls["get_value"] == 2  # read again once, over ops-b's
+    events = await replicas.stores[0].audit_events()
+    assert sorted(e.actor for e in events if e.type == "schedule.changed") == ["ops-a", "ops-b"]

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,12 @@ from gateway.errors import GatewayError, NotFound, OriginTimeout, OriginUnavaila
 from gateway.metrics import Metrics
 from gateway.origincache import Arriving, CachingOrigin
 from gateway.origins import FileOrigin, HttpOrigin, make_origin
+from tests.origin_server import (
+    OriginHandler,
+    OriginServer,
+    fixture_client,  # noqa: F401 - the `client` fixture
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
@@ -32,34 +35,21 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class Origin(ThreadingHTTPServer):
+class Origin(OriginServer):
     """An HLS origin: `seg/<bytes>/<name>` bodies, `index.m3u8`, `status/<n>`, `slow`.
 
     `delay` holds every answer back that long, so concurrent requests overlap;
     `seen` counts the requests by path.
     """
 
-    daemon_threads = False
-    block_on_close = True
     request_queue_size = 256
+    base_path = "/live/"
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(Handler)
         self.seen: Counter[str] = Counter()
         self.times: list[float] = []
-        self.lock = threading.Lock()
         self.delay = 0.0
-        self.release = threading.Event()
-        self.errors: list[str] = []
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        error = sys.exc_info()[1]
-        if not isinstance(error, ConnectionError):
-            self.errors.append(repr(error))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/live/"
 
     @property
     def total(self) -> int:
@@ -67,12 +57,8 @@ class Origin(ThreadingHTTPServer):
             return sum(self.seen.values())
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(OriginHandler):
     server: Origin
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         route = self.path.removeprefix("/live/")
@@ -113,32 +99,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(REST)
 
-    def answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
 
 @pytest.fixture
 def origin() -> Iterator[Origin]:
-    httpd = Origin()
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.release.set()
-        httpd.shutdown()
-        thread.join()
-        httpd.server_close()
-    assert httpd.errors == []
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient() as client:
-        yield client
+    yield from serving(Origin())
 
 
 class Monotonic:

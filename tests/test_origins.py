@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -16,6 +14,12 @@ import pytest
 
 from gateway.errors import NotFound, OriginTimeout, OriginUnavailable
 from gateway.origins import MAX_PLAYLIST_BYTES, FileOrigin, HttpOrigin, make_origin
+from tests.origin_server import (
+    OriginHandler,
+    OriginServer,
+    fixture_client,  # noqa: F401 - the `client` fixture
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 ENDLESS_LIMIT = 50 * 1024 * 1024
@@ -99,37 +103,19 @@ async def test_file_origin_refuses_files_over_its_limit(root: Path) -> None:
 # A real HTTP server
 
 
-class Server(ThreadingHTTPServer):
-    # Handler threads are joined on close, so no test leaves one running.
-    daemon_threads = False
-    block_on_close = True
+class Server(OriginServer):
+    base_path = "/base/"
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(Handler)
         self.seen: list[str] = []
-        self.release = threading.Event()
         self.endless_done = threading.Event()
         self.endless_sent = 0
-        self.errors: list[str] = []
-        self.lock = threading.Lock()
         self.tries: dict[str, int] = {}
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        error = sys.exc_info()[1]
-        if not isinstance(error, ConnectionError):  # clients hanging up is expected here
-            self.errors.append(repr(error))
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/base/"
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(OriginHandler):
     server: Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         self.server.seen.append(self.path)
@@ -167,12 +153,6 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client went away, as some tests intend
 
-    def answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def endless(self) -> None:
         """A body with no length that goes on until the client hangs up (or 50 MB)."""
         self.send_response(200)
@@ -190,23 +170,7 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    httpd = Server()
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.release.set()
-        httpd.shutdown()
-        thread.join()
-        httpd.server_close()
-    assert httpd.errors == []
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient() as client:
-        yield client
+    yield from serving(Server())
 
 
 async def test_http_origin_fetches_quoted_paths(server: Server, client: httpx2.AsyncClient) -> None:

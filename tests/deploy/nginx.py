@@ -1,16 +1,15 @@
 """Debian's nginx running the deploy config (deploy/nginx/), rendered for a test.
 
 The site config is rendered by the same script the nginx container runs at
-start (`deploy/nginx/render.sh`); only the process-level wrapper (pid, logs,
-temp folders: what the container's stock nginx.conf holds) is the test's own.
-nginx terminates TLS here as deployed, with a self-signed certificate for
-127.0.0.1, on free high ports (no root needed).
+start (`deploy/nginx/render.sh`); the process-level wrapper (pid, logs,
+temp folders: what the container's stock nginx.conf holds) and the certificate
+are made as the benchmark makes them (bench/deploy_render.py). nginx terminates
+TLS here as deployed, with a self-signed certificate for 127.0.0.1, on free high
+ports (no root needed).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import signal
 import socket
@@ -23,27 +22,13 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from bench.deploy_render import self_signed, wrapper
 from tests.conftest import free_port
 
 NGINX = Path("/usr/sbin/nginx")
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"
 TEMPLATES = DEPLOY / "nginx"
 RENDER = TEMPLATES / "render.sh"
-
-WRAPPER = """\
-{user}pid {root}/nginx.pid;
-error_log {root}/error.log info;
-worker_processes 1;
-events {{ worker_connections 1024; }}
-http {{
-    client_body_temp_path {root}/temp/body;
-    proxy_temp_path {root}/temp/proxy;
-    fastcgi_temp_path {root}/temp/fastcgi;
-    uwsgi_temp_path {root}/temp/uwsgi;
-    scgi_temp_path {root}/temp/scgi;
-    include {root}/conf/gateway.conf;
-}}
-"""
 
 
 def require_nginx() -> None:
@@ -53,45 +38,6 @@ def require_nginx() -> None:
     if os.environ.get("CI"):
         pytest.fail("CI must install Debian's nginx (apt-get install nginx)")
     pytest.skip("Debian's nginx is not installed (apt-get install nginx)")
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, valid for a day."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)  # noqa: TID251 - a certificate's validity is wall-clock time
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def render(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -216,6 +162,5 @@ def configure(
     }
     rendered = render(root, env)
     assert rendered.returncode == 0, rendered.stderr
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    nginx.conf.write_text(WRAPPER.format(root=root, user=user))
+    nginx.conf.write_text(wrapper(root, log_level="info", worker_connections=1024))
     return nginx

@@ -289,3 +289,30 @@ def test_in_an_outage_a_session_verified_within_5_s_plays_on_then_503(
     counted.down = False
     any_gateway.clock.advance(seconds=1)
     assert viewer.get("/live/index.m3u8").status_code == 200
+
+
+def test_a_remembered_grant_ends_with_the_window_it_was_given_in(gateway: Gateway) -> None:
+    """Grants are reused for a quarter of a second, but never across a part's end or grace."""
+    encoder(gateway.tmp, "2021-11-18T12:44:30", 7)  # 12:44:30 ... 12:44:54
+    viewer = gateway.login()
+    gateway.clock.now = helsinki("2021-11-18T12:44:59.900")
+    assert not viewer.get("/live/index.m3u8").text.rstrip().endswith("#EXT-X-ENDLIST")
+    gateway.clock.now = helsinki("2021-11-18T12:45:00")  # 100 ms on: Part I over, grace begins
+    assert viewer.get("/live/index.m3u8").text.rstrip().endswith("#EXT-X-ENDLIST")
+    gateway.clock.now = helsinki("2021-11-18T12:45:59.900")
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    gateway.clock.now = helsinki("2021-11-18T12:46:00")  # the grace over: Part II, refused
+    assert viewer.get("/live/index.m3u8").status_code == 403
+    gateway.clock.now = helsinki("2021-11-18T12:44:59.950")  # a clock set back: decided again
+    assert viewer.get("/live/index.m3u8").status_code == 200
+
+
+def test_a_grant_is_forgotten_at_once_when_access_changes_in_this_process(
+    gateway: Gateway,
+) -> None:
+    encoder(gateway.tmp, "2021-11-18T10:29:40", 3)
+    registrant = gateway.register()
+    viewer = gateway.login(registrant)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    gateway.call(gateway.registry.revoke, registrant.email, actor="test")
+    assert viewer.get("/live/index.m3u8").status_code == 403  # same instant: not remembered
