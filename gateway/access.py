@@ -4,9 +4,11 @@
 `Grant` or raises a domain error. `Gatekeeper` is the one function from
 (session cookie, area, now) to a decision: it takes session state from the
 in-process `SessionCache` (no store round trip in the common case; a change of
-access reaches it within 1 s, see `gateway.sessioncache`), falls back to a
-session verified within the last 5 s when the store is down (and only then),
-and records refusals in the audit log once per (session, reason, part).
+access reaches it within 1 s, see `gateway.sessioncache`), remembers a grant
+per cookie for 250 ms at most (never past a moment that could change it),
+falls back to a session verified within the last 5 s when the store is down
+(and only then), and records refusals in the audit log once per (session,
+reason, part).
 """
 
 from __future__ import annotations

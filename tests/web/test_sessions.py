@@ -7,9 +7,13 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
+from starlette.testclient import TestClient
 
+from gateway.clock import FrozenClock
 from gateway.store.redis import RedisStore
-from tests.conftest import free_port
+from tests.conftest import free_port, helsinki
+from tests.counting import CountingStore
+from tests.hls import listed
 from tests.web.conftest import Gateway, encoder
 
 
@@ -166,14 +170,6 @@ def test_status_health_and_metrics(gateway: Gateway) -> None:
 
 
 # The hot path: session state from the in-process cache, changes seen by every replica.
-# Imported here so that the part of this file above stays as it was.
-
-from starlette.testclient import TestClient  # noqa: E402
-
-from gateway.clock import FrozenClock  # noqa: E402
-from tests.conftest import helsinki  # noqa: E402
-from tests.counting import CountingStore  # noqa: E402
-from tests.hls import listed  # noqa: E402
 
 COOKIE = "__Host-gw_session"
 
