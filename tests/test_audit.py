@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.audit import AuditLog
-from gateway.chain import first_break
+from gateway.chain import Draft, first_break
 from gateway.clock import FrozenClock
 from gateway.spool import Spool
 from gateway.store.redis import RedisStore
@@ -110,3 +110,37 @@ async def test_without_a_spool_an_outage_is_raised(clock: FrozenClock, own_redis
             await AuditLog(store, clock).record("link.opened")
     finally:
         await store.close()
+
+
+def _draft(n: int) -> Draft:
+    return Draft(f"2021-11-18T10:00:{n:02d}Z", "link.opened", f"r{n}", "system", None, {})
+
+
+def test_a_flush_cut_short_goes_on_where_it_stopped_without_rewriting_the_spool(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path / "spool.jsonl")
+    for n in range(6):
+        spool.add(_draft(n))
+    inode = (tmp_path / "spool.jsonl").stat().st_ino
+    stored: list[str | None] = []
+    for draft in spool.drain():
+        if len(stored) == 3:
+            break  # the store went away again while storing the fourth
+        stored.append(draft.registrant)
+        assert (tmp_path / "spool.jsonl").stat().st_ino == inode  # no rewrite per event
+    spool.add(_draft(6))  # spooled meanwhile, after the others
+    stored += [draft.registrant for draft in spool.drain()]
+    assert stored == [f"r{n}" for n in range(7)]  # each once, in order
+    assert not spool.pending() and not (tmp_path / "spool.jsonl.done").exists()
+    spool.add(_draft(7))
+    assert [d.registrant for d in spool.drain()] == ["r7"]  # a new spool, counted afresh
+
+
+def test_a_cursor_left_from_another_spool_file_is_not_applied(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.jsonl")
+    for n in range(3):
+        spool.add(_draft(n))
+    inode = (tmp_path / "spool.jsonl").stat().st_ino
+    (tmp_path / "spool.jsonl.done").write_text(f"{inode + 1} 2\n")  # a crash's leftover
+    assert [d.registrant for d in spool.drain()] == ["r0", "r1", "r2"]
