@@ -3,7 +3,7 @@
 Both run Debian's nginx as `nginx -p PREFIX -c PREFIX/nginx.conf -g 'daemon off;'`
 with one worker, on a loopback port, access log on (buffered) like a real site,
 sendfile on. The deploy/nginx/ config, when it exists, is preferred for the
-auth row (see `bench.run`); this module's `auth_conf` is the minimal equivalent:
+auth row (see `bench.wrk_rows`); this module's `auth_conf` is the minimal equivalent:
 segments served from disk by nginx after `auth_request /auth` to the gateway
 (upstream keepalive, the decision cached per cookie and URI for 1 s), playlists
 proxied to the gateway (they are filtered per session there).

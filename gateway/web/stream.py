@@ -67,7 +67,8 @@ class StreamGate:
         if isinstance(body, Arriving):
             await relay(send, headers, body)
             return
-        headers = [(b"content-length", str(len(body)).encode()), *headers]
+        if status != 204:  # a 204 has no body, so no length either (RFC 9110)
+            headers = [(b"content-length", str(len(body)).encode()), *headers]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

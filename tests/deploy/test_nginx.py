@@ -11,23 +11,20 @@ and the gateway's 410 and 503 reach the client as such, never as nginx's 500.
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import re
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 
-from tests.conftest import REDIS_URL, OwnRedis, free_port
+from tests.conftest import OwnRedis, free_port
+from tests.deploy.conftest import Deployment, Origin
 from tests.deploy.nginx import Nginx, configure, render, require_nginx
-from tests.e2e.conftest import Server, run_cli
+from tests.e2e.conftest import run_cli
 from tests.hls import listed, segment_bytes, write_live, write_vod
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -84,26 +81,16 @@ streamed = {"true" if streamed else "false"}
     return config
 
 
-PART_ONE_NOW: list[Part] = [
-    ("Part I", -5 * MINUTE, 10 * MINUTE, True),
-    ("Part II", 10 * MINUTE, 25 * MINUTE, False),
-    ("Part III", 25 * MINUTE, 40 * MINUTE, True),
-]
+def _parts(one: int, two: int, three: int, end: int) -> list[Part]:
+    """Part I, Part II (not streamed) and Part III back to back, edges in minutes from now."""
+    return [
+        ("Part I", one * MINUTE, two * MINUTE, True),
+        ("Part II", two * MINUTE, three * MINUTE, False),
+        ("Part III", three * MINUTE, end * MINUTE, True),
+    ]
 
 
-def _register(config: Path, email: str) -> str:
-    """The personal link's path."""
-    out = run_cli(config, "registrants", "add", "--email", email, "--name", "Viewer")
-    return urlsplit(out.stdout.strip().splitlines()[-1]).path
-
-
-def _open(nginx: Nginx, link_path: str) -> httpx2.Client:
-    browser = nginx.client()
-    answer = browser.get(link_path)
-    assert answer.status_code == 303 and answer.headers["location"] == "/watch", answer.text
-    cookie = answer.headers["set-cookie"]
-    assert cookie.startswith("__Host-gw_session=") and "Secure" in cookie, cookie
-    return browser
+PART_ONE_NOW = _parts(-5, 10, 25, 40)
 
 
 def _log_lines(nginx: Nginx, *paths: str, count: int = 1) -> list[str]:
@@ -156,7 +143,7 @@ def test_render_refuses_a_config_with_placeholders_left(tmp_path: Path) -> None:
 
 
 def test_floods_are_limited_per_address_and_bodies_are_capped(
-    tmp_path: Path, start_nginx: Callable[..., Nginx]
+    start_nginx: Callable[..., Nginx],
 ) -> None:
     # No replica answers (a closed port): limits act before nginx asks the gateway.
     nginx = start_nginx(replicas=[free_port()])
@@ -173,18 +160,14 @@ def test_floods_are_limited_per_address_and_bodies_are_capped(
 
 
 def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revoke(
-    tmp_path: Path,
-    redis_prefix: str,
-    start_server: Callable[..., Server],
-    start_nginx: Callable[..., Nginx],
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
 ) -> None:
     now = _now()
-    config = _event(tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", PART_ONE_NOW)
+    config = _event(tmp_path, now, store_url, PART_ONE_NOW)
     write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
-    first, second = start_server(config), start_server(config)
-    ports = [int(server.url.rsplit(":", 1)[1]) for server in (first, second)]
-    nginx = start_nginx(replicas=ports, live=tmp_path / "live", recording=tmp_path / "recording")
-    browser = _open(nginx, _register(config, "viewer@example.org"))
+    deployment = start_deployment(config, replicas=2)
+    nginx = deployment.nginx
+    browser = deployment.viewer("viewer@example.org")
 
     assert browser.get("/watch").status_code == 200
     playlist = browser.get("/live/index.m3u8")
@@ -206,7 +189,7 @@ def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revok
     assert set(granted) <= {"204", "HIT"} and "HIT" in granted, lines
     assert all(_auth_field(line, "upstream") in ("", "-") for line in lines), lines
     deciders = {_auth_field(line, "decided_by").rsplit(":", 1)[-1] for line in lines}
-    assert {str(port) for port in ports} <= deciders, lines
+    assert {str(port) for port in deployment.ports} <= deciders, lines
 
     # The decision endpoint is not reachable from outside; plain http redirects to https.
     assert nginx.client().get("/auth").status_code == 404
@@ -225,8 +208,9 @@ def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revok
     _refused(browser.get("/live/unlisted.ts"), 404)
 
     # One replica dies: everything keeps working through the other.
-    first.process.kill()
-    first.process.wait()
+    first = deployment.servers[0].process
+    first.kill()
+    first.wait()
     for _ in range(5):
         assert browser.get("/live/index.m3u8").status_code == 200
         for name in names:
@@ -251,31 +235,18 @@ def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revok
 
 
 def test_part_two_is_refused_through_nginx_even_by_exact_name_during_part_three(
-    tmp_path: Path,
-    redis_prefix: str,
-    start_server: Callable[..., Server],
-    start_nginx: Callable[..., Nginx],
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
 ) -> None:
     now = _now()
-    parts: list[Part] = [
-        ("Part I", -90 * MINUTE, -60 * MINUTE, True),
-        ("Part II", -60 * MINUTE, -2 * MINUTE, False),
-        ("Part III", -2 * MINUTE, 30 * MINUTE, True),
-    ]
-    config = _event(tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", parts)
+    config = _event(tmp_path, now, store_url, _parts(-90, -60, -2, 30))
     # The encoder ran through Part II: five segments dated in Part II, five in Part III.
     part_three = now.replace(microsecond=0) - 2 * MINUTE
     segments = write_live(tmp_path / "live", part_three - dt.timedelta(seconds=20), 10)
     part_two = [name for name, when in segments if when < part_three]
     part_three_names = [name for name, when in segments if when >= part_three]
     assert len(part_two) == 5 and len(part_three_names) == 5
-    server = start_server(config)
-    nginx = start_nginx(
-        replicas=[int(server.url.rsplit(":", 1)[1])],
-        live=tmp_path / "live",
-        recording=tmp_path / "recording",
-    )
-    browser = _open(nginx, _register(config, "late@example.org"))
+    deployment = start_deployment(config)
+    browser = deployment.viewer("late@example.org")
 
     playlist = browser.get("/live/index.m3u8")
     assert playlist.status_code == 200
@@ -287,33 +258,19 @@ def test_part_two_is_refused_through_nginx_even_by_exact_name_during_part_three(
             answer = browser.get(f"/live/{name}")
             _refused(answer, 403)
             assert segment_bytes(name) not in answer.content
-    refusals = _log_lines(nginx, *(f"/live/{name}" for name in part_two), count=10)
+    refusals = _log_lines(deployment.nginx, *(f"/live/{name}" for name in part_two), count=10)
     assert len(refusals) == 10 and all(_auth_field(line, "auth") == "403" for line in refusals)
     # The recording is not open yet: the gateway's 403 as well.
     _refused(browser.get("/recording/rec0.ts"), 403, "recording_not_yet")
 
 
 def test_part_two_running_is_refused_through_nginx(
-    tmp_path: Path,
-    redis_prefix: str,
-    start_server: Callable[..., Server],
-    start_nginx: Callable[..., Nginx],
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
 ) -> None:
     now = _now()
-    parts: list[Part] = [
-        ("Part I", -30 * MINUTE, -10 * MINUTE, True),
-        ("Part II", -10 * MINUTE, 20 * MINUTE, False),
-        ("Part III", 20 * MINUTE, 40 * MINUTE, True),
-    ]
-    config = _event(tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", parts)
+    config = _event(tmp_path, now, store_url, _parts(-30, -10, 20, 40))
     segments = write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
-    server = start_server(config)
-    nginx = start_nginx(
-        replicas=[int(server.url.rsplit(":", 1)[1])],
-        live=tmp_path / "live",
-        recording=tmp_path / "recording",
-    )
-    browser = _open(nginx, _register(config, "p2@example.org"))
+    browser = start_deployment(config).viewer("p2@example.org")
     refused = browser.get("/live/index.m3u8")
     _refused(refused, 403)
     assert refused.json()["part"] == "Part II"
@@ -324,24 +281,15 @@ def test_part_two_running_is_refused_through_nginx(
 
 
 def test_the_gateways_410_reaches_the_client_through_nginx(
-    tmp_path: Path,
-    redis_prefix: str,
-    start_server: Callable[..., Server],
-    start_nginx: Callable[..., Nginx],
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
 ) -> None:
     now = _now()
     parts: list[Part] = [("Part I", -180 * MINUTE, -120 * MINUTE, True)]
-    config = _event(
-        tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", parts, recording_until=-MINUTE
-    )
+    config = _event(tmp_path, now, store_url, parts, recording_until=-MINUTE)
     write_live(tmp_path / "live", now - 3 * dt.timedelta(hours=1), 5)
-    server = start_server(config)
-    nginx = start_nginx(
-        replicas=[int(server.url.rsplit(":", 1)[1])],
-        live=tmp_path / "live",
-        recording=tmp_path / "recording",
-    )
-    browser = _open(nginx, _register(config, "after@example.org"))
+    deployment = start_deployment(config)
+    nginx = deployment.nginx
+    browser = deployment.viewer("after@example.org")
     for path in ("/recording/rec0.ts", "/recording/index.m3u8", "/recording/rec0.ts"):
         _refused(browser.get(path), 410, "recording_expired")
     lines = _log_lines(nginx, "/recording/rec0.ts", count=2)
@@ -350,98 +298,55 @@ def test_the_gateways_410_reaches_the_client_through_nginx(
 
 
 def test_a_store_outage_and_a_dead_gateway_are_503_with_retry_after_through_nginx(
-    tmp_path: Path,
-    start_server: Callable[..., Server],
-    start_nginx: Callable[..., Nginx],
+    tmp_path: Path, own_redis: OwnRedis, start_deployment: Callable[..., Deployment]
 ) -> None:
-    redis = OwnRedis(tmp_path / "redis")
-    redis.start()
-    try:
-        now = _now()
-        config = _event(tmp_path, now, redis.url, PART_ONE_NOW)
-        names = [name for name, _ in write_live(tmp_path / "live", now - MINUTE / 3, 5)]
-        server = start_server(config)
-        nginx = start_nginx(
-            replicas=[int(server.url.rsplit(":", 1)[1])],
-            live=tmp_path / "live",
-            recording=tmp_path / "recording",
-        )
-        link = _register(config, "outage@example.org")
-        browser = _open(nginx, link)
-        assert browser.get("/live/index.m3u8").status_code == 200
-        assert browser.get(f"/live/{names[0]}").content == segment_bytes(names[0])
+    now = _now()
+    config = _event(tmp_path, now, own_redis.url, PART_ONE_NOW)
+    names = [name for name, _ in write_live(tmp_path / "live", now - MINUTE / 3, 5)]
+    deployment = start_deployment(config)
+    link = deployment.register("outage@example.org")
+    browser = deployment.open(link)
+    assert browser.get("/live/index.m3u8").status_code == 200
+    assert browser.get(f"/live/{names[0]}").content == segment_bytes(names[0])
 
-        redis.stop()
-        # A session verified in the last 5 s may go on playing; then 503, never 401/403/500.
-        paths = ("/live/index.m3u8", *(f"/live/{name}" for name in names))
-        seen: Counter[int] = Counter()
-        deadline = time.monotonic() + 20
-        last = {path: 200 for path in paths}
-        while any(status == 200 for status in last.values()) and time.monotonic() < deadline:
-            for path in paths:
-                last[path] = browser.get(path).status_code
-                seen[last[path]] += 1
-            time.sleep(0.2)
-        assert set(seen) <= {200, 503}, seen
+    own_redis.stop()
+    # A session verified in the last 5 s may go on playing; then 503, never 401/403/500.
+    paths = ("/live/index.m3u8", *(f"/live/{name}" for name in names))
+    seen: Counter[int] = Counter()
+    deadline = time.monotonic() + 20
+    last = {path: 200 for path in paths}
+    while any(status == 200 for status in last.values()) and time.monotonic() < deadline:
         for path in paths:
-            answer = browser.get(path)
-            assert answer.status_code == 503, (path, answer.status_code, answer.text)
-            assert answer.headers["retry-after"].isdigit(), answer.headers
-        opened = nginx.client().get(link)
-        assert opened.status_code == 503 and opened.headers["retry-after"].isdigit()
+            last[path] = browser.get(path).status_code
+            seen[last[path]] += 1
+        time.sleep(0.2)
+    assert set(seen) <= {200, 503}, seen
+    for path in paths:
+        answer = browser.get(path)
+        assert answer.status_code == 503, (path, answer.status_code, answer.text)
+        assert answer.headers["retry-after"].isdigit(), answer.headers
+    opened = deployment.nginx.client().get(link)
+    assert opened.status_code == 503 and opened.headers["retry-after"].isdigit()
 
-        # No replica answers at all: still 503 with Retry-After, from nginx.
-        server.process.kill()
-        server.process.wait()
-        for path in paths[:2]:
-            answer = browser.get(path)
-            assert answer.status_code == 503, (path, answer.status_code)
-            assert answer.headers["retry-after"] == "5"
-            assert answer.json()["error"] == "gateway_unavailable"
-    finally:
-        redis.stop()
-
-
-class _Origin(http.server.ThreadingHTTPServer):
-    """An HTTP origin over a folder that counts the requests per path."""
-
-    def __init__(self, folder: Path) -> None:
-        self.counts: Counter[str] = Counter()
-        counts = self.counts
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                counts[urlsplit(self.path).path] += 1
-                super().do_GET()
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        super().__init__(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Iterator[_Origin]:
-    server = _Origin(tmp_path / "origin")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    # No replica answers at all: still 503 with Retry-After, from nginx.
+    server = deployment.servers[0].process
+    server.kill()
+    server.wait()
+    for path in paths[:2]:
+        answer = browser.get(path)
+        assert answer.status_code == 503, (path, answer.status_code)
+        assert answer.headers["retry-after"] == "5"
+        assert answer.json()["error"] == "gateway_unavailable"
 
 
 def test_an_http_origin_is_fetched_once_per_segment_through_nginx(
     tmp_path: Path,
-    redis_prefix: str,
-    origin: _Origin,
-    start_server: Callable[..., Server],
-    start_nginx: Callable[..., Nginx],
+    store_url: str,
+    origin: Origin,
+    start_deployment: Callable[..., Deployment],
 ) -> None:
     now = _now()
-    base = f"http://127.0.0.1:{origin.server_address[1]}"
-    config = _event(
-        tmp_path, now, f"{REDIS_URL}?prefix={redis_prefix}", PART_ONE_NOW, live=base + "/live/"
-    )
+    config = _event(tmp_path, now, store_url, PART_ONE_NOW, live=origin.url + "/live/")
     live = tmp_path / "origin" / "live"
     write_live(live, now - dt.timedelta(seconds=20), 4)
     # One more listed, dated in Part II (an encoder's clock running ahead): never served.
@@ -449,18 +354,17 @@ def test_an_http_origin_is_fetched_once_per_segment_through_nginx(
     with (live / "index.m3u8").open("a") as playlist:
         playlist.write(f"#EXT-X-PROGRAM-DATE-TIME:{ahead}\n#EXTINF:4.000,\nahead.ts\n")
     (live / "ahead.ts").write_bytes(segment_bytes("ahead.ts"))
-    server = start_server(config)
-    nginx = start_nginx(
-        replicas=[int(server.url.rsplit(":", 1)[1])],
+    deployment = start_deployment(
+        config,
         origin_env={
             "GW_ORIGIN": "http",
-            "GW_LIVE_ORIGIN_HOST": base,
+            "GW_LIVE_ORIGIN_HOST": origin.url,
             "GW_LIVE_ORIGIN_PATH": "/live/",
-            "GW_RECORDING_ORIGIN_HOST": base,
+            "GW_RECORDING_ORIGIN_HOST": origin.url,
             "GW_RECORDING_ORIGIN_PATH": "/recording/",
         },
     )
-    viewers = [_open(nginx, _register(config, f"v{i}@example.org")) for i in range(3)]
+    viewers = [deployment.viewer(f"v{i}@example.org") for i in range(3)]
     names = listed(viewers[0].get("/live/index.m3u8").text)
     assert len(names) == 4
     # Every viewer asks for each segment at the same moment: one origin fetch each.

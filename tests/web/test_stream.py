@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-import pytest
+import inspect
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
 
-from tests.conftest import helsinki
+import pytest
+from httpx2 import Response
+from starlette.testclient import TestClient
+
+from gateway.clock import FrozenClock
+from gateway.settings import Settings, load_settings
+from gateway.store import Store
+from gateway.store.sqlite import SqliteStore
+from gateway.web.app import create_app
+from tests.conftest import SECRET, helsinki, seminar_toml
 from tests.hls import listed, segment_bytes
 from tests.web.conftest import Gateway, encoder, recording
 
@@ -217,27 +235,6 @@ def test_the_kill_switch_stops_live_and_says_so(any_gateway: Gateway) -> None:
 
 
 # The hot path: segment dates kept in memory, one origin fetch however many viewers.
-# Imported here rather than at the top so that the part of this file above stays as it was.
-
-import inspect  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from functools import partial  # noqa: E402
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, cast  # noqa: E402
-
-from starlette.testclient import TestClient  # noqa: E402
-
-from gateway.clock import FrozenClock  # noqa: E402
-from gateway.settings import Settings, load_settings  # noqa: E402
-from gateway.store import Store  # noqa: E402
-from gateway.store.sqlite import SqliteStore  # noqa: E402
-from gateway.web.app import create_app  # noqa: E402
-from tests.conftest import SECRET, seminar_toml  # noqa: E402
 
 StoreCalls = list[tuple[str, str]]
 
@@ -432,3 +429,24 @@ def test_refusals_from_the_gate_carry_the_media_headers(gateway: Gateway) -> Non
     assert refused.headers["cache-control"] == "no-store"
     bad = gateway.login().get("/live/..%2Fetc%2Fpasswd")
     assert bad.status_code in (400, 404)
+
+
+def test_auth_decides_for_nginx_by_the_original_uri(gateway: Gateway) -> None:
+    segments = encoder(gateway.tmp, "2021-11-18T12:44:40", 8)  # the last ones in Part II
+    viewer = gateway.login()
+    gateway.clock.now = helsinki("2021-11-18T12:44:59")
+    assert viewer.get("/live/index.m3u8").status_code == 200  # lists and dates them
+
+    def auth(uri: str, client: TestClient = viewer) -> Response:
+        return client.get("/auth", headers={"X-Original-URI": uri})
+
+    granted = auth(f"/live/{segments[0][0]}?x=1")
+    assert granted.status_code == 204 and granted.content == b""
+    assert "content-length" not in granted.headers  # a 204 has none
+    assert granted.headers["cache-control"] == "private, max-age=1"
+    assert auth("/live/index.m3u8").status_code == 204
+    part_two = next(name for name, when in segments if when >= helsinki("2021-11-18T12:45"))
+    assert auth(f"/live/{part_two}").status_code in (403, 404)  # asked for by name
+    assert auth("/live/seg0.ts", gateway.client).status_code == 401  # no session
+    assert auth("/admin/").status_code == 404
+    assert auth("/live/..%2Fsecret").status_code in (400, 404)
