@@ -33,7 +33,7 @@ from gateway.errors import (
     StoreUnavailable,
 )
 from gateway.metrics import Metrics
-from gateway.schedule import LiveWindow, Schedule, Windows, check_recording
+from gateway.schedule import LiveWindow, Schedule, check_recording, live_window
 from gateway.sessioncache import Lookup, SessionCache
 from gateway.settings import Settings
 from gateway.store import Registrant, Session, Store
@@ -63,10 +63,10 @@ class _Kept(NamedTuple):
 def next_change(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> dt.datetime:
     """The first moment after `now` at which the schedule alone could change a decision:
     a part's start, end or end of grace, the recording's opening or close (or far away)."""
-    edges = [schedule.recording_from, schedule.recording_until]
-    for part in schedule.parts:
-        edges += (part.start, part.end, part.end + grace)
-    return min((e for e in edges if e > now), default=dt.datetime.max.replace(tzinfo=dt.UTC))
+    return next(
+        (edge for edge in schedule.boundaries(grace) if edge > now),
+        dt.datetime.max.replace(tzinfo=dt.UTC),
+    )
 
 
 def check_session(
@@ -93,7 +93,7 @@ def decide(
     *,
     session: Session | None,
     registrant: Registrant | None,
-    windows: Windows,
+    grace: dt.timedelta,
     stopped: bool = False,
 ) -> Grant:
     """Decide whether this session may see `area` ("live" or "recording") at `now`.
@@ -109,7 +109,7 @@ def decide(
     if stopped:
         part = schedule.part_at(now)
         raise AccessRefused("stopped_by_ops", part=part.name if part else None)
-    return Grant(area, registrant.id, session.id, windows.at(schedule, now))
+    return Grant(area, registrant.id, session.id, live_window(schedule, now, grace))
 
 
 class Gatekeeper:
@@ -136,7 +136,6 @@ class Gatekeeper:
         self._refusals_marked: set[str] = set()
         self._last_stale_log: dt.datetime | None = None
         self._cookies: dict[str, tuple[str, dt.datetime]] = {}
-        self._windows = Windows(settings.end_grace)
         self._kept: dict[tuple[str, str], _Kept] = {}  # (cookie, area) → a recent grant
         self._kept_since = dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -276,16 +275,15 @@ class Gatekeeper:
         try:
             if session_id is None:
                 raise NoSession()
-            # From memory in the common case (no coroutine, no store call); else read through.
-            found = self.sessions.hit(session_id, now) or await self._load(session_id, now)
-            controls = self.controls.cached(now) or await self.controls.current(now)
+            found = await self._load(session_id, now)  # from memory in the common case
+            controls = await self.controls.current(now)
             grant = decide(
                 area,
                 controls.schedule,
                 now,
                 session=found.session,
                 registrant=found.registrant,
-                windows=self._windows,
+                grace=self.settings.end_grace,
                 stopped=controls.stopped,
             )
         except (AccessRefused, RecordingExpired) as refused:

@@ -44,10 +44,14 @@ class Schedule:
         """The first streamed part that starts after `now`."""
         return next((p for p in self.parts if p.streamed and p.start > now), None)
 
-    def boundaries(self) -> list[dt.datetime]:
+    def boundaries(self, grace: dt.timedelta | None = None) -> list[dt.datetime]:
+        """The moments the phase can change at, in order: part starts and ends, the
+        recording's opening and close, and with `grace` each part's end of grace too."""
         edges = {self.recording_from, self.recording_until}
         for p in self.parts:
             edges.update((p.start, p.end))
+            if grace is not None:
+                edges.add(p.end + grace)
         return sorted(edges)
 
 
@@ -123,31 +127,6 @@ def live_window(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> Li
         opens_at=upcoming.start if upcoming else None,
         next_part=upcoming.name if upcoming else None,
     )
-
-
-class Windows:
-    """`live_window` for one grace, remembered over the stretch of time in which its
-    answer cannot change: between two consecutive part starts, ends and ends + grace.
-
-    The hot path asks on every request; this answers from memory until the next
-    of those moments, or until the schedule is another object (ops changed it).
-    Refusals are not kept: they are worked out again each time.
-    """
-
-    def __init__(self, grace: dt.timedelta) -> None:
-        self.grace = grace
-        self._kept: tuple[Schedule, dt.datetime, dt.datetime, LiveWindow] | None = None
-
-    def at(self, schedule: Schedule, now: dt.datetime) -> LiveWindow:
-        kept = self._kept
-        if kept is not None and kept[0] is schedule and kept[1] <= now < kept[2]:
-            return kept[3]
-        window = live_window(schedule, now, self.grace)
-        edges = sorted({e for p in schedule.parts for e in (p.start, p.end, p.end + self.grace)})
-        since = max((e for e in edges if e <= now), default=dt.datetime.min.replace(tzinfo=dt.UTC))
-        until = min((e for e in edges if e > now), default=dt.datetime.max.replace(tzinfo=dt.UTC))
-        self._kept = (schedule, since, until, window)
-        return window
 
 
 def check_recording(schedule: Schedule, now: dt.datetime) -> None:

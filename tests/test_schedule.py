@@ -1,23 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from gateway.errors import AccessRefused, RecordingExpired
-from gateway.schedule import (
-    LiveWindow,
-    Part,
-    Schedule,
-    Windows,
-    check_recording,
-    live_window,
-    status,
-)
+from gateway.schedule import Part, Schedule, check_recording, live_window, status
 from gateway.times import parse_time
 
 HEL = ZoneInfo("Europe/Helsinki")
@@ -138,55 +127,8 @@ def test_an_event_across_the_dst_change_night_keeps_real_durations() -> None:
     assert status(night, part.end - dt.timedelta(microseconds=1)).live
 
 
-OTHER_DAY = Schedule(
-    HEL,
-    (
-        Part("Part I", t("2021-11-18T10:00"), t("2021-11-18T12:55"), True),  # ops moved its end
-        Part("Part II", t("2021-11-18T12:55"), t("2021-11-18T17:10"), False),
-        Part("Part III", t("2021-11-18T17:10"), t("2021-11-18T18:20"), True),
-    ),
-    t("2021-11-18T18:20"),
-    t("2021-12-18T23:59:59"),
-)
-
-
-def _answer(
-    ask: Callable[[Schedule, dt.datetime], LiveWindow], schedule: Schedule, at: dt.datetime
-) -> LiveWindow | tuple[object, ...]:
-    try:
-        return ask(schedule, at)
-    except AccessRefused as refused:
-        return (refused.reason, refused.part, refused.next_part, refused.opens_at)
-
-
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(min_value=-3600, max_value=10 * 3600),  # seconds after 09:00
-            st.booleans(),  # which day (an ops change swaps the schedule object)
-        ),
-        min_size=1,
-        max_size=60,
-    ),
-    st.sampled_from([0, 1, 60, 600]),
-)
-def test_remembered_windows_are_the_windows_at_every_moment(
-    moments: list[tuple[int, bool]], grace_seconds: int
-) -> None:
-    """Windows.at answers exactly as live_window, moments in any order, schedules swapped."""
-    grace = dt.timedelta(seconds=grace_seconds)
-    windows = Windows(grace)
-
-    def worked_out(schedule: Schedule, at: dt.datetime) -> LiveWindow:
-        return live_window(schedule, at, grace)
-
-    start = t("2021-11-18T09:00")
-    for offset, other in moments:
-        schedule = OTHER_DAY if other else SEMINAR
-        now = start + dt.timedelta(seconds=offset)
-        assert _answer(windows.at, schedule, now) == _answer(worked_out, schedule, now)
-        # and at the edges themselves, where a remembered answer would go wrong first
-        for part in schedule.parts:
-            for edge in (part.start, part.end, part.end + grace):
-                for at in (edge - dt.timedelta(microseconds=1), edge):
-                    assert _answer(windows.at, schedule, at) == _answer(worked_out, schedule, at)
+def test_boundaries_with_a_grace_add_each_parts_end_of_grace() -> None:
+    plain = SEMINAR.boundaries()
+    graced = SEMINAR.boundaries(GRACE)
+    assert sorted(set(graced) - set(plain)) == [p.end + GRACE for p in SEMINAR.parts]
+    assert graced == sorted(graced)
