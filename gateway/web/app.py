@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -107,24 +108,12 @@ def create_app(
             metrics = Metrics()
             audit = AuditLog(the_store, clock, Spool(settings.audit.spool_file))
             controls = ControlState(settings.schedule, the_store, audit, clock)
-            read_timeout = timeout.read or 10.0
-            live_origin = make_origin(
-                settings.origin.live,
-                timeout=read_timeout,
-                client=client,
-                metrics=metrics,
-                name="live",
+            origin = partial(
+                make_origin, timeout=timeout.read or 10.0, client=client, metrics=metrics
             )
+            live_origin = origin(settings.origin.live, name="live")
             # A malformed .vtt at the recording origin is refused (502), never served half-broken.
-            recording = CheckedOrigin(
-                make_origin(
-                    settings.origin.recording,
-                    timeout=read_timeout,
-                    client=client,
-                    metrics=metrics,
-                    name="recording",
-                )
-            )
+            recording = CheckedOrigin(origin(settings.origin.recording, name="recording"))
             gatekeeper = Gatekeeper(
                 settings,
                 the_store,
