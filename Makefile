@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HLS_JS := gateway/web/static/vendor/hls.min.js
 
-.PHONY: run test lint format assets clean bench chaos
+.PHONY: run test test-fast redis lint format assets clean bench chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,18 @@ $(HLS_JS): package.json package-lock.json
 run: $(STAMP) assets  ## rehearsal on embedded defaults
 	$(VENV)/bin/gateway demo
 
-test: $(STAMP) assets lint  ## the whole suite (starts the servers it needs)
+test: $(STAMP) assets lint redis  ## the whole suite (starts the servers it needs)
+	$(PY) -m pytest
+
+# The edit-test loop (< 90 s): unit and HTTP tests, no other process, no browser, no fuzzing.
+test-fast: $(STAMP) redis
+	$(PY) -m pytest -q -m "not subprocess and not fuzz and not slow"
+
+redis:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
 	  echo "starting a throwaway redis-server on 127.0.0.1:6379 for the tests"; \
 	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no; \
 	  sleep 0.5; }
-	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gateway tests

@@ -224,17 +224,16 @@ class Client:
     ) -> Reply:
         if self.conn is None or self.conn.closed:
             loop = asyncio.get_running_loop()
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(self.timeout):
+                _, protocol = await loop.create_connection(
                     lambda: Connection(f"{self.host}:{self.port}"), self.host, self.port
-                ),
-                self.timeout,
-            )
+                )
             self.conn = protocol
             self.connects += 1
         future = self.conn.request(path, headers, keep=keep)
         try:
-            return await asyncio.wait_for(future, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await future
         except (TimeoutError, asyncio.CancelledError):
             self.close()
             raise

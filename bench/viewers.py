@@ -250,7 +250,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     start = loop.time()
     if args.mode == "open":
         links = Path(args.links).read_text().split()
-        cookies = await asyncio.wait_for(opener(args, links, stats), args.seconds)
+        async with asyncio.timeout(args.seconds):
+            cookies = await opener(args, links, stats)
         Path(args.out).write_text("\n".join(cookies) + "\n")
         return stats.summary(loop.time() - start, began_cpu)
     end = start + args.seconds

@@ -11,6 +11,7 @@ a permanent one (5xx) is marked failed with the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -151,10 +152,9 @@ class Mailer:
             if outcome is not None and not outcome.unreachable:
                 continue
             self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=idle)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(idle):  # (not wait_for: see gateway.store.redis)
+                    await self.wake.wait()
 
 
 @dataclass

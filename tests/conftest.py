@@ -108,13 +108,15 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own on the shared Redis, deleted afterwards."""
+def fresh_prefix() -> str:
+    """A key prefix of a test's own on the shared Redis (see `delete_prefix`)."""
+    return f"test:{secrets.token_hex(6)}:"
+
+
+def delete_prefix(prefix: str) -> None:
+    """Delete a test's keys from the shared Redis."""
     import redis
 
-    prefix = f"test:{secrets.token_hex(6)}:"
-    yield prefix
     client = redis.Redis.from_url(REDIS_URL)
     try:
         keys = list(client.scan_iter(match=prefix + "*", count=1000))
@@ -122,6 +124,17 @@ def redis_prefix() -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the shared Redis, deleted afterwards.
+
+    Only tests on Redis ask for it: a test on SQLite must pass with no Redis running.
+    """
+    prefix = fresh_prefix()
+    yield prefix
+    delete_prefix(prefix)
 
 
 @pytest.fixture
@@ -211,3 +224,26 @@ def idp() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+_OTHER_PROCESSES = {"idp", "own_redis", "start_server", "start_nginx"}  # fixtures that start one
+_FOLDER_MARKS = {"e2e": "subprocess", "deploy": "subprocess", "faults": "subprocess"} | {
+    "fuzz": "fuzz"
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks from what a test uses, so a selection never depends on remembering them:
+    `redis` for a key prefix on the shared Redis (`-m "not redis"` runs everything else
+    on a machine without one); `subprocess` for a test that starts another process;
+    `fuzz` for the property-based suites. `make test-fast` leaves out the last two."""
+    root = Path(__file__).parent
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "redis_prefix" in fixtures:
+            item.add_marker(pytest.mark.redis)
+        if fixtures & _OTHER_PROCESSES:
+            item.add_marker(pytest.mark.subprocess)
+        folder = item.path.relative_to(root).parts[0] if item.path.is_relative_to(root) else ""
+        if folder in _FOLDER_MARKS:
+            item.add_marker(_FOLDER_MARKS[folder])

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import SECRET, seminar_toml
 
+pytestmark = pytest.mark.subprocess  # each test runs `python -m gateway`
+
 SEMINAR = Path(__file__).parent.parent / "config" / "nordic-seminar-2021.toml"
 
 

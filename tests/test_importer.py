@@ -67,6 +67,7 @@ def test_duplicates_within_the_file_and_wrong_field_counts(tmp_path: Path) -> No
     ]
 
 
+@pytest.mark.slow  # 20,000 rows
 def test_a_large_file_is_checked_in_memory_bounded_by_its_addresses(tmp_path: Path) -> None:
     count = 20_000  # 100 000 behave the same, five times slower (email validation dominates)
     path = tmp_path / "big.csv"

@@ -182,7 +182,8 @@ async def opening(cache: CachingOrigin, path: str) -> Arriving:
     """`cache.open(path)`, which must be a flight passing bytes on, once the origin answered."""
     arriving = await cache.open(path)
     assert isinstance(arriving, Arriving)
-    await asyncio.wait_for(arriving.opened(), 5)
+    async with asyncio.timeout(5):
+        await arriving.opened()
     return arriving
 
 
@@ -195,7 +196,8 @@ async def test_a_segment_reaches_viewers_while_it_arrives_in_one_origin_request(
     chunks = aiter(arriving)
     received = b""
     while len(received) < len(FIRST):  # before the origin has sent the rest
-        received += await asyncio.wait_for(anext(chunks), 5)
+        async with asyncio.timeout(5):
+            received += await anext(chunks)
     assert received == FIRST
     assert await cache.open("trickle/a.ts") is arriving  # a second viewer joins the flight
     origin.release.set()

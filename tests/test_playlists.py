@@ -379,6 +379,7 @@ def playlists(draw: st.DrawFn) -> tuple[str, str]:
 moments = st.integers(-9000, 9000).map(at)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(
     playlists(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -256,3 +257,24 @@ async def test_a_clock_set_back_does_not_stop_the_polls(world: World) -> None:
     world.clock.advance(hours=-1)  # the system clock stepped back
     await world.elsewhere.bump_link("r1", revoked=True)
     assert await world.revoked("s1") is True
+
+
+async def test_cancelled_mid_poll_the_background_task_always_stops(world: World) -> None:
+    """The hang issue 13 found: on Python 3.11, redis-py wrote each command under
+    `asyncio.wait_for`, which returns the write's result and drops the cancellation when
+    both land in the same loop iteration; `keep_fresh` then polled on forever and the
+    test awaiting it never returned. Cancelled at every point of a poll, it stops."""
+    rng = random.Random(13)
+    for attempt in range(300):
+        keeping = asyncio.create_task(
+            world.cache.keep_fresh(interval=0.0 if attempt % 2 else 0.001)
+        )
+        await asyncio.sleep(rng.random() * 0.005)
+        keeping.cancel()
+        done, _ = await asyncio.wait({keeping}, timeout=2)
+        if not done:  # the cancellation was lost: stop it for good, then fail
+            while not keeping.done():
+                keeping.cancel()
+                await asyncio.wait({keeping}, timeout=0.1)
+            pytest.fail(f"keep_fresh went on polling after cancel() (attempt {attempt})")
+        assert keeping.cancelled()

@@ -108,6 +108,7 @@ async def test_an_intact_log_verifies_and_says_what_it_cannot_see(
     assert report.head is not None and report.head[0] == EVENTS
 
 
+@pytest.mark.slow  # every byte of three events flipped, the store reopened each time
 @pytest.mark.parametrize("seq", [1, 7, EVENTS])
 async def test_every_byte_of_an_event_matters(db: tuple[SqliteStore, Path], seq: int) -> None:
     store, path = db
@@ -125,6 +126,7 @@ async def test_every_byte_of_an_event_matters(db: tuple[SqliteStore, Path], seq:
     assert (await check(store)).ok
 
 
+@pytest.mark.slow
 def test_any_byte_of_any_event_replaced_is_found(tmp_path: Path) -> None:
     path = tmp_path / "gateway.db"
     store = SqliteStore(str(path))
@@ -339,6 +341,7 @@ def test_keygen_needs_no_config_and_prints_both_lines() -> None:
     assert verify_checkpoint(doc, public_key)
 
 
+@pytest.mark.slow
 def test_checkpoint_then_verify_then_an_edit_is_named(tmp_path: Path) -> None:
     path = tmp_path / "gateway.db"
     store = SqliteStore(str(path))

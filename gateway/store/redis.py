@@ -39,10 +39,11 @@ hash keeps its id, dates and link fields, gains `purged` = "1", and its
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import cast
 
@@ -479,10 +480,16 @@ def _registrant(fields: Mapping[str, str]) -> Registrant:
 class RedisStore:
     def __init__(self, url: str, *, prefix: str = "gw:", timeout: float = 1.0) -> None:
         self.prefix = prefix
+        self._timeout = timeout
         self._redis = redis.asyncio.Redis.from_url(
             url,
             decode_responses=True,
-            socket_timeout=timeout,
+            # No socket_timeout (redis-py 8 defaults to 5 s): with one, redis-py writes
+            # under asyncio.wait_for, which on Python 3.11 drops a cancellation that lands
+            # as the write completes (a cancelled poll loop polled on forever: issue 13).
+            # `_reachable` puts one deadline on each whole call instead; a call cut short
+            # closes its connection.
+            socket_timeout=None,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
         )
@@ -509,18 +516,22 @@ class RedisStore:
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    @contextlib.contextmanager
-    def _reachable(self) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _reachable(self) -> AsyncIterator[None]:
+        """Every store call's deadline (`timeout` s for the whole call), failures mapped."""
         try:
-            yield
+            async with asyncio.timeout(self._timeout):
+                yield
         except _UNREACHABLE as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"redis: no answer within {self._timeout:g} s") from exc
 
     async def close(self) -> None:
         await self._redis.aclose(close_connection_pool=True)
 
     async def ping(self) -> None:
-        with self._reachable():
+        async with self._reachable():
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(self._key("ping"), "pong")
                 pipe.get(self._key("ping"))
@@ -545,7 +556,7 @@ class RedisStore:
             self._key("registrants"),
         ]
         args = [self._key("reg", ""), stored.id, *(x for kv in fields.items() for x in kv)]
-        with self._reachable():
+        async with self._reachable():
             try:
                 created, existing = await self._add_registrant(keys=keys, args=args)
             except rex.ResponseError as exc:
@@ -555,7 +566,7 @@ class RedisStore:
         return (stored, True) if created else (_registrant(_pairs(existing)), False)
 
     async def registrant(self, registrant_id: str) -> Registrant | None:
-        with self._reachable():
+        async with self._reachable():
             fields = cast(
                 dict[str, str], await self._redis.hgetall(self._key("reg", registrant_id))
             )
@@ -563,19 +574,19 @@ class RedisStore:
 
     async def registrant_by_email(self, email: str) -> Registrant | None:
         keys = [self._key("email", email.lower())]
-        with self._reachable():
+        async with self._reachable():
             flat = await self._by_email(keys=keys, args=[self._key("reg", "")])
         return _registrant(_pairs(flat)) if flat else None
 
     async def registrants(self) -> list[Registrant]:
         keys = [self._key("registrants")]
-        with self._reachable():
+        async with self._reachable():
             rows = await self._all_registrants(keys=keys, args=[self._key("reg", "")])
         return [_registrant(_pairs(flat)) for flat in rows if flat]
 
     async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
         keys = [self._key("reg", registrant_id), *self._access_keys()]
-        with self._reachable():
+        async with self._reachable():
             flat = await self._bump_link(keys=keys, args=["1" if revoked else "0", registrant_id])
         if not flat:
             raise KeyError(registrant_id)
@@ -585,14 +596,14 @@ class RedisStore:
     async def restore_link(self, registrant_id: str, *, version: int, revoked: bool) -> bool:
         keys = [self._key("reg", registrant_id), *self._access_keys()]
         args = [str(version), "1" if revoked else "0", registrant_id]
-        with self._reachable():
+        async with self._reachable():
             restored = bool(await self._restore_link(keys=keys, args=args))
         if restored:
             self._access_changes += 1
         return restored
 
     async def server_time(self) -> dt.datetime | None:
-        with self._reachable():
+        async with self._reachable():
             seconds, micros = await self._redis.time()
         return EPOCH + dt.timedelta(seconds=int(seconds), microseconds=int(micros))
 
@@ -616,13 +627,13 @@ class RedisStore:
             "created_at", _iso(session.created_at), "expires_at", _iso(session.expires_at),
             "expires_us", expires,
         ]  # fmt: skip
-        with self._reachable():
+        async with self._reachable():
             ended = list(await self._create_session(keys=keys, args=args))
         self._access_changes += bool(ended)
         return ended
 
     async def session(self, session_id: str) -> Session | None:
-        with self._reachable():
+        async with self._reachable():
             key = self._key("session", session_id)
             fields = cast(dict[str, str], await self._redis.hgetall(key))
         if not fields:
@@ -641,7 +652,7 @@ class RedisStore:
             self._key("session-expiry"),
             *self._access_keys(),
         ]
-        with self._reachable():
+        async with self._reachable():
             ended = list(
                 await self._end_sessions(keys=keys, args=[self._key("session", ""), registrant_id])
             )
@@ -650,7 +661,7 @@ class RedisStore:
 
     async def count_sessions(self, now: dt.datetime) -> int:
         keys = [self._key("session-expiry")]
-        with self._reachable():
+        async with self._reachable():
             count = await self._count_sessions(
                 keys=keys, args=[self._key("session", ""), _micros(now)]
             )
@@ -662,11 +673,11 @@ class RedisStore:
         return [self._key("access-epoch"), self._key("access-log")]
 
     async def access_epoch(self) -> int:
-        with self._reachable():
+        async with self._reachable():
             return int(cast(str | None, await self._redis.get(self._key("access-epoch"))) or 0)
 
     async def access_changes(self, since: int) -> AccessChanges:
-        with self._reachable():
+        async with self._reachable():
             reply = await self._access_changes_script(keys=self._access_keys(), args=[since])
         epoch = int(reply[0])
         if since == epoch:
@@ -689,7 +700,7 @@ class RedisStore:
         if not dates:
             return {}
         key, names = self._key("segments"), list(dates)
-        with self._reachable():
+        async with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 if overwrite:
                     pipe.hset(key, mapping={name: _iso(date) for name, date in dates.items()})
@@ -704,7 +715,7 @@ class RedisStore:
         wanted = list(names)
         if not wanted:
             return {}
-        with self._reachable():
+        async with self._reachable():
             stored = cast(list[str | None], await self._redis.hmget(self._key("segments"), wanted))
         return {name: _utc(text) for name, text in zip(wanted, stored, strict=True) if text}
 
@@ -712,7 +723,7 @@ class RedisStore:
 
     async def append_audit(self, draft: Draft) -> Event:
         head_key, log_key = self._key("audit", "head"), self._key("audit")
-        with self._reachable():
+        async with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 for _ in range(MAX_APPEND_ATTEMPTS):
                     try:
@@ -734,12 +745,12 @@ class RedisStore:
         if limit is not None and limit <= 0:
             return []
         stop = -1 if limit is None else start + limit - 1
-        with self._reachable():
+        async with self._reachable():
             rows = cast(list[str], await self._redis.lrange(self._key("audit"), start, stop))
         return [Event.from_json(row) for row in rows]
 
     async def mark_once(self, key: str) -> bool:
-        with self._reachable():
+        async with self._reachable():
             return bool(await self._redis.set(self._key("once", key), "1", nx=True))
 
     # Mail queue
@@ -785,7 +796,7 @@ class RedisStore:
             0 if stored.claimed_until is None else _micros(stored.claimed_until),
             *(x for kv in fields.items() for x in kv),
         ]  # fmt: skip
-        with self._reachable():
+        async with self._reachable():
             try:
                 added, existing = await self._enqueue_mail(keys=keys, args=args)
             except rex.ResponseError as exc:
@@ -803,7 +814,7 @@ class RedisStore:
             self._key("mail", ""), ORDER_PREFIX_LEN, _micros(now), worker, _iso(until),
             _micros(until), job_id or "",
         ]  # fmt: skip
-        with self._reachable():
+        async with self._reachable():
             flat = await self._claim_mail(keys=keys, args=args)
         return _mail_job(_pairs(flat)) if flat else None
 
@@ -820,7 +831,7 @@ class RedisStore:
         sent_at = _iso(now)
         retry_iso, retry_us = ("", 0) if retry_at is None else (_iso(retry_at), _micros(retry_at))
         keys = [*(self._key(name) for name in _MAIL_KEYS), self._key("mail", job_id)]
-        with self._reachable():
+        async with self._reachable():
             flat = await self._finish_mail(
                 keys=keys, args=[state, error, sent_at, retry_iso, retry_us]
             )
@@ -837,7 +848,7 @@ class RedisStore:
             else self._key("reg-mail", registrant_id)
         )
         args: list[str | int] = [self._key("mail", ""), ORDER_PREFIX_LEN, state or ""]
-        with self._reachable():
+        async with self._reachable():
             rows = await self._mail_jobs(keys=[index], args=args)
         return [_mail_job(_pairs(flat)) for flat in rows if flat]
 
@@ -848,7 +859,7 @@ class RedisStore:
         scores = {rid: bucket for rid, bucket in scores.items() if bucket}
         if not scores:
             return
-        with self._reachable():
+        async with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 by_minute: dict[int, list[str]] = {}
                 for rid, bucket in scores.items():
@@ -865,12 +876,12 @@ class RedisStore:
         keys = [self._key("attendance-minute", str(_minute(m))) for m in minutes]
         if not keys:
             return 0
-        with self._reachable():
+        async with self._reachable():
             return len(await self._redis.sunion(keys))
 
     async def attendance(self) -> dict[str, list[dt.datetime]]:
         keys = [self._key("attendance-ids")]
-        with self._reachable():
+        async with self._reachable():
             flat = await self._attendance(keys=keys, args=[self._key("attendance", "")])
         return {
             rid: [EPOCH + dt.timedelta(seconds=int(s)) for s in seconds]
@@ -884,7 +895,7 @@ class RedisStore:
         if ttl <= dt.timedelta(0):
             raise ValueError(f"a counted set needs a positive lifetime, not {ttl}")
         name = self._key("members", key)
-        with self._reachable():
+        async with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.sadd(name, member)
                 # NX: only a set without a TTL (just created) gets one; later adds keep it.
@@ -900,7 +911,7 @@ class RedisStore:
         # string.lower is not str.lower), and the second script skips anyone purged meanwhile.
         day, time = _stamp(before)
         prefix = self._key("reg", "")
-        with self._reachable():
+        async with self._reachable():
             flat = await self._purge_candidates(
                 keys=[self._key("registrants")], args=[prefix, day, time]
             )
@@ -917,19 +928,19 @@ class RedisStore:
     # Small named values
 
     async def delete_value(self, key: str) -> None:
-        with self._reachable():
+        async with self._reachable():
             await self._redis.delete(self._key("value", key))
 
     async def get_value(self, key: str) -> str | None:
-        with self._reachable():
+        async with self._reachable():
             return cast(str | None, await self._redis.get(self._key("value", key)))
 
     async def set_value(self, key: str, value: str) -> None:
-        with self._reachable():
+        async with self._reachable():
             await self._redis.set(self._key("value", key), value)
 
     async def setdefault_value(self, key: str, value: str) -> str:
-        with self._reachable():
+        async with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.set(self._key("value", key), value, nx=True)
                 pipe.get(self._key("value", key))
@@ -938,5 +949,5 @@ class RedisStore:
 
     async def replace_value(self, key: str, expected: str | None, value: str) -> bool:
         args = ["0" if expected is None else "1", expected or "", value]
-        with self._reachable():
+        async with self._reachable():
             return bool(await self._replace_value(keys=[self._key("value", key)], args=args))

@@ -65,7 +65,9 @@ def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None
     task = asyncio.create_task(work)
 
     async def stop() -> None:
-        task.cancel()
+        while not task.done():  # again if need be: a lost cancellation must not hang shutdown
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

@@ -142,6 +142,7 @@ def _venv_env() -> dict[str, str]:
     return {**env, "PYTHON": sys.executable, "GATEWAY_SECRET_KEYS": SECRET}
 
 
+@pytest.mark.timeout(180)  # a venv and a pip install: ~20 s on a quiet machine
 def test_the_recipe_builds_a_clean_venv_that_serves_the_gateway(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     started = time.monotonic()

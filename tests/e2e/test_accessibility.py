@@ -48,7 +48,8 @@ from tests.e2e.conftest import (
 )
 from tests.web.test_admin_auth import SECRET_ENV, user
 
-pytestmark = pytest.mark.e2e
+# A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).parent.parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"

@@ -23,7 +23,8 @@ from playwright.sync_api import Browser
 from gateway import teststream
 from tests.e2e.conftest import ARTIFACTS, Server, local, run_cli
 
-pytestmark = pytest.mark.e2e
+# A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 def _config(tmp: Path, now: dt.datetime) -> Path:

@@ -23,7 +23,8 @@ from tests.e2e.conftest import ARTIFACTS, Server, local, run_cli
 from tests.hls import write_live
 from tests.web.test_admin_auth import SECRET_ENV, user
 
-pytestmark = pytest.mark.e2e
+# A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
 

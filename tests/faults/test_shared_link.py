@@ -26,7 +26,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 async def test_fifty_opens_at_once_never_admit_more_than_max_devices(
     tmp_path: Path,
     make_settings: Callable[..., Settings],

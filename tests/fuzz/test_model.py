@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -378,7 +379,7 @@ class GatewayModel(RuleBasedStateMachine):
         assert len(refusals) == len(set(refusals)), "access.refused written twice"
 
 
-TestGatewayModel = GatewayModel.TestCase
+TestGatewayModel = pytest.mark.timeout(180)(GatewayModel.TestCase)  # ~25 s on a quiet machine
 TestGatewayModel.settings = settings(
     max_examples=30,
     stateful_step_count=30,

@@ -18,7 +18,7 @@ from gateway.settings import Settings
 from gateway.store import Registrant, Store
 from gateway.web.app import create_app
 from gateway.web.services import Services
-from tests.conftest import REDIS_URL, helsinki
+from tests.conftest import REDIS_URL, delete_prefix, fresh_prefix, helsinki
 from tests.hls import write_live, write_vod
 
 
@@ -81,7 +81,7 @@ class Gateway:
         return count
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def store_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
     return kind
@@ -91,9 +91,9 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 def make_gateway(
     tmp_path: Path,
     make_settings: Callable[..., Settings],
-    redis_prefix: str,
 ) -> Iterator[Callable[..., Gateway]]:
     opened: list[tuple[TestClient, Store | None]] = []
+    prefixes: list[str] = []  # the test's one prefix on the shared Redis, made for kind="redis"
 
     def make(
         *,
@@ -107,7 +107,8 @@ def make_gateway(
         if kind == "redis":
             from gateway.store.redis import RedisStore
 
-            store = RedisStore(REDIS_URL, prefix=redis_prefix)
+            prefixes[:] = prefixes or [fresh_prefix()]  # replicas of one test share it
+            store = RedisStore(REDIS_URL, prefix=prefixes[0])
         the_clock = clock or FrozenClock(helsinki("2021-11-18T10:30"))
         app = create_app(
             settings, store=store, clock=the_clock, watch_interval=None, background=False
@@ -125,6 +126,8 @@ def make_gateway(
             client.portal.call(services.attendance.flush)
             client.portal.call(store.close)
         client.__exit__(None, None, None)
+    for prefix in prefixes:  # after the apps' last writes
+        delete_prefix(prefix)
 
 
 @pytest.fixture

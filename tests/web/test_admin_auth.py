@@ -343,7 +343,7 @@ def test_signing_in_again_starts_a_new_session(gw: Gateway, idp: str) -> None:
     assert whoami(browser) == 303  # the session it carried in has ended
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def test_a_sign_in_started_on_one_replica_completes_on_another(
     make_admin: Callable[..., Gateway], idp: str, kind: str
 ) -> None:

@@ -122,6 +122,7 @@ def test_a_forged_or_foreign_cookie_is_no_session(gateway: Gateway) -> None:
     assert browser.get("/live/index.m3u8").status_code == 401
 
 
+@pytest.mark.redis
 def test_store_outage_is_503_with_retry_after_never_401_or_403(
     make_gateway: Callable[..., Gateway], redis_prefix: str
 ) -> None:
