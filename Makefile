@@ -28,8 +28,21 @@ $(HLS_JS): package.json package-lock.json
 run: $(STAMP) assets  ## rehearsal on embedded defaults
 	$(VENV)/bin/gateway demo
 
+# In CI (CI=true) the suite runs under coverage, with floors: branches overall, and the core.
+COVER_FLOOR ?= 84
+CORE_FLOOR ?= 95
+ifeq ($(CI),true)
+PYTEST := $(PY) -m coverage run -m pytest
+else
+PYTEST := $(PY) -m pytest
+endif
+
 test: $(STAMP) assets lint redis  ## the whole suite (starts the servers it needs)
-	$(PY) -m pytest
+	$(PYTEST)
+ifeq ($(CI),true)
+	$(PY) -m coverage report --skip-covered --fail-under=$(COVER_FLOOR)
+	$(PY) -m coverage report --include='gateway/core/*' --fail-under=$(CORE_FLOOR)
+endif
 
 # The edit-test loop (< 90 s): unit and HTTP tests, no other process, no browser, no fuzzing.
 test-fast: $(STAMP) redis
@@ -45,6 +58,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check gateway tests
 	$(VENV)/bin/ruff format --check gateway tests
 	$(VENV)/bin/mypy gateway tests
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format gateway tests

@@ -17,7 +17,7 @@ import os
 import threading
 from pathlib import Path
 
-from gateway.clock import system_clock
+from gateway.core.clock import system_clock
 
 TS_PACKET = 188
 SEGMENT_BYTES = 5_320 * TS_PACKET  # 1 000 160 bytes: 2 Mbit/s x 4 s

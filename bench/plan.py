@@ -136,7 +136,7 @@ def describe(plan: Plan, tools: Tools) -> str:
         f"real H.264 segments: {'yes' if tools.encoder else 'no'}",
         "a1/a2  plain nginx (1 worker): the 1 MB segment file, the ~1 KB playlist",
         "b      bare Starlette constant endpoint, served as `gateway serve` serves the gateway",
-        "c1/c2  the gateway (gateway.server.serve, launched as b and d), file origin: 1 MB "
+        "c1/c2  the gateway (gateway.web.server.serve, launched as b and d), file origin: 1 MB "
         "segment, filtered playlist, real session cookie",
         "d1/d2  the same app, access decision memoised (session/revocation state stubbed out)",
         "e      GET /auth with X-Original-URI (a segment) and the cookie",

@@ -19,7 +19,7 @@ from bench import media, procs
 from bench.context import Context, gateway_argv, summary_int, viewer_run
 from bench.plan import PER_REGISTRANT, SOAK_REGISTRANTS, say
 from bench.probes import open_link
-from gateway.clock import system_clock
+from gateway.core.clock import system_clock
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Serve a benchmark app exactly as `gateway serve` serves the gateway.
 
 `python -m bench.serve --app constant|stubbed --config F --port P` loads the config
-like `gateway serve`, swaps `gateway.server.create_app` for the chosen app's
-builder and calls `gateway.server.serve`: whatever uvicorn settings that function
+like `gateway serve`, swaps `gateway.web.server.create_app` for the chosen app's
+builder and calls `gateway.web.server.serve`: whatever uvicorn settings that function
 uses (loop, HTTP parser, access log, proxy headers), the yardsticks get the same.
 """
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["BENCH_GATEWAY_CONFIG"] = args.config
 
-    import gateway.server
+    import gateway.web.server
     from gateway.settings import load_settings
 
     builders: dict[str, Callable[[], ASGIApp]] = {
@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         app: ASGIApp = build()
         return app
 
-    gateway.server.__dict__["create_app"] = create_app
+    gateway.web.server.__dict__["create_app"] = create_app
     settings = load_settings(args.config)
-    accepted = inspect.signature(gateway.server.serve).parameters
+    accepted = inspect.signature(gateway.web.server.serve).parameters
     given: dict[str, Any] = {"host": args.host, "port": args.port}
     kwargs = {k: v for k, v in given.items() if k in accepted}
-    result: int = gateway.server.serve(settings, **kwargs)
+    result: int = gateway.web.server.serve(settings, **kwargs)
     return result
 
 

@@ -19,10 +19,10 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.errors import BadPath, ConfigError
-from gateway.paths import safe_path
-from gateway.schedule import Part, Schedule
-from gateway.times import parse_time
+from gateway.core.errors import BadPath, ConfigError
+from gateway.core.paths import safe_path
+from gateway.core.schedule import Part, Schedule
+from gateway.core.times import parse_time
 
 
 class Secret:

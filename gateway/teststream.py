@@ -28,7 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.clock import Clock, system_clock
+from gateway.core.clock import Clock, system_clock
 
 if TYPE_CHECKING:
     from av.audio.codeccontext import AudioCodecContext

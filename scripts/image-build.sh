@@ -61,20 +61,20 @@ from pathlib import Path
 
 import gateway
 
-installed = Path(gateway.__file__).parent / "web"
+installed = Path(gateway.__file__).parent
 missing = []
-for folder, pattern in (("templates", "*.html"), ("static", "*"), ("messages", "*.toml")):
+for folder, pattern in (("web/templates", "*.html"), ("web/static", "*"), ("i18n/messages", "*.toml")):
     found = {p.relative_to(installed) for p in (installed / folder).rglob(pattern) if p.is_file()}
     if not found:
-        missing.append(f"web/{folder}/ (nothing installed)")
+        missing.append(f"{folder}/ (nothing installed)")
     if sys.argv[1]:
-        source = Path(sys.argv[1]) / "gateway" / "web"
+        source = Path(sys.argv[1]) / "gateway"
         wanted = {
             p.relative_to(source)
             for p in (source / folder).rglob(pattern)
             if p.is_file() and "__pycache__" not in p.parts
         }
-        missing += [f"web/{name}" for name in sorted(map(str, wanted - found))]
+        missing += sorted(map(str, wanted - found))
 if missing:
     print("missing from the installed package: " + ", ".join(missing), file=sys.stderr)
     sys.exit(1)

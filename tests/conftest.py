@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from gateway.clock import FrozenClock
+from gateway.core.clock import FrozenClock
 from gateway.settings import Settings, load_settings
 
 HELSINKI_OFFSET = "+02:00"

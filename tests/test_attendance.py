@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gateway.attendance import RECORDING, report
+from gateway.audit.attendance import RECORDING, report
 from tests.conftest import helsinki
-from tests.test_schedule import SEMINAR
+from tests.core.test_schedule import SEMINAR
 
 
 def minutes(start: str, count: int) -> list[dt.datetime]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog
-from gateway.chain import Draft, first_break
-from gateway.clock import FrozenClock
-from gateway.spool import Spool
+from gateway.audit.log import AuditLog
+from gateway.audit.spool import Spool
+from gateway.core.chain import Draft, first_break
+from gateway.core.clock import FrozenClock
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import OwnRedis
@@ -101,7 +101,7 @@ async def test_the_spool_is_flushed_by_itself_once_the_store_is_back(
 
 
 async def test_without_a_spool_an_outage_is_raised(clock: FrozenClock, own_redis: OwnRedis) -> None:
-    from gateway.errors import StoreUnavailable
+    from gateway.core.errors import StoreUnavailable
 
     store = RedisStore(own_redis.url, timeout=0.3)
     try:

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway import teststream
-from gateway.captions import (
+from gateway.core.errors import ConfigError, OriginUnavailable
+from gateway.settings import Settings, load_settings
+from gateway.stream.captions import (
     CheckedOrigin,
     Found,
     MalformedCaptions,
@@ -18,9 +20,7 @@ from gateway.captions import (
     check_vtt,
     find_captions,
 )
-from gateway.errors import ConfigError, OriginUnavailable
-from gateway.origins import FileOrigin
-from gateway.settings import Settings, load_settings
+from gateway.stream.origins import FileOrigin
 from tests.conftest import SECRET, seminar_toml
 from tests.hls import write_vod
 from tests.test_cli import KEYS, gateway

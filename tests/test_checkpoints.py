@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.checkpoints import (
+from gateway.audit.checkpoints import (
     keygen,
     public_key_of,
     read_checkpoints,

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog
-from gateway.clock import FrozenClock
-from gateway.control import ControlState, ScheduleRefused, consequences, with_parts
-from gateway.errors import AccessRefused, StoreUnavailable
-from gateway.schedule import Part, live_window, status
+from gateway.audit.log import AuditLog
+from gateway.core.clock import FrozenClock
+from gateway.core.errors import AccessRefused, StoreUnavailable
+from gateway.core.schedule import Part, live_window, status
+from gateway.sessions.controls import ControlState, ScheduleRefused, consequences, with_parts
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import REDIS_URL, OwnRedis, helsinki
+from tests.core.test_schedule import GRACE, SEMINAR
 from tests.counting import CountingStore
-from tests.test_schedule import GRACE, SEMINAR
 
 pytestmark = pytest.mark.anyio
 

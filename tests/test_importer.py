@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import UsageError
-from gateway.importer import problems, rows
+from gateway.core.errors import UsageError
+from gateway.mail.importer import problems, rows
 
 
 def _write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import LinkRefused
-from gateway.links import fingerprint, link_url, make_token, read_token
-from gateway.signing import Purpose, signer, timed_signer
+from gateway.core.errors import LinkRefused
+from gateway.sessions.links import fingerprint, link_url, make_token, read_token
+from gateway.sessions.signing import Purpose, signer, timed_signer
 
 A, B = "key-A-" + "a" * 20, "key-B-" + "b" * 20
 RID = "Xyz123abcDEF"

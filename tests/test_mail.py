@@ -22,7 +22,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as Server
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from gateway.mail import (
+from gateway.core.records import Registrant
+from gateway.i18n.translator import catalog
+from gateway.mail.compose import (
     MailError,
     OutboxTransport,
     PermanentMailError,
@@ -32,8 +34,6 @@ from gateway.mail import (
     transport_for,
 )
 from gateway.settings import Secret, Secrets, Settings
-from gateway.store import Registrant
-from gateway.web.i18n import catalog
 from tests.conftest import free_port, helsinki
 
 LINK = "https://stream.example.org/w/r1.v1.signature"

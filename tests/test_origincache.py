@@ -13,10 +13,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from gateway.errors import GatewayError, NotFound, OriginTimeout, OriginUnavailable
+from gateway.core.errors import GatewayError, NotFound, OriginTimeout, OriginUnavailable
 from gateway.metrics import Metrics
-from gateway.origincache import Arriving, CachingOrigin
-from gateway.origins import FileOrigin, HttpOrigin, make_origin
+from gateway.stream.cache import Arriving, CachingOrigin
+from gateway.stream.origins import FileOrigin, HttpOrigin, make_origin
 from tests.origin_server import (
     OriginHandler,
     OriginServer,

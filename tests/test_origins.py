@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from gateway.errors import NotFound, OriginTimeout, OriginUnavailable
-from gateway.origins import MAX_PLAYLIST_BYTES, FileOrigin, HttpOrigin, make_origin
+from gateway.core.errors import NotFound, OriginTimeout, OriginUnavailable
+from gateway.stream.origins import MAX_PLAYLIST_BYTES, FileOrigin, HttpOrigin, make_origin
 from tests.origin_server import (
     OriginHandler,
     OriginServer,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import OriginUnavailable
-from gateway.playlists import (
+from gateway.core.errors import OriginUnavailable
+from gateway.core.playlists import (
     MediaPlaylist,
     MultivariantPlaylist,
     Segment,

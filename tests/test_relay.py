@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.types import Message
 
-from gateway.errors import OriginUnavailable
-from gateway.origincache import Arriving
+from gateway.core.errors import OriginUnavailable
+from gateway.stream.cache import Arriving
 from gateway.web.stream import StreamCut, relay
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gateway.server import QuietCuts, steady_memory
+from gateway.web.server import QuietCuts, steady_memory
 from gateway.web.stream import StreamCut
 
 

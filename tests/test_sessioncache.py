@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import FrozenClock
-from gateway.errors import StoreUnavailable
-from gateway.sessioncache import MAX_AGE, POLL, STALE_GRACE, Lookup, SessionCache
-from gateway.store import ACCESS_LOG_SIZE, Registrant, Session, Store
+from gateway.core.clock import FrozenClock
+from gateway.core.errors import StoreUnavailable
+from gateway.core.records import Registrant, Session
+from gateway.sessions.cache import MAX_AGE, POLL, STALE_GRACE, Lookup, SessionCache
+from gateway.store import ACCESS_LOG_SIZE, Store
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import REDIS_URL

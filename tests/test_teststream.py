@@ -12,7 +12,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from gateway.playlists import MediaPlaylist, parse  # noqa: E402
+from gateway.core.playlists import MediaPlaylist, parse  # noqa: E402
 from gateway.teststream import MISSING, LiveEncoder, write_recording  # noqa: E402
 
 T0 = dt.datetime(2021, 11, 18, 10, 0, tzinfo=dt.UTC)

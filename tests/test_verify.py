@@ -20,21 +20,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import chain
-from gateway.audit import AuditLog
-from gateway.chain import Event
-from gateway.checkpoints import (
+from gateway.audit.checkpoints import (
     keygen,
     read_checkpoints,
     sign_checkpoint,
     verify_checkpoint,
     write_checkpoint,
 )
-from gateway.clock import FrozenClock
-from gateway.errors import StoreUnavailable
+from gateway.audit.log import AuditLog
+from gateway.audit.verify import NO_VERIFY_KEY, ChainBroken, Report, checkpoint, verify
+from gateway.core import chain
+from gateway.core.chain import Event
+from gateway.core.clock import FrozenClock
+from gateway.core.errors import StoreUnavailable
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
-from gateway.verify import NO_VERIFY_KEY, ChainBroken, Report, checkpoint, verify
 from tests.conftest import REDIS_URL, free_port, seminar_toml
 from tests.test_cli import gateway
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gateway.cli import audit, mail, privacy, registrants, report, running
 from gateway.cli.common import Parser, command
-from gateway.errors import ConfigError, GatewayError, StoreUnavailable, UsageError
+from gateway.core.errors import ConfigError, GatewayError, StoreUnavailable, UsageError
 from gateway.settings import load_settings
 
 
@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        from gateway.demo import run
+        from gateway.cli.demo import run
 
         return run(Path(args.data), args.port)
     if args.command == "audit" and args.action == "keygen":  # makes keys; reads no config

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.audit_export import export
-from gateway.checkpoints import keygen
+from gateway.audit.checkpoints import keygen
+from gateway.audit.export import export
+from gateway.audit.verify import ChainBroken, checkpoint, verify
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
-from gateway.clock import system_clock
+from gateway.core.clock import system_clock
+from gateway.core.times import parse_time
 from gateway.settings import Settings
-from gateway.times import parse_time
-from gateway.verify import ChainBroken, checkpoint, verify
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,13 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from gateway.audit import AuditLog
-from gateway.clock import system_clock
-from gateway.mail import transport_for
-from gateway.mailer import Mailer
-from gateway.registrants import Registry
+from gateway.audit.log import AuditLog
+from gateway.audit.spool import Spool
+from gateway.core.clock import system_clock
+from gateway.mail.compose import transport_for
+from gateway.mail.queue import Mailer
+from gateway.mail.registrants import Registry
 from gateway.settings import Settings
-from gateway.spool import Spool
 from gateway.store import Store, open_store
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse names no public type for it

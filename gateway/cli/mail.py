@@ -8,7 +8,7 @@ import sys
 from rich.progress import Progress
 
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
-from gateway.mailer import send_links
+from gateway.mail.queue import send_links
 from gateway.settings import Settings
 
 

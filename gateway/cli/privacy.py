@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from gateway.audit import IP_KEY
+from gateway.audit.log import IP_KEY
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
+from gateway.core.times import parse_time
 from gateway.settings import Settings
-from gateway.times import parse_time
 
 
 def _purge(settings: Settings, args: argparse.Namespace) -> int:

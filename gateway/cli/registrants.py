@@ -6,13 +6,13 @@ import argparse
 import csv
 import sys
 
-from gateway.audit_export import formula_safe
+from gateway.audit.export import formula_safe
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
-from gateway.clock import system_clock
-from gateway.errors import UsageError
-from gateway.importer import problems, rows
+from gateway.core.clock import system_clock
+from gateway.core.errors import UsageError
+from gateway.core.records import Registrant
+from gateway.mail.importer import problems, rows
 from gateway.settings import Settings
-from gateway.store import Registrant
 
 
 async def _send_now(ctx: Context, registrant: Registrant, lang: str) -> None:

@@ -6,11 +6,11 @@ import argparse
 import csv
 import sys
 
-from gateway.attendance import report
-from gateway.audit_export import formula_safe
+from gateway.audit.attendance import report
+from gateway.audit.export import formula_safe
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
+from gateway.core.times import in_zone
 from gateway.settings import Settings
-from gateway.times import in_zone
 
 
 def _attendance(settings: Settings, args: argparse.Namespace) -> int:

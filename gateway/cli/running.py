@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from gateway.captions import Found, MalformedCaptions, captions_status, inspect
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
-from gateway.clock import system_clock
-from gateway.control import ControlState
-from gateway.errors import ConfigError, StoreUnavailable
-from gateway.origins import make_origin
-from gateway.schedule_report import report
+from gateway.cli.schedule_report import report
+from gateway.core.clock import system_clock
+from gateway.core.errors import ConfigError, StoreUnavailable
+from gateway.core.times import parse_time
+from gateway.sessions.controls import ControlState
 from gateway.settings import Settings
-from gateway.times import parse_time
+from gateway.stream.captions import Found, MalformedCaptions, captions_status, inspect
+from gateway.stream.origins import make_origin
 
 
 def captions_found(settings: Settings, *, refuse: bool = True) -> Found:
@@ -41,7 +41,7 @@ def captions_found(settings: Settings, *, refuse: bool = True) -> Found:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.web.server import serve
 
     captions_found(settings)  # a malformed caption file stops here, before anything listens
     return serve(settings, host=args.host, port=args.port, trusted_proxies=args.trusted_proxies)

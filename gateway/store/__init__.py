@@ -14,29 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from gateway.chain import Draft, Event
+from gateway.core.chain import Draft, Event
+from gateway.core.records import MailJob, Registrant, Session
 
 ACCESS_LOG_SIZE = 1000  # the last access changes a store can name the registrants of
-
-
-@dataclass(frozen=True)
-class Registrant:
-    id: str  # opaque, random; the only name the audit log knows
-    email: str  # as given; uniqueness is on email.lower()
-    name: str
-    organisation: str
-    created_at: dt.datetime
-    link_version: int = 1
-    revoked: bool = False
-
-
-@dataclass(frozen=True)
-class Session:
-    id: str
-    registrant_id: str
-    link_version: int
-    created_at: dt.datetime
-    expires_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -49,30 +30,6 @@ class AccessChanges:
 
     epoch: int
     registrants: frozenset[str] | None
-
-
-@dataclass(frozen=True)
-class MailJob:
-    """One mail to send: a queue entry that survives restarts.
-
-    `state`: pending (waiting for `next_attempt_at`), sending (claimed by
-    `claimed_by` until `claimed_until`; a lapsed claim is pending again), sent
-    (the server answered 250), failed (a permanent refusal, reason in `last_error`).
-    """
-
-    id: str
-    registrant_id: str
-    kind: str  # "link": the personal link mail
-    link_version: int
-    lang: str
-    created_at: dt.datetime
-    next_attempt_at: dt.datetime
-    state: str = "pending"
-    attempts: int = 0
-    last_error: str = ""
-    claimed_by: str = ""
-    claimed_until: dt.datetime | None = None
-    sent_at: dt.datetime | None = None
 
 
 def check_finish(state: str, retry_at: dt.datetime | None) -> None:

@@ -52,10 +52,11 @@ import redis.exceptions as rex
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from gateway import chain
-from gateway.chain import Draft, Event
-from gateway.errors import StoreUnavailable
-from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session, check_finish
+from gateway.core import chain
+from gateway.core.chain import Draft, Event
+from gateway.core.errors import StoreUnavailable
+from gateway.core.records import MailJob, Registrant, Session
+from gateway.store import ACCESS_LOG_SIZE, AccessChanges, check_finish
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 YEAR_ONE = dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -38,10 +38,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from gateway import chain
-from gateway.chain import Draft, Event
-from gateway.errors import StoreUnavailable
-from gateway.store import ACCESS_LOG_SIZE, AccessChanges, MailJob, Registrant, Session, check_finish
+from gateway.core import chain
+from gateway.core.chain import Draft, Event
+from gateway.core.errors import StoreUnavailable
+from gateway.core.records import MailJob, Registrant, Session
+from gateway.store import ACCESS_LOG_SIZE, AccessChanges, check_finish
 
 T = TypeVar("T")
 

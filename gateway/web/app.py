@@ -17,35 +17,35 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from gateway.access import Gatekeeper
-from gateway.attendance import Attendance
-from gateway.audit import AuditLog
-from gateway.captions import CaptionsMonitor, CheckedOrigin
-from gateway.clock import Clock, system_clock
-from gateway.control import ControlState
-from gateway.errors import GatewayError
-from gateway.live import LiveStream
-from gateway.mail import transport_for
-from gateway.mailer import Mailer
+from gateway.audit.attendance import Attendance
+from gateway.audit.log import AuditLog
+from gateway.audit.spool import Spool
+from gateway.audit.verify import checkpoint_forever
+from gateway.core.clock import Clock, system_clock
+from gateway.core.errors import GatewayError
+from gateway.mail.compose import transport_for
+from gateway.mail.queue import Mailer
+from gateway.mail.registrants import Registry
 from gateway.metrics import Metrics
-from gateway.origins import make_origin
-from gateway.ratelimit import RateLimits
-from gateway.registrants import Registry
+from gateway.sessions.controls import ControlState
+from gateway.sessions.gatekeeper import Gatekeeper
+from gateway.sessions.signing import Purpose, signer, timed_signer
 from gateway.settings import Settings
-from gateway.signing import Purpose, signer, timed_signer
-from gateway.spool import Spool
 from gateway.store import Store, open_store
-from gateway.verify import checkpoint_forever
-from gateway.web import errors, openapi, ops, participant, register, stream
+from gateway.stream.captions import CaptionsMonitor, CheckedOrigin
+from gateway.stream.live import LiveStream
+from gateway.stream.origins import make_origin
+from gateway.web import errors, health, openapi, participant, register, stream
 from gateway.web.admin import auditing, console, people
 from gateway.web.admin import auth as admin_auth
 from gateway.web.middleware import SecurityHeaders
+from gateway.web.ratelimit import RateLimits
 from gateway.web.services import Services
 
 STATIC = Path(__file__).parent / "static"
 
 
-class Gateway(Starlette):
+class GatewayApp(Starlette):
     """Starlette, but the stream gate answers its GETs before the middleware and router.
 
     Those are nearly all the requests a webcast gets, and they need none of
@@ -81,7 +81,7 @@ def create_app(
     clock: Clock | None = None,
     watch_interval: float | None = 1.0,
     background: bool = True,
-) -> Gateway:
+) -> GatewayApp:
     """The gateway as an ASGI app.
 
     `store` defaults to the one `settings.store_url` names (closed with the
@@ -185,12 +185,12 @@ def create_app(
                 _background(stack, captions.watch())
             yield
 
-    app = Gateway(
+    app = GatewayApp(
         routes=[
             *stream.routes,
             *participant.routes,
             *register.routes,
-            *ops.routes,
+            *health.routes,
             *openapi.routes,
             *admin_auth.routes,
             *console.routes,

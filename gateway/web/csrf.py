@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 COOKIE = "gw_csrf"
 FIELD = "csrf"

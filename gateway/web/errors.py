@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.errors import (
+from gateway.core.errors import (
     AccessRefused,
     BadPath,
     GatewayError,
@@ -28,14 +28,14 @@ from gateway.errors import (
     Revoked,
     StoreUnavailable,
 )
-from gateway.ratelimit import RateLimited
-from gateway.schedule import Schedule
-from gateway.times import iso
+from gateway.core.schedule import Schedule
+from gateway.core.times import iso
+from gateway.i18n.translator import Translator
 from gateway.web.admin.auth import ConsoleNotConfigured, FormExpired, NotAllowed, SignInRequired
 from gateway.web.admin.oidc import AdminError, ProviderUnavailable, SignInFailed
 from gateway.web.csrf import CsrfFailed
-from gateway.web.i18n import Translator
 from gateway.web.pages import render, translator, when
+from gateway.web.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"

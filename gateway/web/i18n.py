@@ -1,61 +1,13 @@
-"""Languages of the pages: English by default, Finnish and Swedish.
-
-Messages live in `messages/<lang>/*.toml` (data, not code; one file per
-area: pages, mail...); every language has every key (a test checks). The
-language is chosen by `?lang=`, then the `lang` cookie the switcher sets, then
-`Accept-Language`.
-"""
+"""A page's language from its request: `?lang=`, then the `lang` cookie the switcher
+sets, then `Accept-Language` (the translator and catalogues: `gateway.i18n`)."""
 
 from __future__ import annotations
 
-import tomllib
-from functools import cache
-from pathlib import Path
-
 from starlette.requests import Request
 
-LANGUAGES = ("en", "fi", "sv")
-DEFAULT = "en"
+from gateway.i18n.translator import DEFAULT, LANGUAGES, from_accept_language
+
 COOKIE = "lang"
-_FOLDER = Path(__file__).parent / "messages"
-
-
-@cache
-def catalog(lang: str) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for path in sorted((_FOLDER / lang).glob("*.toml")):
-        with path.open("rb") as file:
-            merged.update(tomllib.load(file))
-    return merged
-
-
-class Translator:
-    """`t("key", part="Part II")`: the message in this language, placeholders filled."""
-
-    def __init__(self, lang: str) -> None:
-        self.lang = lang if lang in LANGUAGES else DEFAULT
-        self.messages = catalog(self.lang)
-
-    def __call__(self, key: str, **params: object) -> str:
-        text = self.messages.get(key) or catalog(DEFAULT)[key]
-        return text.format(**params) if params else text
-
-
-def from_accept_language(header: str) -> str | None:
-    """The first supported language in an Accept-Language header, by quality."""
-    choices: list[tuple[float, int, str]] = []
-    for index, item in enumerate(header.split(",")):
-        tag, _, params = item.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                continue
-        base = tag.strip().lower().split("-")[0]
-        if base in LANGUAGES and quality > 0:
-            choices.append((-quality, index, base))
-    return min(choices)[2] if choices else None
 
 
 def negotiate(request: Request) -> str:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.schedule import PHASES
+from gateway.core.schedule import PHASES
 
 VERSION = "1"
 _HTML = {"text/html": {"schema": {"type": "string"}}}
@@ -34,7 +34,7 @@ _LANG = {
     "description": "Page language; remembered in a cookie. Default: the browser's.",
     "schema": {"type": "string", "enum": ["en", "fi", "sv"]},
 }
-# gateway.paths.safe_path: what may follow /live/ or /recording/ (anything else: 400).
+# gateway.core.paths.safe_path: what may follow /live/ or /recording/ (anything else: 400).
 _NAME = "[A-Za-z0-9_][A-Za-z0-9._~+-]{0,254}"
 _PATH = f"^{_NAME}(/{_NAME}){{0,15}}$"
 _SESSION: list[dict[str, list[str]]] = [

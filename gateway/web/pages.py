@@ -11,9 +11,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from gateway.schedule import Schedule
-from gateway.times import in_zone, iso
-from gateway.web.i18n import COOKIE, LANGUAGES, Translator, catalog, negotiate
+from gateway.core.schedule import Schedule
+from gateway.core.times import in_zone, iso
+from gateway.i18n.translator import LANGUAGES, Translator, catalog
+from gateway.web.i18n import COOKIE, negotiate
 
 _env = Environment(
     loader=PackageLoader("gateway", "web/templates"),

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.schedule import Schedule, Status, status
-from gateway.web.i18n import Translator
+from gateway.core.schedule import Schedule, Status, status
+from gateway.i18n.translator import Translator
 from gateway.web.pages import render, rows, schedule_json, translator, when
 from gateway.web.services import client_ip, services
 

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import UsageError
-from gateway.registrants import MAX_NAME, MAX_ORGANISATION, clean_email
+from gateway.core.errors import UsageError
+from gateway.i18n.translator import LANGUAGES
+from gateway.mail.registrants import MAX_NAME, MAX_ORGANISATION, clean_email
 from gateway.web import csrf
-from gateway.web.i18n import LANGUAGES
 from gateway.web.pages import render, translator, when
 from gateway.web.services import Services, client_ip, services
 

@@ -8,19 +8,19 @@ import httpx2
 from itsdangerous import TimestampSigner
 from starlette.requests import Request
 
-from gateway.access import Gatekeeper
-from gateway.attendance import Attendance
-from gateway.audit import AuditLog
-from gateway.captions import CaptionsMonitor
-from gateway.clock import Clock
-from gateway.live import LiveStream
-from gateway.mailer import Mailer
+from gateway.audit.attendance import Attendance
+from gateway.audit.log import AuditLog
+from gateway.core.clock import Clock
+from gateway.mail.queue import Mailer
+from gateway.mail.registrants import Registry
 from gateway.metrics import Metrics
-from gateway.origins import Origin
-from gateway.ratelimit import RateLimits
-from gateway.registrants import Registry
+from gateway.sessions.gatekeeper import Gatekeeper
 from gateway.settings import Settings
 from gateway.store import Store
+from gateway.stream.captions import CaptionsMonitor
+from gateway.stream.live import LiveStream
+from gateway.stream.origins import Origin
+from gateway.web.ratelimit import RateLimits
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 One path for every request: session cookie → access decision → origin →
 playlist filter → bytes. It is the hot path, every viewer asking every few
-seconds, so it is plain ASGI: `Gateway` (app.py) hands it GET and HEAD of
+seconds, so it is plain ASGI: `GatewayApp` (app.py) hands it GET and HEAD of
 these paths before Starlette's middleware and router (other methods reach the
 same gate through `routes`, and get Starlette's 405). The clock is read once
 per request, headers are encoded once per kind of answer, bodies are whole and
@@ -20,10 +20,10 @@ from starlette.requests import Request, cookie_parser
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.access import Grant
-from gateway.errors import GatewayError, NotFound
-from gateway.origincache import Arriving
-from gateway.paths import is_playlist, media_type, safe_path
+from gateway.core.access import Grant
+from gateway.core.errors import GatewayError, NotFound
+from gateway.core.paths import is_playlist, media_type, safe_path
+from gateway.stream.cache import Arriving
 from gateway.web import errors
 from gateway.web.middleware import MEDIA_HEADERS
 from gateway.web.services import Services

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.audit import AuditLog
-from gateway.clock import FrozenClock, system_clock
-from gateway.registrants import Registry
+from gateway.audit.log import AuditLog
+from gateway.core.clock import FrozenClock, system_clock
+from gateway.mail.registrants import Registry
 from gateway.settings import Settings
 from gateway.store.redis import RedisStore
 from gateway.web.app import create_app

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import FrozenClock
+from gateway.core.clock import FrozenClock
 from gateway.settings import load_settings
 from tests.conftest import SECRET, free_port, helsinki, seminar_toml
 from tests.faults.conftest import Figures

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from gateway.clock import FrozenClock
-from gateway.registrants import Registry
+from gateway.core.clock import FrozenClock
+from gateway.mail.registrants import Registry
 from gateway.settings import Settings
 from gateway.store.redis import RedisStore
 from gateway.web.app import create_app

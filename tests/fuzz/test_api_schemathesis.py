@@ -37,12 +37,12 @@ from schemathesis.specs.openapi.checks import (
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gateway.clock import FrozenClock
-from gateway.links import make_token
-from gateway.registrants import Registry
+from gateway.core.clock import FrozenClock
+from gateway.core.records import Registrant
+from gateway.mail.registrants import Registry
+from gateway.sessions.links import make_token
+from gateway.sessions.signing import Purpose, signer
 from gateway.settings import load_settings
-from gateway.signing import Purpose, signer
-from gateway.store import Registrant
 from gateway.web import openapi
 from gateway.web.app import create_app
 from tests.conftest import SECRET, helsinki, seminar_toml

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
+from gateway.core.times import parse_time
 from gateway.settings import _KEYS, Settings, load_settings
-from gateway.times import parse_time
 
 # --- a TOML writer (inline tables only: one `key = value` per top-level key) ---------------
 

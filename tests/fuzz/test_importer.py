@@ -13,8 +13,8 @@ from pathlib import Path
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import UsageError
-from gateway.importer import problems, rows
+from gateway.core.errors import UsageError
+from gateway.mail.importer import problems, rows
 
 HEADERS = [
     "name,email",

@@ -44,9 +44,9 @@ from hypothesis.stateful import (
 )
 from starlette.testclient import TestClient
 
-from gateway import chain
-from gateway.clock import FrozenClock
-from gateway.control import ScheduleRefused
+from gateway.core import chain
+from gateway.core.clock import FrozenClock
+from gateway.sessions.controls import ScheduleRefused
 from gateway.settings import Settings, load_settings
 from gateway.web.app import create_app
 from gateway.web.services import Services

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import BadPath, NotFound, OriginUnavailable
-from gateway.origins import FileOrigin
-from gateway.paths import safe_path
+from gateway.core.errors import BadPath, NotFound, OriginUnavailable
+from gateway.core.paths import safe_path
+from gateway.stream.origins import FileOrigin
 
 SECRET = b"SECRET: outside the origin folder"
 

@@ -13,8 +13,8 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import OriginUnavailable
-from gateway.playlists import MediaPlaylist, dates, filter_window, parse
+from gateway.core.errors import OriginUnavailable
+from gateway.core.playlists import MediaPlaylist, dates, filter_window, parse
 
 T0 = dt.datetime(2021, 11, 18, 8, 0, tzinfo=dt.UTC)
 LINES = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import LinkRefused
-from gateway.links import MAX_TOKEN_LENGTH, make_token, read_token
-from gateway.signing import Purpose, signer
+from gateway.core.errors import LinkRefused
+from gateway.sessions.links import MAX_TOKEN_LENGTH, make_token, read_token
+from gateway.sessions.signing import Purpose, signer
 
 A, B = "fuzz-key-A-" + "a" * 20, "fuzz-key-B-" + "b" * 20
 LINKS = signer([A], Purpose.LINK)

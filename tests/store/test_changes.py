@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import StoreUnavailable
-from gateway.store import ACCESS_LOG_SIZE, AccessChanges, Registrant, Session, Store
+from gateway.core.errors import StoreUnavailable
+from gateway.core.records import Registrant, Session
+from gateway.store import ACCESS_LOG_SIZE, AccessChanges, Store
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.conftest import REDIS_URL, free_port

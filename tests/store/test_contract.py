@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 import anyio
 import pytest
 
-from gateway import chain
-from gateway.errors import StoreUnavailable
-from gateway.store import Registrant, Session, Store, open_store
+from gateway.core import chain
+from gateway.core.errors import StoreUnavailable
+from gateway.core.records import Registrant, Session
+from gateway.store import Store, open_store
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import free_port

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.store import MailJob, Registrant, Store
+from gateway.core.records import MailJob, Registrant
+from gateway.store import Store
 from gateway.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.store.conftest import MakeStore
 

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import anyio
 import pytest
 
-from gateway.store import Registrant, Session, Store
+from gateway.core.records import Registrant, Session
+from gateway.store import Store
 from gateway.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 pytestmark = pytest.mark.anyio

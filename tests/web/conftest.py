@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.clock import FrozenClock
-from gateway.registrants import Registry
+from gateway.core.clock import FrozenClock
+from gateway.core.records import Registrant
+from gateway.mail.registrants import Registry
 from gateway.settings import Settings
-from gateway.store import Registrant, Store
+from gateway.store import Store
 from gateway.web.app import create_app
 from gateway.web.services import Services
 from tests.conftest import REDIS_URL, delete_prefix, fresh_prefix, helsinki

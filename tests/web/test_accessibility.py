@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from gateway import teststream
-from gateway.clock import FrozenClock
+from gateway.core.clock import FrozenClock
+from gateway.i18n.translator import catalog
 from gateway.settings import CaptionSettings, Settings
-from gateway.web.i18n import catalog
 from tests.conftest import helsinki
 from tests.hls import write_vod
 from tests.web.conftest import Gateway
@@ -96,7 +96,7 @@ def test_the_dashboard_shows_the_due_date_then_overdue_and_audits_it_once(
     make_gateway: Callable[..., Gateway], caplog: pytest.LogCaptureFixture
 ) -> None:
     ten_days = helsinki("2021-11-28T18:20")  # the recording opened at 18:20 on 18 Nov
-    with caplog.at_level(logging.INFO, logger="gateway.captions"):
+    with caplog.at_level(logging.INFO, logger="gateway.stream.captions"):
         gw = make_gateway(extra=ADMIN, clock=FrozenClock(ten_days))
     assert any(
         r.levelno == logging.INFO and "due by 2021-12-02 18:20 EET" in r.getMessage()
@@ -120,7 +120,7 @@ def test_an_overdue_start_warns_and_audits_once_across_restarts(
     make_gateway: Callable[..., Gateway], caplog: pytest.LogCaptureFixture
 ) -> None:
     fifteen_days = FrozenClock(helsinki("2021-12-03T18:20"))
-    with caplog.at_level(logging.INFO, logger="gateway.captions"):
+    with caplog.at_level(logging.INFO, logger="gateway.stream.captions"):
         first = make_gateway(clock=fifteen_days)
         make_gateway(clock=fifteen_days)  # a second start on the same store
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

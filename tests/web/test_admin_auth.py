@@ -31,7 +31,7 @@ from joserfc.jwk import KeySet, RSAKey
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from gateway.clock import FrozenClock, system_clock
+from gateway.core.clock import FrozenClock, system_clock
 from gateway.web.admin import auth, oidc
 from tests.conftest import free_port
 from tests.web.conftest import Gateway

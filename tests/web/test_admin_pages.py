@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.checkpoints import keygen, sign_checkpoint, write_checkpoint
-from gateway.signing import Purpose, timed_signer
-from gateway.store import Registrant
-from gateway.verify import checkpoint
+from gateway.audit.checkpoints import keygen, sign_checkpoint, write_checkpoint
+from gateway.audit.verify import checkpoint
+from gateway.core.records import Registrant
+from gateway.sessions.signing import Purpose, timed_signer
 from gateway.web.admin import auth
 from tests.conftest import SECRET, helsinki
 from tests.web.conftest import Gateway

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.chain import first_break
+from gateway.core.chain import first_break
 from tests.conftest import helsinki
 from tests.web.conftest import Gateway, encoder
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gateway.web.i18n import LANGUAGES, catalog, from_accept_language
+from gateway.i18n.translator import LANGUAGES, catalog, from_accept_language
 from tests.conftest import helsinki
 from tests.web.conftest import Gateway
 

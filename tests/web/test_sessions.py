@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.clock import FrozenClock
+from gateway.core.clock import FrozenClock
 from gateway.store.redis import RedisStore
 from tests.conftest import free_port, helsinki
 from tests.counting import CountingStore

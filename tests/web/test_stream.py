@@ -17,7 +17,7 @@ import pytest
 from httpx2 import Response
 from starlette.testclient import TestClient
 
-from gateway.clock import FrozenClock
+from gateway.core.clock import FrozenClock
 from gateway.settings import Settings, load_settings
 from gateway.store import Store
 from gateway.store.sqlite import SqliteStore

@@ -2,7 +2,7 @@
 
 Read-only: nothing here changes state, so every route is a GET. The log is
 listed newest first, 100 events a page, with `before=`/`after=` seq cursors;
-filters are the export's (`gateway.audit_export.Filter`), and a download
+filters are the export's (`gateway.audit.export.Filter`), and a download
 applies the same ones. Attendance names registrants by id only.
 """
 
@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.attendance import report
-from gateway.audit import TYPES
-from gateway.audit_export import FORMATS, Filter, chunks, csv_text
-from gateway.chain import Event
+from gateway.audit.attendance import report
+from gateway.audit.export import FORMATS, Filter, chunks, csv_text
+from gateway.audit.log import TYPES
+from gateway.audit.verify import verify
+from gateway.core.chain import Event
+from gateway.core.times import in_zone, parse_time
 from gateway.store import Store
-from gateway.times import in_zone, parse_time
-from gateway.verify import verify
 from gateway.web.admin.auth import staff
 from gateway.web.admin.people import page
 from gateway.web.services import services

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from gateway.sessions.signing import Purpose, timed_signer
 from gateway.settings import AdminSettings
-from gateway.signing import Purpose, timed_signer
 from gateway.web import csrf
 from gateway.web.admin import oidc
 from gateway.web.admin.oidc import AdminError, SignInFailed

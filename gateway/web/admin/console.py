@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.control import Controls, ScheduleRefused, consequences, with_parts
-from gateway.schedule import Part, status
-from gateway.times import in_zone, parse_time
+from gateway.core.schedule import Part, status
+from gateway.core.times import in_zone, parse_time
+from gateway.sessions.controls import Controls, ScheduleRefused, consequences, with_parts
 from gateway.web import csrf
 from gateway.web.admin.auth import Staff, staff
 from gateway.web.admin.people import page

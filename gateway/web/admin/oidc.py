@@ -22,7 +22,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 
 log = logging.getLogger(__name__)
 

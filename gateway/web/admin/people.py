@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway import links
-from gateway.store import MailJob, Registrant
-from gateway.times import in_zone
+from gateway.core.records import MailJob, Registrant
+from gateway.core.times import in_zone
+from gateway.sessions import links
 from gateway.web import csrf
 from gateway.web.admin.auth import FormExpired, Staff, staff
 from gateway.web.pages import render

@@ -1,0 +1,140 @@
+"""The event's day as data, and what it allows at a given moment.
+
+Pure: every function takes `now` (aware UTC) and a `Schedule`, reads no clock
+and does no I/O. Windows are half-open, `[start, end)`: at exactly `end` a part
+is over, and the same holds for the recording's `available_until`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from gateway.core.errors import AccessRefused, RecordingExpired
+
+PHASES = ("before", "live", "blocked", "between", "recording", "closed", "stopped")
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    start: dt.datetime
+    end: dt.datetime
+    streamed: bool
+
+    def holds(self, now: dt.datetime) -> bool:
+        return self.start <= now < self.end
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Parts in time order (validated not to overlap) and the recording's window."""
+
+    timezone: ZoneInfo
+    parts: tuple[Part, ...]
+    recording_from: dt.datetime
+    recording_until: dt.datetime
+
+    def part_at(self, now: dt.datetime) -> Part | None:
+        """The part running at `now`, if any."""
+        return next((p for p in self.parts if p.holds(now)), None)
+
+    def next_streamed(self, now: dt.datetime) -> Part | None:
+        """The first streamed part that starts after `now`."""
+        return next((p for p in self.parts if p.streamed and p.start > now), None)
+
+    def boundaries(self, grace: dt.timedelta | None = None) -> list[dt.datetime]:
+        """The moments the phase can change at, in order: part starts and ends, the
+        recording's opening and close, and with `grace` each part's end of grace too."""
+        edges = {self.recording_from, self.recording_until}
+        for p in self.parts:
+            edges.update((p.start, p.end))
+            if grace is not None:
+                edges.add(p.end + grace)
+        return sorted(edges)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What `/api/status` reports."""
+
+    phase: str
+    part: str | None
+    live: bool
+    recording_available: bool
+    next_change: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class LiveWindow:
+    """What the live stream may show now: segments dated in `[start, end)`.
+
+    `ended` is true during the grace after a streamed part: the playlist is
+    closed with ENDLIST so players stop cleanly.
+    """
+
+    part: str
+    start: dt.datetime
+    end: dt.datetime
+    ended: bool
+
+    def holds(self, moment: dt.datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def status(schedule: Schedule, now: dt.datetime, *, stopped: bool = False) -> Status:
+    """The phase at `now` (see PHASES), the running part and the next boundary after `now`."""
+    part = schedule.part_at(now)
+    recording_open = schedule.recording_from <= now < schedule.recording_until
+    next_change = next((b for b in schedule.boundaries() if b > now), None)
+    if stopped:
+        phase = "stopped"
+    elif part is not None:
+        phase = "live" if part.streamed else "blocked"
+    elif now < schedule.parts[0].start:
+        phase = "before"
+    elif now >= schedule.parts[-1].end and recording_open:
+        phase = "recording"
+    elif next_change is not None:
+        phase = "between"
+    else:
+        phase = "closed"
+    live = part is not None and part.streamed and not stopped
+    return Status(phase, part.name if part else None, live, recording_open, next_change)
+
+
+def live_window(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> LiveWindow:
+    """The window the live stream may show at `now`.
+
+    Inside a streamed part: that part. Within `grace` after a streamed part
+    ended (and no other streamed part running): that part, `ended=True`.
+    Raises AccessRefused with reason `part_not_streamed` while a part that is
+    not streamed runs, otherwise `outside_window`; both name the next streamed
+    part and when it opens.
+    """
+    part = schedule.part_at(now)
+    if part is not None and part.streamed:
+        return LiveWindow(part.name, part.start, part.end, ended=False)
+    for p in reversed(schedule.parts):
+        if p.streamed and p.end <= now < p.end + grace:
+            return LiveWindow(p.name, p.start, p.end, ended=True)
+    upcoming = schedule.next_streamed(now)
+    reason = "part_not_streamed" if part is not None else "outside_window"
+    raise AccessRefused(
+        reason,
+        part=part.name if part else None,
+        opens_at=upcoming.start if upcoming else None,
+        next_part=upcoming.name if upcoming else None,
+    )
+
+
+def check_recording(schedule: Schedule, now: dt.datetime) -> None:
+    """Allow the recording in `[recording_from, recording_until)`.
+
+    Raises AccessRefused(`recording_not_yet`) before and RecordingExpired after.
+    """
+    if now < schedule.recording_from:
+        raise AccessRefused("recording_not_yet", opens_at=schedule.recording_from)
+    if now >= schedule.recording_until:
+        raise RecordingExpired(schedule.recording_until)

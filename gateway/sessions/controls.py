@@ -1,0 +1,242 @@
+"""What ops change on the day: part times and streaming, and the kill switch.
+
+Changes are stored over the config (the store is shared, so every replica
+sees them) and read through a short cache: a change takes effect everywhere
+within `MAX_AGE` (1 s, well inside the 2 s promised). A background task
+(`keep_fresh`) reads them twice per `MAX_AGE`, so requests find them in memory;
+should it fall behind, one request reads for all. When the store does not
+answer, the last known state stands. Every change is audited with who made it
+and the values before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, replace
+
+from gateway.audit.log import AuditLog
+from gateway.core.clock import Clock
+from gateway.core.errors import GatewayError, StoreUnavailable
+from gateway.core.schedule import Part, Schedule
+from gateway.core.times import in_zone, iso
+from gateway.store import Store
+
+PARTS_KEY = "control.parts"
+WRITE_TRIES = 5  # a change made over others' changes made meanwhile, at most this often
+STOPPED_KEY = "control.stopped"
+log = logging.getLogger(__name__)
+MAX_AGE = dt.timedelta(seconds=1)
+
+
+@dataclass
+class ScheduleRefused(GatewayError):
+    """A change that would make the day impossible (answered 400 with the reason)."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True)
+class Controls:
+    schedule: Schedule
+    stopped: bool
+    changed: frozenset[str]  # names of parts ops have changed from the config
+
+
+def _encode(parts: tuple[Part, ...]) -> str:
+    return json.dumps(
+        [
+            {
+                "name": p.name,
+                "start": p.start.isoformat(),
+                "end": p.end.isoformat(),
+                "streamed": p.streamed,
+            }
+            for p in parts
+        ]
+    )
+
+
+def _decode(text: str) -> tuple[Part, ...]:
+    return tuple(
+        Part(
+            p["name"],
+            dt.datetime.fromisoformat(p["start"]),
+            dt.datetime.fromisoformat(p["end"]),
+            bool(p["streamed"]),
+        )
+        for p in json.loads(text)
+    )
+
+
+def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
+    """`base` with these parts, checked: each ends after it starts, none overlap.
+
+    The recording never opens before the last part has ended. Raises ScheduleRefused.
+    """
+    ordered = tuple(sorted(parts, key=lambda p: p.start))
+    for part in ordered:
+        if part.end <= part.start:
+            raise ScheduleRefused(f"{part.name} would end before it starts")
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        if after.start < before.end:
+            raise ScheduleRefused(
+                f"{before.name} and {after.name} would overlap "
+                f"(ends {in_zone(before.end, base.timezone)})"
+            )
+    opens = max(base.recording_from, ordered[-1].end)
+    if opens >= base.recording_until:
+        raise ScheduleRefused("the recording would close before the last part ends")
+    return replace(base, parts=ordered, recording_from=opens)
+
+
+def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
+    """What a change means for viewers, in sentences for the confirmation page."""
+    tz = old.timezone
+    said: list[str] = []
+    before = {p.name: p for p in old.parts}
+    for part in new.parts:
+        was = before.get(part.name)
+        if was is None or was == part:
+            continue
+        if part.streamed and was.holds(now) and part.end != was.end:
+            said.append(
+                f"Viewers of {part.name} will be cut off at "
+                f"{part.end.astimezone(tz):%H:%M} (was {was.end.astimezone(tz):%H:%M})."
+            )
+        elif part.streamed and part.start != was.start:
+            said.append(
+                f"{part.name} will open at {in_zone(part.start, tz)} "
+                f"(was {was.start.astimezone(tz):%H:%M})."
+            )
+        elif part.end != was.end:
+            said.append(
+                f"{part.name} will end at {in_zone(part.end, tz)} "
+                f"(was {was.end.astimezone(tz):%H:%M})."
+            )
+        if part.streamed != was.streamed:
+            said.append(
+                f"{part.name} will {'be' if part.streamed else 'NOT be'} streamed"
+                + (
+                    " — live viewers are cut off at once."
+                    if was.holds(now) and not part.streamed
+                    else "."
+                )
+            )
+    if new.recording_from != old.recording_from:
+        said.append(f"The recording will open at {in_zone(new.recording_from, tz)}.")
+    return said or ["Nothing changes for viewers."]
+
+
+class ControlState:
+    def __init__(self, config: Schedule, store: Store, audit: AuditLog, clock: Clock) -> None:
+        self.config = config
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self._cached: tuple[Controls, dt.datetime] | None = None
+        self._reading = asyncio.Lock()
+
+    def cached(self, now: dt.datetime) -> Controls | None:
+        """`current`'s answer if it comes from memory (the hot path: no coroutine)."""
+        cached = self._cached
+        if cached is not None and now - cached[1] < MAX_AGE:
+            return cached[0]
+        return None
+
+    async def current(self, now: dt.datetime | None = None) -> Controls:
+        """The schedule and kill switch in force at `now` (the clock's reading if not
+        given), at most MAX_AGE old."""
+        now = now or self.clock()
+        found = self.cached(now)
+        if found is not None:
+            return found
+        async with self._reading:  # one read per refresh however many requests ask
+            found = self.cached(now)
+            if found is not None:
+                return found
+            return await self._refresh(now)
+
+    async def keep_fresh(self, interval: float = MAX_AGE.total_seconds() / 2) -> None:
+        """Read the store every `interval` s until cancelled, so requests find the
+        controls current and never wait for a read (they still do should this fall behind)."""
+        while True:
+            try:
+                async with self._reading:
+                    await self._refresh(self.clock())
+            except StoreUnavailable:
+                pass  # nothing known yet: requests get 503 until the store answers
+            except Exception:  # a bug, not an outage: log, go on
+                log.exception("reading the ops controls failed")
+            await asyncio.sleep(interval)
+
+    async def _refresh(self, now: dt.datetime) -> Controls:
+        try:
+            controls = await self._read()
+        except StoreUnavailable:
+            if self._cached is None:
+                raise
+            # The last known state stands during an outage; the store is asked again
+            # in MAX_AGE, not by every request meanwhile.
+            controls = self._cached[0]
+        self._cached = (controls, now)
+        return controls
+
+    async def _read(self) -> Controls:
+        stored = await self.store.get_value(PARTS_KEY)
+        stopped = await self.store.get_value(STOPPED_KEY) == "1"
+        schedule = self.config
+        if stored is not None:
+            schedule = with_parts(self.config, _decode(stored))
+        config_parts = {p.name: p for p in self.config.parts}
+        changed = frozenset(p.name for p in schedule.parts if config_parts.get(p.name) != p)
+        return Controls(schedule, stopped, changed)
+
+    async def change_part(
+        self, name: str, *, start: dt.datetime, end: dt.datetime, streamed: bool, actor: str
+    ) -> Schedule:
+        """Move a part or change whether it is streamed; audited. ScheduleRefused if impossible.
+
+        The parts are written over exactly the ones read (`Store.replace_value`):
+        should another ops person change a part in between, on any replica, the
+        parts are read again and this change checked and made over theirs, so
+        neither is lost.
+        """
+        for _ in range(WRITE_TRIES):
+            stored = await self.store.get_value(PARTS_KEY)
+            current = self.config if stored is None else with_parts(self.config, _decode(stored))
+            old = next((p for p in current.parts if p.name == name), None)
+            if old is None:
+                raise ScheduleRefused(f"there is no part named {name!r}")
+            new_part = Part(name, start, end, streamed)
+            schedule = with_parts(
+                self.config, tuple(new_part if p.name == name else p for p in current.parts)
+            )
+            if await self.store.replace_value(PARTS_KEY, stored, _encode(schedule.parts)):
+                break
+        else:
+            raise ScheduleRefused("the schedule kept changing meanwhile: look at it again")
+        self._cached = None
+        tz = current.timezone
+        await self.audit.record(
+            "schedule.changed",
+            actor=actor,
+            part=name,
+            before={"start": iso(old.start, tz), "end": iso(old.end, tz), "streamed": old.streamed},
+            after={"start": iso(start, tz), "end": iso(end, tz), "streamed": streamed},
+        )
+        return schedule
+
+    async def set_stopped(self, stopped: bool, *, actor: str) -> None:
+        """The kill switch: stop live serving now, or resume it; audited."""
+        if stopped:
+            await self.store.set_value(STOPPED_KEY, "1")
+        else:
+            await self.store.delete_value(STOPPED_KEY)
+        self._cached = None
+        await self.audit.record("live.stopped" if stopped else "live.resumed", actor=actor)

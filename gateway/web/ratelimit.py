@@ -1,0 +1,88 @@
+"""Rate limits for the public forms, shared by replicas, never absent.
+
+Counts live where the store lives: in Redis for replicas (the `limits`
+library's moving windows), in process memory for the one-node SQLite setup.
+When Redis does not answer, a per-process limit takes over: an outage may
+loosen the limit by the number of replicas, but never removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from gateway.core.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+# Per client address, and per registered address (each repeat re-sends the link).
+LIMITS = {
+    "register_ip": parse("10/minute"),
+    "register_ip_hour": parse("60/hour"),
+    "register_email": parse("3/hour"),
+}
+
+
+@dataclass
+class RateLimited(GatewayError):
+    """Too many requests: answered 429 with Retry-After."""
+
+    retry_after: int
+
+
+class RateLimits:
+    def __init__(self, store_url: str) -> None:
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.shared: MovingWindowRateLimiter | None = None
+        self._storage: Storage | None = None
+        if store_url.startswith(("redis://", "rediss://")):
+            parts = urlsplit(store_url)
+            prefix = parse_qs(parts.query).get("prefix", ["gw:"])[0]
+            uri = "async+" + urlunsplit(parts._replace(query=""))
+            self._storage = RedisStorage(
+                uri,
+                implementation="redispy",
+                key_prefix=prefix + "limits",
+                wrap_exceptions=True,
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+            )
+            self.shared = MovingWindowRateLimiter(self._storage)
+
+    async def hit(self, *checks: tuple[str, str]) -> None:
+        """Count one request against each (limit name, key); RateLimited if any is over."""
+        for name, key in checks:
+            item = LIMITS[name]
+            if not await self._hit(item, name, key):
+                raise RateLimited(await self._retry_after(item, name, key))
+
+    async def _hit(self, item: RateLimitItem, name: str, key: str) -> bool:
+        if self.shared is not None:
+            try:
+                return await self.shared.hit(item, name, key)
+            except StorageError as exc:
+                log.warning("rate limits fall back to this process: %s", exc)
+        return await self.local.hit(item, name, key)
+
+    async def _retry_after(self, item: RateLimitItem, name: str, key: str) -> int:
+        limiter = self.shared or self.local
+        try:
+            stats = await limiter.get_window_stats(item, name, key)
+        except StorageError:
+            stats = await self.local.get_window_stats(item, name, key)
+        from gateway.core.clock import system_clock  # the edge: window stats are wall-clock based
+
+        return max(1, math.ceil(stats.reset_time - system_clock().timestamp()))
+
+    async def close(self) -> None:
+        if self._storage is not None and hasattr(self._storage, "storage"):
+            client = self._storage.storage
+            if hasattr(client, "aclose"):
+                await client.aclose()
