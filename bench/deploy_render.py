@@ -1,10 +1,10 @@
-"""deploy/nginx/ rendered for the benchmark, the way tests/deploy/nginx.py renders it.
+"""deploy/nginx/ rendered for the benchmark, the way tests/support/nginx.py renders it.
 
 The site config comes from `deploy/nginx/render.sh` (the script the nginx
 container runs at start) with loopback ports, the static segment folder and
 a self-signed certificate for 127.0.0.1, inside a process-level wrapper (pid,
 logs, temp folders, one worker). The wrapper and the certificate maker are
-shared with tests/deploy/nginx.py, which imports them from here. nginx
+shared with tests/support/nginx.py, which imports them from here. nginx
 terminates TLS as deployed, so this row is compared with plain nginx over TLS
 with the same certificate (row a3).
 """

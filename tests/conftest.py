@@ -139,8 +139,8 @@ def redis_prefix() -> Iterator[str]:
 
 @pytest.fixture
 def smtp() -> Iterator[Any]:
-    """A running SMTP server (tests.smtp.SmtpServer); stopped after the test."""
-    from tests.smtp import SmtpServer
+    """A running SMTP server (tests.support.smtp.SmtpServer); stopped after the test."""
+    from tests.support.smtp import SmtpServer
 
     server = SmtpServer()
     server.start()
@@ -247,3 +247,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = item.path.relative_to(root).parts[0] if item.path.is_relative_to(root) else ""
         if folder in _FOLDER_MARKS:
             item.add_marker(_FOLDER_MARKS[folder])
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (`pytest.mark.anyio`) run on asyncio, as the gateway does."""
+    return "asyncio"

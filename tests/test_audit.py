@@ -20,11 +20,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(dt.datetime(2021, 11, 18, 10, tzinfo=dt.UTC))
 

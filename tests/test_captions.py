@@ -22,7 +22,7 @@ from gateway.stream.captions import (
 )
 from gateway.stream.origins import FileOrigin
 from tests.conftest import SECRET, seminar_toml
-from tests.hls import write_vod
+from tests.support.hls import write_vod
 from tests.test_cli import KEYS, gateway
 
 TZ = ZoneInfo("Europe/Helsinki")

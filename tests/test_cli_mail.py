@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import seminar_toml
-from tests.smtp import SmtpServer
+from tests.support.smtp import SmtpServer
 from tests.test_cli import KEYS, gateway
 
 

@@ -18,14 +18,9 @@ from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import REDIS_URL, OwnRedis, helsinki
 from tests.core.test_schedule import GRACE, SEMINAR
-from tests.counting import CountingStore
+from tests.support.counting import CountingStore
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def moved(name: str, start: str, end: str, streamed: bool = True) -> tuple[Part, ...]:

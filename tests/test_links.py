@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
+import pytest
+from itsdangerous import SignatureExpired
+
+from gateway.core.clock import FrozenClock
 from gateway.core.errors import LinkRefused
 from gateway.sessions.links import fingerprint, link_url, make_token, read_token
 from gateway.sessions.signing import Purpose, signer, timed_signer
@@ -64,3 +68,13 @@ def test_key_rotation_first_key_signs_all_keys_verify() -> None:
 def test_a_fingerprint_names_a_token_without_revealing_it() -> None:
     token = make_token(signer([A], Purpose.LINK), RID, 1)
     assert len(fingerprint(token)) == 12 and fingerprint(token) not in token
+
+
+def test_a_timed_signature_ages_by_the_injected_clock_not_the_wall_clock() -> None:
+    clock = FrozenClock(dt.datetime(2021, 11, 18, 8, 0, tzinfo=dt.UTC))  # years ago
+    signed = timed_signer([A], Purpose.CSRF, clock).sign("value")
+    clock.advance(seconds=60)
+    assert timed_signer([A], Purpose.CSRF, clock).unsign(signed, max_age=60) == b"value"
+    clock.advance(seconds=1)
+    with pytest.raises(SignatureExpired):
+        timed_signer([A], Purpose.CSRF, clock).unsign(signed, max_age=60)

@@ -17,7 +17,7 @@ from gateway.core.errors import GatewayError, NotFound, OriginTimeout, OriginUna
 from gateway.metrics import Metrics
 from gateway.stream.cache import Arriving, CachingOrigin
 from gateway.stream.origins import FileOrigin, HttpOrigin, make_origin
-from tests.origin_server import (
+from tests.support.origin_server import (
     OriginHandler,
     OriginServer,
     fixture_client,  # noqa: F401 - the `client` fixture
@@ -28,11 +28,6 @@ pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
 PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg1.ts\n"
 FIRST, REST = b"G" * 188 * 100, b"H" * 188 * 400  # a segment's first part, and the rest
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class Origin(OriginServer):

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.core.errors import NotFound, OriginTimeout, OriginUnavailable
 from gateway.stream.origins import MAX_PLAYLIST_BYTES, FileOrigin, HttpOrigin, make_origin
-from tests.origin_server import (
+from tests.support.origin_server import (
     OriginHandler,
     OriginServer,
     fixture_client,  # noqa: F401 - the `client` fixture
@@ -23,11 +23,6 @@ from tests.origin_server import (
 
 pytestmark = pytest.mark.anyio
 ENDLESS_LIMIT = 50 * 1024 * 1024
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 # A local folder

@@ -12,11 +12,6 @@ from gateway.web.stream import StreamCut, relay
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_chunks_are_sent_as_they_land_with_the_origins_length() -> None:
     arriving = Arriving()
     sent: list[Message] = []

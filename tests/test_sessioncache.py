@@ -23,16 +23,11 @@ from gateway.store import ACCESS_LOG_SIZE, Store
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import REDIS_URL
-from tests.counting import CountingStore
+from tests.support.counting import CountingStore
 
 pytestmark = pytest.mark.anyio
 
 T0 = dt.datetime(2021, 11, 18, 8, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

@@ -45,11 +45,6 @@ OTHER_KEYS = keygen()
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(dt.datetime(2021, 11, 18, 8, 30, tzinfo=dt.UTC))
 

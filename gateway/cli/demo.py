@@ -30,7 +30,7 @@ DEMO_EMAIL = "demo@example.org"
 DAY = (("Part I", -1, 3, True), ("Part II", 3, 5, False), ("Part III", 5, 7, True))
 
 
-def _utc(moment: dt.datetime) -> str:
+def _toml_utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -38,8 +38,8 @@ def write_config(folder: Path, port: int, now: dt.datetime) -> Path:
     """The seminar, shifted to `now` and compressed, with everything under `folder`."""
     start = now.replace(second=0, microsecond=0)
     parts = "".join(
-        f'\n[[parts]]\nname = "{name}"\nstart = "{_utc(start + dt.timedelta(minutes=a))}"\n'
-        f'end = "{_utc(start + dt.timedelta(minutes=b))}"\nstreamed = {str(live).lower()}\n'
+        f'\n[[parts]]\nname = "{name}"\nstart = "{_toml_utc(start + dt.timedelta(minutes=a))}"\n'
+        f'end = "{_toml_utc(start + dt.timedelta(minutes=b))}"\nstreamed = {str(live).lower()}\n'
         for name, a, b, live in DAY
     )
     config = folder / "demo.toml"
@@ -48,8 +48,8 @@ def write_config(folder: Path, port: int, now: dt.datetime) -> Path:
         '[event]\ntitle = "Seminar on best practice in anti-trafficking work in the Nordic '
         'countries (rehearsal)"\ntimezone = "Europe/Helsinki"\n'
         f'public_url = "http://127.0.0.1:{port}"\n'
-        f'\n[registration]\ncloses = "{_utc(start + dt.timedelta(minutes=7))}"\n{parts}'
-        f'\n[recording]\navailable_until = "{_utc(start + dt.timedelta(days=1))}"\n'
+        f'\n[registration]\ncloses = "{_toml_utc(start + dt.timedelta(minutes=7))}"\n{parts}'
+        f'\n[recording]\navailable_until = "{_toml_utc(start + dt.timedelta(days=1))}"\n'
         '\n[origin]\nlive = "hls/live"\nrecording = "hls/recording"\nend_grace_seconds = 20\n'
         '\n[store]\nurl = "sqlite:///gateway.db"\n'
         '\n[mail]\noutbox = "outbox"\n',

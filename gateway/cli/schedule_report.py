@@ -15,7 +15,7 @@ from gateway.sessions.controls import Controls
 from gateway.settings import Settings
 
 
-def _utc(moment: dt.datetime) -> str:
+def _utc_stamp(moment: dt.datetime) -> str:
     return f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}Z"
 
 
@@ -46,15 +46,15 @@ def report(
             )
         lines.append(
             f"  {p.name:<{width}}  {in_zone(p.start, tz)} – {p.end.astimezone(tz):%H:%M}"
-            f"   {_utc(p.start)} – {_utc(p.end)}   {served}{moved}"
+            f"   {_utc_stamp(p.start)} – {_utc_stamp(p.end)}   {served}{moved}"
         )
     lines += [
         "",
         f"  Recording: registrants only, from {in_zone(schedule.recording_from, tz)} "
-        f"({_utc(schedule.recording_from)}) until {in_zone(schedule.recording_until, tz)} "
-        f"({_utc(schedule.recording_until)})",
+        f"({_utc_stamp(schedule.recording_from)}) until {in_zone(schedule.recording_until, tz)} "
+        f"({_utc_stamp(schedule.recording_until)})",
         f"  Registration closes {in_zone(settings.registration_closes, tz)} "
-        f"({_utc(settings.registration_closes)})",
+        f"({_utc_stamp(settings.registration_closes)})",
         *(["  Live serving is STOPPED by ops (kill switch)."] if stopped else []),
         *(f"  {notice}" for notice in notices),
         "",
@@ -68,7 +68,7 @@ def served_at(
 ) -> str:
     tz = schedule.timezone
     now = status(schedule, at, stopped=stopped)
-    head = f"At {in_zone(at, tz)} = {_utc(at)}:"
+    head = f"At {in_zone(at, tz)} = {_utc_stamp(at)}:"
     nxt = f" next change at {in_zone(now.next_change, tz)}." if now.next_change else ""
     match now.phase:
         case "live":

@@ -8,6 +8,7 @@ is over, and the same holds for the recording's `available_until`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -81,6 +82,28 @@ class LiveWindow:
 
     def holds(self, moment: dt.datetime) -> bool:
         return self.start <= moment < self.end
+
+
+@dataclass(frozen=True)
+class PartProblem:
+    """A break of the schedule's rules: `part` ends before it starts ("backwards"), or
+    starts before `other`, the part before it, has ended ("overlap")."""
+
+    kind: str  # backwards | overlap
+    part: Part
+    other: Part | None = None
+
+
+def part_problems(parts: Iterable[Part]) -> list[PartProblem]:
+    """The schedule's rules, in one place (the config and ops' changes both check them):
+    every part ends after it starts, and no two overlap. Problems in start order."""
+    ordered = sorted(parts, key=lambda p: p.start)
+    problems = [PartProblem("backwards", p) for p in ordered if p.end <= p.start]
+    forwards = [p for p in ordered if p.end > p.start]
+    for before, after in zip(forwards, forwards[1:], strict=False):
+        if after.start < before.end:
+            problems.append(PartProblem("overlap", after, before))
+    return problems
 
 
 def status(schedule: Schedule, now: dt.datetime, *, stopped: bool = False) -> Status:

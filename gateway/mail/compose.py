@@ -67,7 +67,7 @@ def _one_line(text: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
-def _utc(moment: dt.datetime, day: dt.date | None = None) -> str:
+def _utc_time(moment: dt.datetime, day: dt.date | None = None) -> str:
     """UTC HH:MM (with seconds if any), the date first unless it is `day`."""
     utc = moment.astimezone(dt.UTC)
     clock = "%H:%M:%S" if utc.second else "%H:%M"
@@ -84,8 +84,8 @@ def _part_line(t: Translator, part: Part, settings: Settings) -> str:
         part=_one_line(part.name),
         start=in_zone(part.start, tz),
         end=end_text,
-        utc_start=_utc(part.start, start.date()),
-        utc_end=_utc(part.end, utc_day),
+        utc_start=_utc_time(part.start, start.date()),
+        utc_end=_utc_time(part.end, utc_day),
     )
     return f"{line} — {t('mail_streamed' if part.streamed else 'mail_not_streamed')}"
 
@@ -123,7 +123,7 @@ def compose(
         "intro": t("mail_intro", title=title),
         "personal": t("mail_personal", devices=settings.sessions.max_devices),
         "programme": t("mail_programme", zone=tz.key),
-        "recording": t("mail_recording", when=in_zone(until, tz), utc=_utc(until)),
+        "recording": t("mail_recording", when=in_zone(until, tz), utc=_utc_time(until)),
     }
     message["Subject"] = texts["subject"]
     footer = [t("mail_calendar"), t("mail_ignore"), t("mail_automatic")]

@@ -154,7 +154,7 @@ class Mailer:
                 continue
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(idle):  # (not wait_for: see gateway.store.redis)
+                async with asyncio.timeout(idle):  # not wait_for: store.redis.connection
                     await self.wake.wait()
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from gateway.audit.log import AuditLog
 from gateway.core.clock import Clock
 from gateway.core.errors import GatewayError, StoreUnavailable
-from gateway.core.schedule import Part, Schedule
+from gateway.core.schedule import Part, Schedule, part_problems
 from gateway.core.times import in_zone, iso
 from gateway.store import Store
 
@@ -80,15 +80,14 @@ def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
     The recording never opens before the last part has ended. Raises ScheduleRefused.
     """
     ordered = tuple(sorted(parts, key=lambda p: p.start))
-    for part in ordered:
-        if part.end <= part.start:
-            raise ScheduleRefused(f"{part.name} would end before it starts")
-    for before, after in zip(ordered, ordered[1:], strict=False):
-        if after.start < before.end:
-            raise ScheduleRefused(
-                f"{before.name} and {after.name} would overlap "
-                f"(ends {in_zone(before.end, base.timezone)})"
-            )
+    for problem in part_problems(ordered)[:1]:
+        if problem.kind == "backwards":
+            raise ScheduleRefused(f"{problem.part.name} would end before it starts")
+        assert problem.other is not None
+        raise ScheduleRefused(
+            f"{problem.other.name} and {problem.part.name} would overlap "
+            f"(ends {in_zone(problem.other.end, base.timezone)})"
+        )
     opens = max(base.recording_from, ordered[-1].end)
     if opens >= base.recording_until:
         raise ScheduleRefused("the recording would close before the last part ends")

@@ -1,4 +1,8 @@
-"""The one owner of itsdangerous: a signer per purpose, all from `GATEWAY_SECRET_KEYS`.
+"""Every itsdangerous signer is built here: one per purpose, all from `GATEWAY_SECRET_KEYS`.
+
+(Other modules import itsdangerous only for its types and `BadSignature`.) A timed
+signer reads the injected clock, so ages (sessions, CSRF tokens, the console's
+sign-in and session) are checked against the same `now` as every decision.
 
 Each purpose has its own salt, so a value signed for one (a personal link) is
 never accepted as another (a session cookie). Keys are given newest first, as
@@ -14,6 +18,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from itsdangerous import Signer, TimestampSigner
+
+from gateway.core.clock import Clock, system_clock
 
 
 class Purpose(StrEnum):
@@ -40,9 +46,23 @@ def signer(secret_keys: Sequence[str], purpose: Purpose) -> Signer:
     )
 
 
-def timed_signer(secret_keys: Sequence[str], purpose: Purpose) -> TimestampSigner:
-    """Like `signer`, with a signing time checked against a max age on unsign."""
-    return TimestampSigner(
+class _ClockedSigner(TimestampSigner):
+    """A TimestampSigner whose signing time and age checks read `clock`, not time.time()."""
+
+    def __init__(self, clock: Clock, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock().timestamp())
+
+
+def timed_signer(
+    secret_keys: Sequence[str], purpose: Purpose, clock: Clock = system_clock
+) -> TimestampSigner:
+    """Like `signer`, with a signing time (by `clock`) checked against a max age on unsign."""
+    return _ClockedSigner(
+        clock,
         _keys(secret_keys),
         salt=purpose.value,
         key_derivation="hmac",

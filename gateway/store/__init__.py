@@ -32,6 +32,17 @@ class AccessChanges:
     registrants: frozenset[str] | None
 
 
+MAIL_STATES = ("pending", "sending", "sent", "failed")
+
+
+def check_enqueue(job: MailJob) -> None:
+    """The jobs `Store.enqueue_mail` accepts, checked the same way by every store."""
+    if job.state not in MAIL_STATES:
+        raise ValueError(f"mail job state {job.state!r} is not one of {MAIL_STATES}")
+    if job.state == "sending" and job.claimed_until is None:
+        raise ValueError("a sending mail job needs claimed_until")
+
+
 def check_finish(state: str, retry_at: dt.datetime | None) -> None:
     """The arguments `Store.finish_mail` accepts, checked the same way by every store."""
     if state not in ("sent", "failed", "pending"):

@@ -98,91 +98,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            the_store = store if store is not None else open_store(settings.store_url)
-            if store is None:
-                stack.push_async_callback(the_store.close)
-            timeout = httpx2.Timeout(settings.origin.timeout_seconds, connect=3.0)
-            client = await stack.enter_async_context(
-                httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
-            )
-            ratelimits = RateLimits(settings.store_url)
-            stack.push_async_callback(ratelimits.close)
-            metrics = Metrics()
-            audit = AuditLog(the_store, clock, Spool(settings.audit.spool_file))
-            controls = ControlState(settings.schedule, the_store, audit, clock)
-            origin = partial(
-                make_origin, timeout=timeout.read or 10.0, client=client, metrics=metrics
-            )
-            live_origin = origin(settings.origin.live, name="live")
-            # A malformed .vtt at the recording origin is refused (502), never served half-broken.
-            recording = CheckedOrigin(origin(settings.origin.recording, name="recording"))
-            gatekeeper = Gatekeeper(
-                settings,
-                the_store,
-                audit,
-                metrics,
-                clock,
-                signer(keys, Purpose.LINK),
-                timed_signer(keys, Purpose.SESSION),
-                controls,
-            )
-            live = LiveStream(live_origin, the_store, clock)
-            attendance = Attendance(the_store)
-            registry = Registry(settings, the_store, audit)
-            mailer = Mailer(the_store, audit, registry, transport_for(settings), clock)
-            captions = CaptionsMonitor(
-                recording,
-                settings.captions.path,
-                settings.schedule.recording_from,
-                settings.captions.due_days,
-                settings.event.timezone,
-                audit,
-                clock,
-            )
-            # The startup log says whether the recording has captions, or by when it must
-            # (a warning past that date, on every start); overdue: an audit event, once.
-            await captions.start()
-            app.state.services = Services(
-                settings,
-                clock,
-                the_store,
-                audit,
-                metrics,
-                gatekeeper,
-                live,
-                recording,
-                registry=registry,
-                mailer=mailer,
-                attendance=attendance,
-                ratelimits=ratelimits,
-                csrf_signer=timed_signer(keys, Purpose.CSRF),
-                http=client,
-                captions=captions,
-            )
+            services = await _services(stack, settings, store, clock, keys)
+            app.state.services = services
             if watch_interval:
-                _background(stack, live.watch(watch_interval))
-            stack.push_async_callback(attendance.flush)  # the last minutes too
+                _background(stack, services.live.watch(watch_interval))
+            stack.push_async_callback(services.attendance.flush)  # the last minutes too
             if background:
-                # Session, revocation and ops state read ahead: requests never wait for it.
-                _background(stack, gatekeeper.sessions.keep_fresh())
-                _background(stack, controls.keep_fresh())
-                _background(stack, registry.journal.replay_forever(the_store))
-                _background(stack, mailer.run())
-                _background(stack, audit.flush_forever())
-                signing_key = settings.secrets.audit_signing_key
-                if settings.audit.checkpoint_dir and signing_key:
-                    _background(
-                        stack,
-                        checkpoint_forever(
-                            the_store,
-                            settings.audit.checkpoint_dir,
-                            signing_key.reveal(),
-                            clock,
-                            minutes=settings.audit.checkpoint_minutes,
-                        ),
-                    )
-                _background(stack, attendance.flush_forever())
-                _background(stack, captions.watch())
+                _run_background(stack, services)
             yield
 
     app = GatewayApp(
@@ -207,3 +129,92 @@ def create_app(
     )
     app.state.settings = settings
     return app
+
+
+async def _services(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    store: Store | None,
+    clock: Clock,
+    keys: list[str],
+) -> Services:
+    """Every part of the running gateway, wired; what needs closing is closed by `stack`."""
+    the_store = store if store is not None else open_store(settings.store_url)
+    if store is None:
+        stack.push_async_callback(the_store.close)
+    timeout = httpx2.Timeout(settings.origin.timeout_seconds, connect=3.0)
+    client = await stack.enter_async_context(
+        httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+    )
+    ratelimits = RateLimits(settings.store_url)
+    stack.push_async_callback(ratelimits.close)
+    metrics = Metrics()
+    audit = AuditLog(the_store, clock, Spool(settings.audit.spool_file))
+    origin = partial(make_origin, timeout=timeout.read or 10.0, client=client, metrics=metrics)
+    # A malformed .vtt at the recording origin is refused (502), never served half-broken.
+    recording = CheckedOrigin(origin(settings.origin.recording, name="recording"))
+    gatekeeper = Gatekeeper(
+        settings,
+        the_store,
+        audit,
+        metrics,
+        clock,
+        signer(keys, Purpose.LINK),
+        timed_signer(keys, Purpose.SESSION, clock),
+        ControlState(settings.schedule, the_store, audit, clock),
+    )
+    registry = Registry(settings, the_store, audit)
+    captions = CaptionsMonitor(
+        recording,
+        settings.captions.path,
+        settings.schedule.recording_from,
+        settings.captions.due_days,
+        settings.event.timezone,
+        audit,
+        clock,
+    )
+    # The startup log says whether the recording has captions, or by when it must
+    # (a warning past that date, on every start); overdue: an audit event, once.
+    await captions.start()
+    return Services(
+        settings,
+        clock,
+        the_store,
+        audit,
+        metrics,
+        gatekeeper,
+        LiveStream(origin(settings.origin.live, name="live"), the_store, clock),
+        recording,
+        registry=registry,
+        mailer=Mailer(the_store, audit, registry, transport_for(settings), clock),
+        attendance=Attendance(the_store),
+        ratelimits=ratelimits,
+        csrf_signer=timed_signer(keys, Purpose.CSRF, clock),
+        http=client,
+        captions=captions,
+    )
+
+
+def _run_background(stack: contextlib.AsyncExitStack, svc: Services) -> None:
+    """This process's own work: session, revocation and ops state read ahead (requests
+    never wait for it), mail, the audit spool, checkpoints, attendance, captions."""
+    settings = svc.settings
+    _background(stack, svc.gatekeeper.sessions.keep_fresh())
+    _background(stack, svc.gatekeeper.controls.keep_fresh())
+    _background(stack, svc.registry.journal.replay_forever(svc.store))
+    _background(stack, svc.mailer.run())
+    _background(stack, svc.audit.flush_forever())
+    signing_key = settings.secrets.audit_signing_key
+    if settings.audit.checkpoint_dir and signing_key:
+        minutes = settings.audit.checkpoint_minutes
+        checkpoints = checkpoint_forever(
+            svc.store,
+            settings.audit.checkpoint_dir,
+            signing_key.reveal(),
+            svc.clock,
+            minutes=minutes,
+        )
+        _background(stack, checkpoints)
+    _background(stack, svc.attendance.flush_forever())
+    if svc.captions is not None:
+        _background(stack, svc.captions.watch())

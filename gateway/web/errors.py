@@ -33,7 +33,6 @@ from gateway.core.times import iso
 from gateway.i18n.translator import Translator
 from gateway.web.admin.auth import ConsoleNotConfigured, FormExpired, NotAllowed, SignInRequired
 from gateway.web.admin.oidc import AdminError, ProviderUnavailable, SignInFailed
-from gateway.web.csrf import CsrfFailed
 from gateway.web.pages import render, translator, when
 from gateway.web.ratelimit import RateLimited
 
@@ -100,8 +99,6 @@ def explain(exc: GatewayError, schedule: Schedule) -> Answer:
         return Answer(
             502, "origin_unavailable", "err_origin_heading", "err_origin", "err_try_minute"
         )
-    if isinstance(exc, CsrfFailed):
-        return Answer(403, "form_expired", "err_generic_heading", "error_form_expired")
     if isinstance(exc, RateLimited):
         return Answer(429, "rate_limited", "err_generic_heading", "error_too_many")
     if isinstance(exc, StoreUnavailable):

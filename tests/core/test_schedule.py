@@ -6,7 +6,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.core.errors import AccessRefused, RecordingExpired
-from gateway.core.schedule import Part, Schedule, check_recording, live_window, status
+from gateway.core.schedule import (
+    Part,
+    PartProblem,
+    Schedule,
+    check_recording,
+    live_window,
+    part_problems,
+    status,
+)
 from gateway.core.times import parse_time
 
 HEL = ZoneInfo("Europe/Helsinki")
@@ -132,3 +140,18 @@ def test_boundaries_with_a_grace_add_each_parts_end_of_grace() -> None:
     graced = SEMINAR.boundaries(GRACE)
     assert sorted(set(graced) - set(plain)) == [p.end + GRACE for p in SEMINAR.parts]
     assert graced == sorted(graced)
+
+
+def test_part_problems_are_the_one_home_of_the_schedules_rules() -> None:
+    def part(name: str, start: str, end: str) -> Part:
+        day = "2021-11-18T"
+        return Part(name, t(day + start), t(day + end), streamed=True)
+
+    one, two = part("I", "10:00", "12:45"), part("II", "12:45", "17:10")
+    assert part_problems([two, one]) == []  # touching is not overlapping; order is free
+    late = part("II", "12:44", "17:10")
+    assert part_problems([one, late]) == [PartProblem("overlap", late, one)]
+    backwards = part("III", "18:20", "17:10")
+    assert part_problems([one, backwards]) == [PartProblem("backwards", backwards)]
+    empty = part("IV", "19:00", "19:00")
+    assert part_problems([empty]) == [PartProblem("backwards", empty)]

@@ -16,12 +16,12 @@ import httpx2
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.deploy.nginx import Nginx, configure, require_nginx
 from tests.e2e.conftest import (
     Server,
     run_cli,
     start_server,  # noqa: F401 - the e2e tests' `gateway serve` fixture
 )
+from tests.support.nginx import Nginx, configure, require_nginx
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from gateway.settings import Settings, load_settings
-from tests.deploy.nginx import RENDER, TEMPLATES
 from tests.deploy.test_image_recipe import ROOT, dockerfile_stages
+from tests.support.nginx import RENDER, TEMPLATES
 
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"

@@ -23,9 +23,9 @@ import pytest
 
 from tests.conftest import OwnRedis, free_port
 from tests.deploy.conftest import Deployment, Origin
-from tests.deploy.nginx import Nginx, configure, render, require_nginx
 from tests.e2e.conftest import run_cli
-from tests.hls import listed, segment_bytes, write_live, write_vod
+from tests.support.hls import listed, segment_bytes, write_live, write_vod
+from tests.support.nginx import Nginx, configure, render, require_nginx
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 

@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import SECRET
 from tests.e2e.conftest import Server, event_toml
-from tests.hls import write_live
-from tests.smtp import SmtpServer
+from tests.support.hls import write_live
+from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REDIS_URL
 from tests.e2e.conftest import Server, event_toml, run_cli
-from tests.hls import listed, segment_bytes, write_live
+from tests.support.hls import listed, segment_bytes, write_live
 
 pytestmark = pytest.mark.e2e
 

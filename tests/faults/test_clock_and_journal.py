@@ -22,11 +22,6 @@ from tests.faults.conftest import Figures
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize(("offset", "ready"), [(90, False), (-90, False), (2, True)])
 def test_a_replica_whose_clock_is_off_is_unready_with_the_reason(
     make_settings: Callable[..., Settings],

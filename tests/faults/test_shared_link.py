@@ -16,14 +16,9 @@ from gateway.store.redis import RedisStore
 from gateway.web.app import create_app
 from tests.conftest import REDIS_URL, helsinki
 from tests.faults.conftest import Figures
-from tests.hls import write_live
+from tests.support.hls import write_live
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.nginx import Nginx
 from tests.e2e.conftest import Server, event_toml
 from tests.faults.conftest import LONG, Figures
+from tests.support.nginx import Nginx
 
 pytestmark = pytest.mark.e2e
 SLOW = 600 if LONG else 300

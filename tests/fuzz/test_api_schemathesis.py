@@ -46,7 +46,7 @@ from gateway.settings import load_settings
 from gateway.web import openapi
 from gateway.web.app import create_app
 from tests.conftest import SECRET, helsinki, seminar_toml
-from tests.hls import write_live, write_vod
+from tests.support.hls import write_live, write_vod
 
 BASE = "https://stream.example.org"
 COOKIE = "__Host-gw_session"

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from gateway.core.errors import ConfigError
 from gateway.core.times import parse_time
-from gateway.settings import _KEYS, Settings, load_settings
+from gateway.settings import Settings, load_settings
+from gateway.settings.values import KEYS as CONFIG_KEYS
 
 # --- a TOML writer (inline tables only: one `key = value` per top-level key) ---------------
 
@@ -177,8 +178,8 @@ def value_for(key: str) -> st.SearchStrategy[Any]:
 
 likely = st.one_of(*by_kind.values(), anything)
 # The loader's own list of tables and keys, so that keys added later are fuzzed too.
-KEYS = {name: sorted(keys) for name, keys in _KEYS.items() if name != "parts"}
-PART_KEYS = sorted(_KEYS["parts"])
+KEYS = {name: sorted(keys) for name, keys in CONFIG_KEYS.items() if name != "parts"}
+PART_KEYS = sorted(CONFIG_KEYS["parts"])
 
 
 @st.composite

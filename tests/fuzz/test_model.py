@@ -51,7 +51,7 @@ from gateway.settings import Settings, load_settings
 from gateway.web.app import create_app
 from gateway.web.services import Services
 from tests.conftest import helsinki, seminar_toml
-from tests.hls import listed, write_live
+from tests.support.hls import listed, write_live
 
 DAY = helsinki("2021-11-18T00:00")
 GRACE = dt.timedelta(seconds=60)

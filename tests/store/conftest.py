@@ -21,11 +21,6 @@ from tests.conftest import REDIS_URL
 MakeStore = Callable[[], Store]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeStore]:
     stores: list[Store] = []

@@ -20,7 +20,7 @@ from gateway.store import Store
 from gateway.web.app import create_app
 from gateway.web.services import Services
 from tests.conftest import REDIS_URL, delete_prefix, fresh_prefix, helsinki
-from tests.hls import write_live, write_vod
+from tests.support.hls import write_live, write_vod
 
 
 @dataclass

@@ -15,7 +15,7 @@ from gateway.core.clock import FrozenClock
 from gateway.i18n.translator import catalog
 from gateway.settings import CaptionSettings, Settings
 from tests.conftest import helsinki
-from tests.hls import write_vod
+from tests.support.hls import write_vod
 from tests.web.conftest import Gateway
 from tests.web.test_admin_pages import ADMIN, ops
 

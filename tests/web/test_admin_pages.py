@@ -45,7 +45,7 @@ def signed_in(gw: Gateway, identity: str, *roles: str) -> TestClient:
     record = {"identity": identity, "roles": sorted(roles), "expires_at": expires.isoformat()}
     gw.call(gw.services.store.set_value, auth.SESSION_KEY + sid, json.dumps(record))
     browser = gw.browser()
-    cookie = timed_signer([SECRET], Purpose.ADMIN).sign(sid).decode()
+    cookie = timed_signer([SECRET], Purpose.ADMIN, gw.clock).sign(sid).decode()
     browser.cookies.set("__Host-gw_admin", cookie, domain="stream.example.org")
     return browser
 

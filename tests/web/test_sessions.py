@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 from gateway.core.clock import FrozenClock
 from gateway.store.redis import RedisStore
 from tests.conftest import free_port, helsinki
-from tests.counting import CountingStore
-from tests.hls import listed
+from tests.support.counting import CountingStore
+from tests.support.hls import listed
 from tests.web.conftest import Gateway, encoder
 
 

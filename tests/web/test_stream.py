@@ -23,7 +23,7 @@ from gateway.store import Store
 from gateway.store.sqlite import SqliteStore
 from gateway.web.app import create_app
 from tests.conftest import SECRET, helsinki, seminar_toml
-from tests.hls import listed, segment_bytes
+from tests.support.hls import listed, segment_bytes
 from tests.web.conftest import Gateway, encoder, recording
 
 

@@ -84,7 +84,7 @@ class ConsoleNotConfigured(AdminError):
 
 
 class FormExpired(AdminError):
-    """A sign-out form without a valid CSRF token (403)."""
+    """A console form without a valid CSRF token (403)."""
 
     heading = "Form expired"
     message = "Reload the page and try again."
@@ -150,7 +150,8 @@ def _configured(svc: Services) -> AdminSettings:
 
 
 def _signer(svc: Services, purpose: Purpose) -> TimestampSigner:
-    return timed_signer([k.reveal() for k in svc.settings.secrets.secret_keys], purpose)
+    keys = [k.reveal() for k in svc.settings.secrets.secret_keys]
+    return timed_signer(keys, purpose, svc.clock)
 
 
 def _cookie_names(svc: Services) -> tuple[str, str]:
@@ -354,15 +355,25 @@ async def logout_form(request: Request) -> Response:
     return _no_store(response)
 
 
+async def posted(request: Request, svc: Services) -> dict[str, str]:
+    """A console form's fields once its CSRF token checks out; FormExpired (403) otherwise.
+
+    The console's one CSRF path (the public registration form keeps the visitor's input
+    and shows the form again instead: `web.register`)."""
+    async with request.form(max_files=0, max_fields=50, max_part_size=4096) as data:
+        fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    try:
+        token = fields.get(csrf.FIELD, "")
+        csrf.verify(request, token, svc.csrf_signer, svc.settings.event.public_url)
+    except csrf.CsrfFailed:
+        raise FormExpired() from None
+    return fields
+
+
 async def logout(request: Request) -> Response:
     """`POST /admin/logout` with the form's CSRF token: the session ends here and in the store."""
     svc = services(request)
-    async with request.form(max_files=0, max_fields=10, max_part_size=4096) as data:
-        token = data.get(csrf.FIELD, "")
-    try:
-        csrf.verify(request, str(token), svc.csrf_signer, svc.settings.event.public_url)
-    except csrf.CsrfFailed:
-        raise FormExpired() from None
+    await posted(request, svc)
     await _end_session(request, svc)
     response = RedirectResponse("/", status_code=303)
     _cookie(svc, response, _cookie_names(svc)[1], None)

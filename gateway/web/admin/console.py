@@ -17,10 +17,9 @@ from starlette.routing import Route
 from gateway.core.schedule import Part, status
 from gateway.core.times import in_zone, parse_time
 from gateway.sessions.controls import Controls, ScheduleRefused, consequences, with_parts
-from gateway.web import csrf
-from gateway.web.admin.auth import Staff, staff
+from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.admin.people import page
-from gateway.web.services import Services, services
+from gateway.web.services import services
 
 FLASH = {
     "stopped": "Live serving is stopped on every replica.",
@@ -32,14 +31,6 @@ FLASH = {
 def _flash(request: Request) -> str:
     """A fixed message for `?done=` after a change (never text from the address)."""
     return FLASH.get(request.query_params.get("done", ""), "")
-
-
-async def form(request: Request, svc: Services) -> dict[str, str]:
-    """The posted fields, after the CSRF check (CsrfFailed → 403)."""
-    async with request.form(max_files=0, max_fields=50) as data:
-        fields = {k: v for k, v in data.items() if isinstance(v, str)}
-    csrf.verify(request, fields.get("csrf", ""), svc.csrf_signer, svc.settings.event.public_url)
-    return fields
 
 
 async def dashboard(request: Request) -> Response:
@@ -79,7 +70,7 @@ async def dashboard(request: Request) -> Response:
 async def stop_or_resume(request: Request) -> Response:
     who = await staff(request, "ops")
     svc = services(request)
-    await form(request, svc)
+    await posted(request, svc)
     stop = request.url.path.endswith("/stop")
     await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity)
     return RedirectResponse(f"/admin/?done={'stopped' if stop else 'resumed'}", status_code=303)
@@ -126,7 +117,7 @@ async def schedule_preview(request: Request) -> Response:
     """Show what a change would do before it is made; nothing is stored here."""
     who = await staff(request, "ops")
     svc = services(request)
-    fields = await form(request, svc)
+    fields = await posted(request, svc)
     controls = await svc.gatekeeper.controls.current()
     tz = controls.schedule.timezone
     name = fields.get("part", "")
@@ -162,7 +153,7 @@ async def schedule_preview(request: Request) -> Response:
 async def schedule_apply(request: Request) -> Response:
     who = await staff(request, "ops")
     svc = services(request)
-    fields = await form(request, svc)
+    fields = await posted(request, svc)
     controls = svc.gatekeeper.controls
     tz = (await controls.current()).schedule.timezone
     try:

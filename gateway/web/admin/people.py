@@ -23,7 +23,7 @@ from gateway.core.records import MailJob, Registrant
 from gateway.core.times import in_zone
 from gateway.sessions import links
 from gateway.web import csrf
-from gateway.web.admin.auth import FormExpired, Staff, staff
+from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.pages import render
 from gateway.web.services import Services, services
 
@@ -67,17 +67,6 @@ def page(
     csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-async def posted(request: Request, svc: Services) -> dict[str, str]:
-    """The form's fields once its CSRF token checks out (FormExpired, 403, otherwise)."""
-    async with request.form(max_files=0, max_fields=20, max_part_size=4096) as data:
-        fields = {k: v for k, v in data.items() if isinstance(v, str)}
-    try:
-        csrf.verify(request, fields.get("csrf", ""), svc.csrf_signer, svc.settings.event.public_url)
-    except csrf.CsrfFailed:
-        raise FormExpired() from None
-    return fields
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,5 @@
-"""Configuration: one TOML file into one frozen, typed `Settings`, validated at start.
-
-Every problem is collected and reported at once, each naming the file, the key
-and the reason (`ConfigError`). Unknown keys are refused: a typo must not turn
-into a silently ignored window. Secrets never live in the file: they come from
-the environment, read here and nowhere else, and their `repr` is masked.
-"""
+"""Reading the TOML: every problem collected and reported at once (`ConfigError`),
+each naming the file, the key and the reason; unknown keys refused."""
 
 from __future__ import annotations
 
@@ -12,159 +7,28 @@ import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.errors import BadPath, ConfigError
 from gateway.core.paths import safe_path
-from gateway.core.schedule import Part, Schedule
-from gateway.core.times import parse_time
-
-
-class Secret:
-    """A string whose repr and str never show it."""
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-
-@dataclass(frozen=True)
-class Secrets:
-    secret_keys: tuple[Secret, ...] = ()
-    smtp_password: Secret | None = None
-    oidc_client_secret: Secret | None = None
-    audit_signing_key: Secret | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Secrets:
-        def opt(name: str) -> Secret | None:
-            return Secret(env[name]) if env.get(name) else None
-
-        keys = tuple(Secret(k.strip()) for k in env.get("GATEWAY_SECRET_KEYS", "").split(","))
-        return cls(
-            secret_keys=tuple(k for k in keys if k),
-            smtp_password=opt("GATEWAY_SMTP_PASSWORD"),
-            oidc_client_secret=opt("GATEWAY_OIDC_CLIENT_SECRET"),
-            audit_signing_key=opt("GATEWAY_AUDIT_SIGNING_KEY"),
-        )
-
-
-@dataclass(frozen=True)
-class Event:
-    title: str
-    timezone: ZoneInfo
-    public_url: str
-
-    @property
-    def secure(self) -> bool:
-        return self.public_url.startswith("https://")
-
-
-@dataclass(frozen=True)
-class OriginSettings:
-    live: str  # file:///abs/folder or http(s)://host/path/
-    recording: str
-    end_grace_seconds: int = 60
-    timeout_seconds: float = 10.0
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    max_devices: int = 3
-    sharing_threshold: int = 5
-    lifetime_hours: int = 12
-
-
-@dataclass(frozen=True)
-class MailSettings:
-    sender: str = "Webcast <webcast@localhost>"
-    smtp_url: str | None = None
-    outbox: Path = Path("var/outbox")
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    checkpoint_dir: Path | None = None
-    verify_key: str | None = None
-    spool_file: Path = Path("var/audit-spool.jsonl")
-    checkpoint_minutes: int = 60
-
-
-@dataclass(frozen=True)
-class AdminSettings:
-    oidc_discovery_url: str | None = None
-    client_id: str | None = None
-    ops: tuple[str, ...] = ()
-    auditors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CaptionSettings:
-    """Captions on the recording: a WebVTT file at the recording origin, and their deadline."""
-
-    path: str | None = None  # origin-relative .vtt; None: look for a subtitles rendition
-    due_days: int = 14  # counted from recording.available_from
-
-
-@dataclass(frozen=True)
-class AccessibilitySettings:
-    """What the accessibility statement (`/accessibility`) says."""
-
-    organisation: str = ""
-    contact: str = ""
-    last_checked: dt.date | None = None
-    known_gaps: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Settings:
-    source: Path
-    event: Event
-    schedule: Schedule
-    registration_closes: dt.datetime
-    origin: OriginSettings
-    store_url: str
-    sessions: SessionSettings
-    mail: MailSettings = field(default_factory=MailSettings)
-    audit: AuditSettings = field(default_factory=AuditSettings)
-    admin: AdminSettings = field(default_factory=AdminSettings)
-    secrets: Secrets = field(default_factory=Secrets)
-    captions: CaptionSettings = field(default_factory=CaptionSettings)
-    accessibility: AccessibilitySettings = field(default_factory=AccessibilitySettings)
-
-    @property
-    def end_grace(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.origin.end_grace_seconds)
-
-
-_KEYS: dict[str, set[str]] = {
-    "event": {"title", "timezone", "public_url"},
-    "registration": {"closes"},
-    "parts": {"name", "start", "end", "streamed"},
-    "recording": {"available_from", "available_until", "captions", "captions_due_days"},
-    "origin": {"live", "recording", "end_grace_seconds", "timeout_seconds"},
-    "store": {"url"},
-    "sessions": {"max_devices", "sharing_threshold", "lifetime_hours"},
-    "mail": {"sender", "smtp_url", "outbox"},
-    "audit": {"checkpoint_dir", "verify_key", "spool_file", "checkpoint_minutes"},
-    "admin": {"oidc_discovery_url", "client_id", "ops", "auditors"},
-    "accessibility": {"organisation", "contact", "last_checked", "known_gaps"},
-}
+from gateway.core.schedule import Part, Schedule, part_problems
+from gateway.settings.model import (
+    AccessibilitySettings,
+    AdminSettings,
+    AuditSettings,
+    CaptionSettings,
+    Event,
+    MailSettings,
+    OriginSettings,
+    Secrets,
+    SessionSettings,
+    Settings,
+)
+from gateway.settings.values import KEYS, Values
 
 
 def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
@@ -188,99 +52,12 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
     return settings
 
 
-class _Reader:
-    """Walks the parsed TOML, collecting every problem instead of stopping at the first."""
-
-    def __init__(self, source: Path, data: dict[str, Any]) -> None:
-        self.source = source
-        self.base = source.resolve().parent
-        self.data = data
-        self.problems: list[str] = []
-
-    def problem(self, key: str, reason: str) -> None:
-        self.problems.append(f"{key}: {reason}")
-
-    def table(self, name: str, *, required: bool = False) -> dict[str, Any]:
-        value = self.data.get(name, {})
-        if name not in self.data and required:
-            self.problem(name, "missing (required)")
-        if not isinstance(value, dict):
-            self.problem(name, "must be a table")
-            return {}
-        self._unknown(name, value)
-        return value
-
-    def _unknown(self, name: str, value: dict[str, Any]) -> None:
-        for key in value:
-            if key not in _KEYS[name]:
-                self.problem(f"{name}.{key}", "unknown key")
-
-    def get(
-        self,
-        table: dict[str, Any],
-        key: str,
-        kind: type,
-        default: Any = None,
-        *,
-        name: str,
-        required: bool = False,
-    ) -> Any:
-        if key not in table:
-            if required:
-                self.problem(f"{name}.{key}", "missing (required)")
-            return default
-        value = table[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(f"{name}.{key}", f"must be {kind.__name__}, got {value!r}")
-            return default
-        if isinstance(value, str) and "\x00" in value:
-            self.problem(f"{name}.{key}", "must not contain a NUL character")
-            return default
-        return value
-
-    def split(self, value: str, key: str) -> SplitResult | None:
-        """`urlsplit`, with a malformed URL reported as a problem of `key`."""
-        try:
-            return urlsplit(value)
-        except ValueError as exc:
-            self.problem(key, f"{value!r} is not a valid URL ({exc})")
-            return None
-
-    def time(
-        self,
-        table: dict[str, Any],
-        key: str,
-        tz: ZoneInfo | None,
-        *,
-        name: str,
-        required: bool = False,
-    ) -> dt.datetime | None:
-        if key not in table:
-            if required:
-                self.problem(f"{name}.{key}", "missing (required)")
-            return None
-        if tz is None:
-            return None  # the zone itself is reported as broken
-        try:
-            return parse_time(table[key], tz)
-        except ValueError as exc:
-            self.problem(f"{name}.{key}", str(exc))
-            return None
-
-    def positive(
-        self, table: dict[str, Any], key: str, default: int, *, name: str, maximum: int = 1_000_000
-    ) -> int:
-        value: int = self.get(table, key, int, default, name=name)
-        if not 1 <= value <= maximum:
-            self.problem(f"{name}.{key}", f"must be from 1 to {maximum}, got {value}")
-            return default
-        return value
+class _Reader(Values):
+    """Walks the parsed TOML section by section."""
 
     def settings(self, env: Mapping[str, str]) -> Settings | None:
         for key in self.data:
-            if key not in _KEYS:
+            if key not in KEYS:
                 self.problem(key, "unknown table")
         event = self.event()
         tz = event.timezone if event else None
@@ -299,14 +76,7 @@ class _Reader:
         closes = self.time(registration, "closes", tz, name="registration") or last_end
         origin = self.origin()
         store_url = self.store_url(env)
-        sessions = self.table("sessions")
-        session_settings = SessionSettings(
-            max_devices=self.positive(sessions, "max_devices", 3, name="sessions", maximum=1000),
-            sharing_threshold=self.positive(sessions, "sharing_threshold", 5, name="sessions"),
-            lifetime_hours=self.positive(
-                sessions, "lifetime_hours", 12, name="sessions", maximum=24 * 366
-            ),
-        )
+        session_settings = self.sessions()
         mail, audit, admin = self.mail(), self.audit(), self.admin()
         accessibility = self.accessibility(mail.sender)
         secrets = Secrets.from_env(env)
@@ -343,6 +113,16 @@ class _Reader:
             accessibility=accessibility,
         )
 
+    def sessions(self) -> SessionSettings:
+        sessions = self.table("sessions")
+        return SessionSettings(
+            max_devices=self.positive(sessions, "max_devices", 3, name="sessions", maximum=1000),
+            sharing_threshold=self.positive(sessions, "sharing_threshold", 5, name="sessions"),
+            lifetime_hours=self.positive(
+                sessions, "lifetime_hours", 12, name="sessions", maximum=24 * 366
+            ),
+        )
+
     def event(self) -> Event | None:
         table = self.table("event", required=True)
         title = self.get(table, "title", str, name="event", required=True)
@@ -375,13 +155,14 @@ class _Reader:
             self.problem("parts", "at least one [[parts]] is required")
             return []
         parts: list[Part] = []
+        names: dict[Part, str] = {}  # the table each part came from, for the problems
         for index, table in enumerate(raw, start=1):
             name = f"parts[{index}]"
             if not isinstance(table, dict):
                 self.problem(name, "must be a table")
                 continue
             for key in table:
-                if key not in _KEYS["parts"]:
+                if key not in KEYS["parts"]:
                     self.problem(f"{name}.{key}", "unknown key")
             title = self.get(table, "name", str, name=name, required=True)
             start = self.time(table, "start", tz, name=name, required=True)
@@ -390,17 +171,20 @@ class _Reader:
             if title is not None and not title.strip():
                 self.problem(f"{name}.name", "must not be empty")
                 title = None
-            if start and end and end <= start:
-                self.problem(f"{name}.end", f"{title or 'the part'} ends before it starts")
-            elif title and start and end:
-                parts.append(Part(title, start, end, streamed))
-        names = [p.name for p in parts]
-        for dup in sorted({n for n in names if names.count(n) > 1}):
+            if start and end:  # (untitled: checked, then left out)
+                parts.append(Part(title or "", start, end, streamed))
+                names[parts[-1]] = name
+        titles = [p.name for p in parts if p.name]
+        for dup in sorted({n for n in titles if titles.count(n) > 1}):
             self.problem("parts", f"two parts are named {dup!r}")
+        for problem in part_problems(parts):
+            if problem.kind == "backwards":
+                title = problem.part.name or "the part"
+                self.problem(f"{names[problem.part]}.end", f"{title} ends before it starts")
+            elif problem.other is not None and problem.other.name and problem.part.name:
+                self.problem("parts", f"{problem.other.name!r} and {problem.part.name!r} overlap")
+        parts = [p for p in parts if p.name and p.end > p.start]
         parts.sort(key=lambda p: p.start)
-        for before, after in zip(parts, parts[1:], strict=False):
-            if after.start < before.end:
-                self.problem("parts", f"{before.name!r} and {after.name!r} overlap")
         return parts
 
     def origin(self) -> OriginSettings | None:

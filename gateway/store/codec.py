@@ -1,0 +1,35 @@
+"""How both stores write and read values: datetimes as fixed-width UTC ISO text.
+
+`encode_time` gives `2024-05-01T09:30:00.000000+00:00` (microseconds always, so text order
+is time order), `decode_time` reads it back as an aware UTC datetime: the round trip is
+exact. Imports only the standard library (a store module may import only gateway.core).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def encode_time(moment: dt.datetime) -> str:
+    """`moment` as UTC ISO text with microseconds; ValueError if it is naive."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: the store needs aware datetimes")
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def decode_time(text: str) -> dt.datetime:
+    """ISO text (as `encode_time` writes it) as an aware UTC datetime."""
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+def stored_time(moment: dt.datetime) -> dt.datetime:
+    """`moment` as a store gives it back: aware UTC; ValueError if it is naive."""
+    return decode_time(encode_time(moment))
+
+
+def minute_start(moment: dt.datetime) -> dt.datetime:
+    """`moment` in UTC, checked to be the start of a minute (an attendance bucket)."""
+    at = stored_time(moment)
+    if at.second or at.microsecond:
+        raise ValueError(f"{moment!r} is not the start of a minute")
+    return at
