@@ -164,18 +164,7 @@ async def _services(
         ControlState(settings.schedule, the_store, audit, clock),
     )
     registry = Registry(settings, the_store, audit)
-    captions = CaptionsMonitor(
-        recording,
-        settings.captions.path,
-        settings.schedule.recording_from,
-        settings.captions.due_days,
-        settings.event.timezone,
-        audit,
-        clock,
-    )
-    # The startup log says whether the recording has captions, or by when it must
-    # (a warning past that date, on every start); overdue: an audit event, once.
-    await captions.start()
+    captions = await _captions(settings, recording, audit, clock)
     return Services(
         settings,
         clock,
@@ -193,6 +182,24 @@ async def _services(
         http=client,
         captions=captions,
     )
+
+
+async def _captions(
+    settings: Settings, recording: CheckedOrigin, audit: AuditLog, clock: Clock
+) -> CaptionsMonitor:
+    """The recording's captions, checked at start: the log says whether it has them, or
+    by when it must (a warning past that date, on every start); overdue: audited once."""
+    captions = CaptionsMonitor(
+        recording,
+        settings.captions.path,
+        settings.schedule.recording_from,
+        settings.captions.due_days,
+        settings.event.timezone,
+        audit,
+        clock,
+    )
+    await captions.start()
+    return captions
 
 
 def _run_background(stack: contextlib.AsyncExitStack, svc: Services) -> None:
