@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from itsdangerous import SignatureExpired
+from itsdangerous import BadSignature, SignatureExpired
 
 from gateway.core.clock import FrozenClock
 from gateway.core.errors import LinkRefused
@@ -78,3 +78,17 @@ def test_a_timed_signature_ages_by_the_injected_clock_not_the_wall_clock() -> No
     clock.advance(seconds=1)
     with pytest.raises(SignatureExpired):
         timed_signer([A], Purpose.CSRF, clock).unsign(signed, max_age=60)
+
+
+def test_another_replicas_clock_a_little_ahead_is_accepted_far_ahead_is_not() -> None:
+    here = FrozenClock(dt.datetime(2021, 11, 18, 8, 0, 0, 999_000, tzinfo=dt.UTC))
+    ahead = FrozenClock(here() + dt.timedelta(seconds=1))  # across a second's boundary
+    signed = timed_signer([A], Purpose.SESSION, ahead).sign("sid")
+    assert timed_signer([A], Purpose.SESSION, here).unsign(signed, max_age=60) == b"sid"
+    far = FrozenClock(here() + dt.timedelta(seconds=30))
+    with pytest.raises(SignatureExpired):
+        timed_signer([A], Purpose.SESSION, here).unsign(
+            timed_signer([A], Purpose.SESSION, far).sign("sid"), max_age=60
+        )
+    with pytest.raises(BadSignature):  # a wrong signature is still refused as such
+        timed_signer([A], Purpose.SESSION, here).unsign(signed[:-2] + b"xx", max_age=60)

@@ -16,10 +16,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 
-from itsdangerous import Signer, TimestampSigner
+from itsdangerous import SignatureExpired, Signer, TimestampSigner
 
 from gateway.core.clock import Clock, system_clock
+
+SKEW_SECONDS = 5  # how far ahead another replica's clock may be
 
 
 class Purpose(StrEnum):
@@ -47,14 +50,34 @@ def signer(secret_keys: Sequence[str], purpose: Purpose) -> Signer:
 
 
 class _ClockedSigner(TimestampSigner):
-    """A TimestampSigner whose signing time and age checks read `clock`, not time.time()."""
+    """A TimestampSigner whose signing time and age checks read `clock`, not time.time(),
+    and that accepts a signature up to `SKEW` from the future: a cookie signed by one
+    replica is read by another whose clock may be a little behind (itsdangerous refuses
+    any negative age, so a second's boundary between two clocks refused fresh cookies)."""
 
-    def __init__(self, clock: Clock, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, clock: Clock, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._clock = clock
 
     def get_timestamp(self) -> int:
         return int(self._clock().timestamp())
+
+    def unsign(
+        self,
+        signed_value: str | bytes,
+        max_age: int | None = None,
+        return_timestamp: bool = False,
+    ) -> Any:
+        value, signed_at = super().unsign(signed_value, return_timestamp=True)
+        if max_age is not None:
+            age = self.get_timestamp() - int(signed_at.timestamp())
+            if age > max_age or age < -SKEW_SECONDS:
+                raise SignatureExpired(
+                    f"Signature age {age} outside [-{SKEW_SECONDS}, {max_age}] seconds",
+                    payload=value,
+                    date_signed=signed_at,
+                )
+        return (value, signed_at) if return_timestamp else value
 
 
 def timed_signer(

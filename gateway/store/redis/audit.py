@@ -20,21 +20,21 @@ MAX_APPEND_ATTEMPTS = 1000
 class AuditMixin(RedisBase):
     async def append_audit(self, draft: Draft) -> Event:
         head_key, log_key = self._key("audit", "head"), self._key("audit")
-        async with self._reachable():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for _ in range(MAX_APPEND_ATTEMPTS):
-                    try:
-                        await pipe.watch(head_key)
-                        head = cast(str | None, await pipe.get(head_key))
-                        seq, prev = (0, chain.GENESIS) if head is None else head.split(" ")
-                        event = chain.seal(draft, int(seq) + 1, prev)
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.rpush(log_key, event.to_json())
-                        pipe.set(head_key, f"{event.seq} {event.hash}")
-                        await pipe.execute()
-                        return event
-                    except rex.WatchError:
-                        continue
+        for _ in range(MAX_APPEND_ATTEMPTS):
+            # A deadline per attempt: losing races to other replicas is not an outage.
+            async with self._reachable(), self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(head_key)
+                    head = cast(str | None, await pipe.get(head_key))
+                    seq, prev = (0, chain.GENESIS) if head is None else head.split(" ")
+                    event = chain.seal(draft, int(seq) + 1, prev)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.rpush(log_key, event.to_json())
+                    pipe.set(head_key, f"{event.seq} {event.hash}")
+                    await pipe.execute()
+                    return event
+                except rex.WatchError:
+                    pass
         raise StoreUnavailable(f"redis: audit append lost {MAX_APPEND_ATTEMPTS} races in a row")
 
     async def audit_events(self, *, after_seq: int = 0, limit: int | None = None) -> list[Event]:

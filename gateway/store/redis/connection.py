@@ -83,10 +83,10 @@ class RedisBase:
         try:
             async with asyncio.timeout(self._timeout):
                 yield
+        except TimeoutError as exc:  # (first: an OSError, which _UNREACHABLE names too)
+            raise StoreUnavailable(f"redis: no answer within {self._timeout:g} s") from exc
         except _UNREACHABLE as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
-        except TimeoutError as exc:
-            raise StoreUnavailable(f"redis: no answer within {self._timeout:g} s") from exc
 
     async def close(self) -> None:
         await self._redis.aclose(close_connection_pool=True)
