@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 from gateway.core.errors import StoreUnavailable
 from gateway.core.schedule import Schedule
-from gateway.store import Store
+from gateway.store import AttendanceStore
 
 RECORDING = "Recording"
 
 
 class Attendance:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AttendanceStore) -> None:
         self.store = store
         # registrant → minutes since the epoch (ints: the hot path makes no datetime)
         self._buffer: dict[str, set[int]] = {}

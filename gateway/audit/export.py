@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from gateway.core.chain import Event
-from gateway.store import Store
+from gateway.store import AuditStore
 
 COLUMNS = ("seq", "ts", "type", "registrant", "actor", "ip", "detail", "prev", "hash")
 PAGE = 1000
@@ -71,7 +71,7 @@ def lines(events: Iterable[Event], fmt: str) -> str:
     return "".join(e.to_json() + "\n" for e in events)
 
 
-async def chunks(store: Store, fmt: str, keep: Filter) -> AsyncIterator[str]:
+async def chunks(store: AuditStore, fmt: str, keep: Filter) -> AsyncIterator[str]:
     """The export in `fmt` ("csv" with a header row, or "jsonl"), one page of events
     at a time in seq order: memory stays bounded however long the log is."""
     if fmt == "csv":
@@ -85,7 +85,7 @@ async def chunks(store: Store, fmt: str, keep: Filter) -> AsyncIterator[str]:
 
 
 async def export(
-    store: Store,
+    store: AuditStore,
     out: TextIO,
     *,
     fmt: str,

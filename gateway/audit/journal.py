@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gateway.core.errors import StoreUnavailable
 from gateway.core.records import Registrant
-from gateway.store import Store
+from gateway.store import RegistrantStore
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class AccessJournal:
                 newest[entry["id"]] = (version, revoked)
         return newest
 
-    async def replay(self, store: Store) -> int:
+    async def replay(self, store: RegistrantStore) -> int:
         """Put back what the store lost; how many registrants were restored."""
         restored = 0
         for registrant_id, (version, revoked) in self.latest().items():
@@ -73,7 +73,7 @@ class AccessJournal:
             )
         return restored
 
-    async def replay_forever(self, store: Store, interval: float = 5.0) -> None:
+    async def replay_forever(self, store: RegistrantStore, interval: float = 5.0) -> None:
         while True:
             with contextlib.suppress(StoreUnavailable):
                 await self.replay(store)

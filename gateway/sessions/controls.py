@@ -22,7 +22,7 @@ from gateway.core.clock import Clock
 from gateway.core.errors import GatewayError, StoreUnavailable
 from gateway.core.schedule import Part, Schedule, part_problems
 from gateway.core.times import in_zone, iso
-from gateway.store import Store
+from gateway.store import ValueStore
 
 PARTS_KEY = "control.parts"
 WRITE_TRIES = 5  # a change made over others' changes made meanwhile, at most this often
@@ -133,7 +133,7 @@ def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
 
 
 class ControlState:
-    def __init__(self, config: Schedule, store: Store, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, config: Schedule, store: ValueStore, audit: AuditLog, clock: Clock) -> None:
         self.config = config
         self.store = store
         self.audit = audit

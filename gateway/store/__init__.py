@@ -1,4 +1,7 @@
-"""The store: every piece of state shared between requests and replicas, behind one Protocol.
+"""The store: every piece of state shared between requests and replicas, behind protocols.
+
+One narrow protocol per concern (registrants, sessions, segment dates, audit, mail queue,
+attendance, retention, values); `Store` is all of them, what a backend implements.
 
 Two implementations pass one contract suite (`tests/store/`): `SqliteStore`
 (embedded default, one node) and `RedisStore` (replicas). Any failure to reach
@@ -51,7 +54,9 @@ def check_finish(state: str, retry_at: dt.datetime | None) -> None:
         raise ValueError("a mail job pending again needs retry_at")
 
 
-class Store(Protocol):
+class Connection(Protocol):
+    """Opening, closing and reaching the store."""
+
     async def close(self) -> None: ...
 
     async def ping(self) -> None:
@@ -60,7 +65,10 @@ class Store(Protocol):
     async def server_time(self) -> dt.datetime | None:
         """The store server's clock (Redis TIME), or None for an embedded store."""
 
-    # Registrants
+
+class RegistrantStore(Protocol):
+    """Registrants and their links (version, revoked)."""
+
     async def add_registrant(self, registrant: Registrant) -> tuple[Registrant, bool]:
         """Store it unless its email (case-insensitive) is known: (stored, created)."""
 
@@ -80,7 +88,10 @@ class Store(Protocol):
         (replaying the access journal after the store lost recent writes). True if changed;
         False when already at or past `version`, or unknown."""
 
-    # Sessions
+
+class SessionStore(Protocol):
+    """Sessions, and the access changes every replica's session cache polls."""
+
     async def create_session(
         self, session: Session, *, max_devices: int, now: dt.datetime
     ) -> list[str]:
@@ -117,7 +128,10 @@ class Store(Protocol):
         """How many access changes were made through this store object (no I/O), so a
         cache in the same process can see its own process's changes at once."""
 
-    # Live segment dates, shared so every replica lists and refuses the same segments
+
+class SegmentDates(Protocol):
+    """Live segment dates, shared so every replica lists and refuses the same segments."""
+
     async def date_segments(
         self, dates: Mapping[str, dt.datetime], *, overwrite: bool
     ) -> dict[str, dt.datetime]:
@@ -127,7 +141,10 @@ class Store(Protocol):
     async def segment_dates(self, names: Sequence[str]) -> dict[str, dt.datetime]:
         """Stored dates of those names that have one."""
 
-    # Audit log
+
+class AuditStore(Protocol):
+    """The audit log, appended as a hash chain, and marks set once."""
+
     async def append_audit(self, draft: Draft) -> Event:
         """Seal `draft` after the current head and append it, atomically across replicas."""
 
@@ -137,7 +154,10 @@ class Store(Protocol):
     async def mark_once(self, key: str) -> bool:
         """True the first time `key` is marked, False ever after (refusal de-duplication)."""
 
-    # Mail queue: claimed before sending, so no two senders ever send one job
+
+class MailQueue(Protocol):
+    """The mail queue: claimed before sending, so no two senders ever send one job."""
+
     async def enqueue_mail(self, job: MailJob) -> tuple[MailJob, bool]:
         """Queue `job` unless the registrant already has a pending or sending job of
         the same kind and link version: (the queued job, whether `job` was added)."""
@@ -167,7 +187,11 @@ class Store(Protocol):
     ) -> list[MailJob]:
         """Jobs in creation order, optionally only one registrant's or one state's."""
 
-    # Attendance: which registrant watched in which minute (minute buckets, not requests)
+
+class AttendanceStore(Protocol):
+    """Which registrant watched in which minute (minute buckets, not requests), and
+    distinct members counted over a period (sharing detection)."""
+
     async def record_attendance(self, minutes: Mapping[str, Collection[dt.datetime]]) -> None:
         """Add minute starts (aware UTC, second 0) by registrant id; idempotent."""
 
@@ -177,22 +201,27 @@ class Store(Protocol):
     async def viewers(self, minutes: Collection[dt.datetime]) -> int:
         """How many registrants watched in any of these minutes (for "viewers now")."""
 
-    # Distinct members counted over a period (sharing detection)
     async def add_member(self, key: str, member: str, *, ttl: dt.timedelta) -> int:
         """Add `member` to the set `key` (created with a lifetime of `ttl`, which later
         additions do not extend); return the set's size."""
 
-    # Personal data retention
+
+class RetentionStore(Protocol):
+    """Personal data retention."""
+
     async def purge_registrants(self, before: dt.datetime) -> list[str]:
         """Erase name, email and organisation (set to "") of registrants created before
         `before` and not purged yet; their ids, links and sessions stay. Returns the ids
         purged now. A purged address no longer matches `registrant_by_email`, and the
         same address may register again as a new registrant."""
 
+
+class ValueStore(Protocol):
+    """Small named values (secrets generated once, ops overrides, admin sessions)."""
+
     async def delete_value(self, key: str) -> None:
         """Forget a named value (no error if absent)."""
 
-    # Small named values (secrets generated once, ops overrides)
     async def get_value(self, key: str) -> str | None: ...
 
     async def set_value(self, key: str, value: str) -> None: ...
@@ -203,6 +232,21 @@ class Store(Protocol):
     async def replace_value(self, key: str, expected: str | None, value: str) -> bool:
         """Store `value` if `key` still holds `expected` (None: no value), atomically;
         whether it did (False: someone changed it since it was read)."""
+
+
+class Store(
+    Connection,
+    RegistrantStore,
+    SessionStore,
+    SegmentDates,
+    AuditStore,
+    MailQueue,
+    AttendanceStore,
+    RetentionStore,
+    ValueStore,
+    Protocol,
+):
+    """All of it: what a backend implements. Consumers ask for the narrow protocol they use."""
 
 
 def open_store(url: str) -> Store:
