@@ -8,8 +8,8 @@ import secrets
 import socket
 import subprocess
 import sys
-import textwrap
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pytest
 
 from gateway.core.clock import FrozenClock
 from gateway.settings import Settings, load_settings
+from tests.support.config import event_toml, part
 
 HELSINKI_OFFSET = "+02:00"
 SECRET = "test-secret-key-one"
@@ -28,51 +29,23 @@ REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 def seminar_toml(
     tmp: Path, *, extra: str = "", store_url: str | None = None, sessions: str = "max_devices = 3"
 ) -> str:
-    """The seminar's day (18 Nov 2021, Helsinki) with origins and store under `tmp`."""
+    """The seminar's day (18 Nov 2021, Helsinki) with origins and store under `tmp`;
+    `sessions` is the `[sessions]` table's TOML, `extra` raw TOML after the rest."""
     store = store_url or f"sqlite:///{tmp / 'gateway.db'}".replace("sqlite:///", "sqlite:////", 1)
-    return (
-        textwrap.dedent(f"""
-        [event]
-        title = "Seminar on best practice in anti-trafficking work in the Nordic countries"
-        timezone = "Europe/Helsinki"
-        public_url = "https://stream.example.org"
-
-        [registration]
-        closes = "2021-11-16T23:59:59"
-
-        [[parts]]
-        name = "Part I"
-        start = "2021-11-18T10:00"
-        end = "2021-11-18T12:45"
-        streamed = true
-
-        [[parts]]
-        name = "Part II"
-        start = "2021-11-18T12:45"
-        end = "2021-11-18T17:10"
-        streamed = false
-
-        [[parts]]
-        name = "Part III"
-        start = "2021-11-18T17:10"
-        end = "2021-11-18T18:20"
-        streamed = true
-
-        [recording]
-        available_until = "2021-12-18T23:59:59"
-
-        [origin]
-        live = "file://{tmp / "live"}"
-        recording = "file://{tmp / "recording"}"
-        end_grace_seconds = 60
-
-        [store]
-        url = "{store}"
-
-        [sessions]
-        {sessions}
-        """)
-        + extra
+    return event_toml(
+        parts=[
+            part("Part I", "2021-11-18T10:00", "2021-11-18T12:45"),
+            part("Part II", "2021-11-18T12:45", "2021-11-18T17:10", streamed=False),
+            part("Part III", "2021-11-18T17:10", "2021-11-18T18:20"),
+        ],
+        closes="2021-11-16T23:59:59",
+        recording_until="2021-12-18T23:59:59",
+        live=f"file://{tmp / 'live'}",
+        recording=f"file://{tmp / 'recording'}",
+        end_grace_seconds=60,
+        store_url=store,
+        tables={"sessions": tomllib.loads(sessions)},
+        extra="\n" + extra,
     )
 
 

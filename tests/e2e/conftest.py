@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import SECRET, free_port
+from tests.support import config
 
 
 def local(moment: dt.datetime) -> str:
@@ -26,38 +27,20 @@ def event_toml(tmp: Path, now: dt.datetime, store_url: str, *, part_two_now: boo
     """Part I runs now (or Part II does), with real times around `now`."""
     shift = dt.timedelta(minutes=15) if part_two_now else dt.timedelta(0)
     p1 = now - dt.timedelta(minutes=5) - shift
-    return f"""
-[event]
-title = "End-to-end rehearsal"
-timezone = "Europe/Helsinki"
-public_url = "http://127.0.0.1"
-
-[[parts]]
-name = "Part I"
-start = "{local(p1)}"
-end = "{local(p1 + dt.timedelta(minutes=15))}"
-
-[[parts]]
-name = "Part II"
-start = "{local(p1 + dt.timedelta(minutes=15))}"
-end = "{local(p1 + dt.timedelta(minutes=30))}"
-streamed = false
-
-[[parts]]
-name = "Part III"
-start = "{local(p1 + dt.timedelta(minutes=30))}"
-end = "{local(p1 + dt.timedelta(minutes=45))}"
-
-[recording]
-available_until = "{local(now + dt.timedelta(days=1))}"
-
-[origin]
-live = "live"
-recording = "recording"
-
-[store]
-url = "{store_url}"
-"""
+    quarter = dt.timedelta(minutes=15)
+    return config.event_toml(
+        title="End-to-end rehearsal",
+        public_url="http://127.0.0.1",
+        parts=[
+            config.part("Part I", local(p1), local(p1 + quarter)),
+            config.part("Part II", local(p1 + quarter), local(p1 + 2 * quarter), streamed=False),
+            config.part("Part III", local(p1 + 2 * quarter), local(p1 + 3 * quarter)),
+        ],
+        recording_until=local(now + dt.timedelta(days=1)),
+        live="live",
+        recording="recording",
+        store_url=store_url,
+    )
 
 
 @dataclass
