@@ -22,6 +22,7 @@ from playwright.sync_api import Browser
 
 from gateway import teststream
 from tests.e2e.conftest import ARTIFACTS, Server, local, run_cli
+from tests.support.config import event_toml, part
 
 # A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -31,41 +32,24 @@ def _config(tmp: Path, now: dt.datetime) -> Path:
     def at(seconds: int) -> str:
         return local(now + dt.timedelta(seconds=seconds))
 
-    config = tmp / "event.toml"
-    config.write_text(f"""
-[event]
-title = "Browser rehearsal"
-timezone = "Europe/Helsinki"
-public_url = "http://127.0.0.1"
-
-[[parts]]
-name = "Part I"
-start = "{at(-60)}"
-end = "{at(25)}"
-
-[[parts]]
-name = "Part II"
-start = "{at(25)}"
-end = "{at(45)}"
-streamed = false
-
-[[parts]]
-name = "Part III"
-start = "{at(45)}"
-end = "{at(65)}"
-
-[recording]
-available_until = "{at(86400)}"
-
-[origin]
-live = "live"
-recording = "recording"
-end_grace_seconds = 4
-
-[store]
-url = "sqlite:///gateway.db"
-""")
-    return config
+    path = tmp / "event.toml"
+    path.write_text(
+        event_toml(
+            title="Browser rehearsal",
+            public_url="http://127.0.0.1",
+            parts=[
+                part("Part I", at(-60), at(25)),
+                part("Part II", at(25), at(45), streamed=False),
+                part("Part III", at(45), at(65)),
+            ],
+            recording_until=at(86400),
+            live="live",
+            recording="recording",
+            end_grace_seconds=4,
+            store_url="sqlite:///gateway.db",
+        )
+    )
+    return path
 
 
 @pytest.fixture
