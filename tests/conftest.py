@@ -27,10 +27,16 @@ REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def seminar_toml(
-    tmp: Path, *, extra: str = "", store_url: str | None = None, sessions: str = "max_devices = 3"
+    tmp: Path,
+    *,
+    extra: str = "",
+    store_url: str | None = None,
+    sessions: str = "max_devices = 3",
+    tables: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The seminar's day (18 Nov 2021, Helsinki) with origins and store under `tmp`;
-    `sessions` is the `[sessions]` table's TOML, `extra` raw TOML after the rest."""
+    `sessions` is the `[sessions]` table's TOML, `tables` adds or extends tables, `extra`
+    is raw TOML after the rest."""
     store = store_url or f"sqlite:///{tmp / 'gateway.db'}".replace("sqlite:///", "sqlite:////", 1)
     return event_toml(
         parts=[
@@ -44,7 +50,7 @@ def seminar_toml(
         recording=f"file://{tmp / 'recording'}",
         end_grace_seconds=60,
         store_url=store,
-        tables={"sessions": tomllib.loads(sessions)},
+        tables={"sessions": tomllib.loads(sessions), **(tables or {})},
         extra="\n" + extra,
     )
 

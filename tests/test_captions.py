@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import tomllib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -234,12 +235,7 @@ def test_every_bad_captions_or_accessibility_value_is_reported_at_once(tmp_path:
 
 def _config(tmp_path: Path, recording: str = "") -> Path:
     path = tmp_path / "event.toml"
-    path.write_text(
-        seminar_toml(tmp_path).replace(
-            'available_until = "2021-12-18T23:59:59"',
-            f'available_until = "2021-12-18T23:59:59"\n{recording}',
-        )
-    )
+    path.write_text(seminar_toml(tmp_path, tables={"recording": tomllib.loads(recording)}))
     return path
 
 

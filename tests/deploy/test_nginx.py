@@ -24,6 +24,7 @@ import pytest
 from tests.conftest import OwnRedis, free_port
 from tests.deploy.conftest import Deployment, Origin
 from tests.e2e.conftest import run_cli
+from tests.support.config import event_toml, part
 from tests.support.hls import listed, segment_bytes, write_live, write_vod
 from tests.support.nginx import Nginx, configure, render, require_nginx
 
@@ -51,30 +52,18 @@ def _event(
     live: str = "live",
 ) -> Path:
     """An https event (so `__Host-` cookies, as deployed) with parts placed around `now`."""
-    text = f"""
-[event]
-title = "nginx rehearsal"
-timezone = "Europe/Helsinki"
-public_url = "https://127.0.0.1"
-
-[recording]
-available_until = "{_utc(now + recording_until)}"
-
-[origin]
-live = "{live}"
-recording = "recording"
-
-[store]
-url = "{store_url}"
-"""
-    for name, start, end, streamed in parts:
-        text += f"""
-[[parts]]
-name = "{name}"
-start = "{_utc(now + start)}"
-end = "{_utc(now + end)}"
-streamed = {"true" if streamed else "false"}
-"""
+    text = event_toml(
+        title="nginx rehearsal",
+        public_url="https://127.0.0.1",
+        parts=[
+            part(name, _utc(now + start), _utc(now + end), streamed=streamed)
+            for name, start, end, streamed in parts
+        ],
+        recording_until=_utc(now + recording_until),
+        live=live,
+        recording="recording",
+        store_url=store_url,
+    )
     config = tmp / "event.toml"
     config.write_text(text)
     write_vod(tmp / "recording")
