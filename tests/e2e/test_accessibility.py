@@ -46,6 +46,7 @@ from tests.e2e.conftest import (
     run_cli,
     stop,
 )
+from tests.support.config import event_toml, part
 from tests.web.test_admin_auth import SECRET_ENV, user
 
 # A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.
@@ -76,40 +77,27 @@ def _config(
     def at(seconds: int) -> str:
         return local(now + dt.timedelta(seconds=seconds))
 
-    text = f"""
-[event]
-title = "Accessibility rehearsal"
-timezone = "Europe/Helsinki"
-public_url = "http://127.0.0.1{f":{port}" if port else ""}"
-"""
-    if closes is not None:
-        text += f'\n[registration]\ncloses = "{at(closes)}"\n'
-    for name, start, end, streamed in parts:
-        text += (
-            f'\n[[parts]]\nname = "{name}"\nstart = "{at(start)}"\nend = "{at(end)}"\n'
-            f"streamed = {str(streamed).lower()}\n"
-        )
-    text += f"""
-[recording]
-available_until = "{at(until)}"
-
-[origin]
-live = "live"
-recording = "recording"
-end_grace_seconds = 4
-
-[store]
-url = "{store}"
-
-[sessions]
-max_devices = 50
-
-[accessibility]
-organisation = "Ministry of Examples"
-contact = "saavutettavuus@example.org"
-last_checked = "2021-11-01"
-known_gaps = ["The slides shown in Part I are not available as text."]
-{extra}"""
+    text = event_toml(
+        title="Accessibility rehearsal",
+        public_url=f"http://127.0.0.1{f':{port}' if port else ''}",
+        closes=at(closes) if closes is not None else None,
+        parts=[part(name, at(start), at(end), streamed=on) for name, start, end, on in parts],
+        recording_until=at(until),
+        live="live",
+        recording="recording",
+        end_grace_seconds=4,
+        store_url=store,
+        tables={
+            "sessions": {"max_devices": 50},
+            "accessibility": {
+                "organisation": "Ministry of Examples",
+                "contact": "saavutettavuus@example.org",
+                "last_checked": "2021-11-01",
+                "known_gaps": ["The slides shown in Part I are not available as text."],
+            },
+        },
+        extra=extra,
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "recording").mkdir(exist_ok=True)
     config = folder / "event.toml"

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser
 from gateway.web.admin import oidc
 from tests.conftest import free_port
 from tests.e2e.conftest import ARTIFACTS, Server, local, run_cli
+from tests.support.config import event_toml, part
 from tests.support.hls import write_live
 from tests.web.test_admin_auth import SECRET_ENV, user
 
@@ -34,35 +35,27 @@ def console(tmp_path: Path, idp: str, start_server: Callable[..., Server]) -> It
     write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
     port = free_port()
     config = tmp_path / "event.toml"
-    config.write_text(f"""
-[event]
-title = "Console rehearsal"
-timezone = "Europe/Helsinki"
-public_url = "http://127.0.0.1:{port}"
-
-[[parts]]
-name = "Part I"
-start = "{local(now - dt.timedelta(minutes=30))}"
-end = "{local(now + dt.timedelta(minutes=30))}"
-
-[[parts]]
-name = "Part II"
-start = "{local(now + dt.timedelta(minutes=30))}"
-end = "{local(now + dt.timedelta(minutes=60))}"
-streamed = false
-
-[recording]
-available_until = "{local(now + dt.timedelta(days=1))}"
-
-[origin]
-live = "live"
-recording = "recording"
-
-[admin]
-oidc_discovery_url = "{idp}{oidc.WELL_KNOWN}"
-client_id = "stream-gateway"
-ops = ["ops@example.org"]
-""")
+    half_hour = dt.timedelta(minutes=30)
+    config.write_text(
+        event_toml(
+            title="Console rehearsal",
+            public_url=f"http://127.0.0.1:{port}",
+            parts=[
+                part("Part I", local(now - half_hour), local(now + half_hour)),
+                part("Part II", local(now + half_hour), local(now + 2 * half_hour), streamed=False),
+            ],
+            recording_until=local(now + dt.timedelta(days=1)),
+            live="live",
+            recording="recording",
+            tables={
+                "admin": {
+                    "oidc_discovery_url": f"{idp}{oidc.WELL_KNOWN}",
+                    "client_id": "stream-gateway",
+                    "ops": ["ops@example.org"],
+                }
+            },
+        )
+    )
     yield start_server(config, port=port, env_extra=SECRET_ENV)
 
 

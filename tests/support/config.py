@@ -25,7 +25,7 @@ def event_toml(
     recording_until: str,
     live: str,
     recording: str,
-    store_url: str,
+    store_url: str | None = None,
     title: str = SEMINAR_TITLE,
     timezone: str = "Europe/Helsinki",
     public_url: str = "https://stream.example.org",
@@ -45,7 +45,8 @@ def event_toml(
     doc["origin"] = {"live": live, "recording": recording}
     if end_grace_seconds is not None:
         doc["origin"]["end_grace_seconds"] = end_grace_seconds
-    doc["store"] = {"url": store_url}
+    if store_url is not None:  # (else the gateway's default store)
+        doc["store"] = {"url": store_url}
     for name, table in (tables or {}).items():
         doc[name] = {**doc.get(name, {}), **table}
     return tomli_w.dumps(doc) + extra
