@@ -80,10 +80,12 @@ def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
     The recording never opens before the last part has ended. Raises ScheduleRefused.
     """
     ordered = tuple(sorted(parts, key=lambda p: p.start))
-    for problem in part_problems(ordered)[:1]:
+    problems = part_problems(ordered)
+    if problems:  # the first one is enough to refuse
+        problem = problems[0]
         if problem.kind == "backwards":
             raise ScheduleRefused(f"{problem.part.name} would end before it starts")
-        assert problem.other is not None
+        assert problem.other is not None  # an overlap names the part before
         raise ScheduleRefused(
             f"{problem.other.name} and {problem.part.name} would overlap "
             f"(ends {in_zone(problem.other.end, base.timezone)})"
