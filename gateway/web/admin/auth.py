@@ -355,12 +355,13 @@ async def logout_form(request: Request) -> Response:
     return _no_store(response)
 
 
-async def posted(request: Request, svc: Services) -> dict[str, str]:
-    """A console form's fields once its CSRF token checks out; FormExpired (403) otherwise.
+async def posted(request: Request, svc: Services, *, max_fields: int) -> dict[str, str]:
+    """A console form's fields (at most `max_fields`) once its CSRF token checks out;
+    FormExpired (403) otherwise.
 
     The console's one CSRF path (the public registration form keeps the visitor's input
     and shows the form again instead: `web.register`)."""
-    async with request.form(max_files=0, max_fields=50, max_part_size=4096) as data:
+    async with request.form(max_files=0, max_fields=max_fields, max_part_size=4096) as data:
         fields = {k: v for k, v in data.items() if isinstance(v, str)}
     try:
         token = fields.get(csrf.FIELD, "")
@@ -373,7 +374,7 @@ async def posted(request: Request, svc: Services) -> dict[str, str]:
 async def logout(request: Request) -> Response:
     """`POST /admin/logout` with the form's CSRF token: the session ends here and in the store."""
     svc = services(request)
-    await posted(request, svc)
+    await posted(request, svc, max_fields=10)
     await _end_session(request, svc)
     response = RedirectResponse("/", status_code=303)
     _cookie(svc, response, _cookie_names(svc)[1], None)

@@ -70,7 +70,7 @@ async def dashboard(request: Request) -> Response:
 async def stop_or_resume(request: Request) -> Response:
     who = await staff(request, "ops")
     svc = services(request)
-    await posted(request, svc)
+    await posted(request, svc, max_fields=50)
     stop = request.url.path.endswith("/stop")
     await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity)
     return RedirectResponse(f"/admin/?done={'stopped' if stop else 'resumed'}", status_code=303)
@@ -117,7 +117,7 @@ async def schedule_preview(request: Request) -> Response:
     """Show what a change would do before it is made; nothing is stored here."""
     who = await staff(request, "ops")
     svc = services(request)
-    fields = await posted(request, svc)
+    fields = await posted(request, svc, max_fields=50)
     controls = await svc.gatekeeper.controls.current()
     tz = controls.schedule.timezone
     name = fields.get("part", "")
@@ -153,7 +153,7 @@ async def schedule_preview(request: Request) -> Response:
 async def schedule_apply(request: Request) -> Response:
     who = await staff(request, "ops")
     svc = services(request)
-    fields = await posted(request, svc)
+    fields = await posted(request, svc, max_fields=50)
     controls = svc.gatekeeper.controls
     tz = (await controls.current()).schedule.timezone
     try:

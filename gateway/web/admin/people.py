@@ -176,7 +176,7 @@ async def act(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ("revoke", "reissue", "resend"):
         raise HTTPException(404)
-    fields = await posted(request, svc)
+    fields = await posted(request, svc, max_fields=20)
     registrant = await svc.store.registrant(request.path_params["id"])
     if registrant is None:
         raise HTTPException(404)
