@@ -83,6 +83,11 @@ class Metrics:
             "Requests answered 503 because the store did not answer",
             registry=self.registry,
         )
+        self.segments_undated = Counter(
+            "gateway_segments_undated",
+            "Live segments listed by the origin that could not be dated, so never served",
+            registry=self.registry,
+        )
         self.stale_grants = Counter(
             "gateway_stale_session_grants",
             "Grants made from a session verified within 5 s while the store was down",

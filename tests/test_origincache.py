@@ -13,9 +13,10 @@ from typing import Any
 import httpx2
 import pytest
 
+from gateway.core import dating
 from gateway.core.errors import GatewayError, NotFound, OriginTimeout, OriginUnavailable
 from gateway.metrics import Metrics
-from gateway.stream.cache import Arriving, CachingOrigin
+from gateway.stream.cache import CachingOrigin
 from gateway.stream.origins import FileOrigin, HttpOrigin, make_origin
 from tests.support.origin_server import (
     OriginHandler,
@@ -27,7 +28,6 @@ from tests.support.origin_server import (
 pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
 PLAYLIST = b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg1.ts\n"
-FIRST, REST = b"G" * 188 * 100, b"H" * 188 * 400  # a segment's first part, and the rest
 
 
 class Origin(OriginServer):
@@ -73,26 +73,10 @@ class Handler(OriginHandler):
             elif route == "slow":
                 self.server.release.wait(10)
                 self.answer(200, b"late")
-            elif route.startswith(("trickle/", "cut/")):
-                self.trickle(cut=route.startswith("cut/"))
             else:
                 self.answer(404, b"no")
         except OSError:
             self.close_connection = True  # the client went away, as some tests intend
-
-    def trickle(self, *, cut: bool) -> None:
-        """FIRST at once, then (once `release` is set) the rest, or a dropped connection."""
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(FIRST + REST)))
-        self.end_headers()
-        self.wfile.write(FIRST)
-        self.wfile.flush()
-        self.server.release.wait(10)
-        if cut:
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(REST)
 
 
 @pytest.fixture
@@ -170,74 +154,33 @@ async def test_a_viewer_hanging_up_does_not_cancel_the_fetch_for_the_others(
     assert first.cancelled() and origin.seen["seg/100/a.ts"] == 1
 
 
-# Segments passed on while they arrive
+# Content identity: what dating binds a date to
 
 
-async def opening(cache: CachingOrigin, path: str) -> Arriving:
-    """`cache.open(path)`, which must be a flight passing bytes on, once the origin answered."""
-    arriving = await cache.open(path)
-    assert isinstance(arriving, Arriving)
-    async with asyncio.timeout(5):
-        await arriving.opened()
-    return arriving
+async def test_identity_is_the_same_from_a_files_edges_and_from_its_body(tmp_path: Path) -> None:
+    body = bytes(range(256)) * 100  # 25.6 kB: head and tail read apart
+    (tmp_path / "a.ts").write_bytes(body)
+    files = make_origin(f"file://{tmp_path}", timeout=1.0)
+    assert await files.identify("a.ts") == dating.identity(body)
+    assert await files.identify("a.ts", (1000, 9000)) == dating.identity(body[1000:10000])
+    (tmp_path / "b.ts").write_bytes(b"tiny")
+    assert await files.identify("b.ts") == dating.identity(b"tiny")
+    with pytest.raises(NotFound):  # a range the file does not hold (yet)
+        await files.identify("a.ts", (25_000, 1000))
+    (tmp_path / "a.ts").write_bytes(body[:-1] + b"x")  # the same size, one byte rewritten
+    assert await files.identify("a.ts") != dating.identity(body)
 
 
-async def test_a_segment_reaches_viewers_while_it_arrives_in_one_origin_request(
+async def test_an_http_origin_is_identified_from_the_fetched_body(
     origin: Origin, client: httpx2.AsyncClient
 ) -> None:
     cache, http = cached(origin, client)
-    arriving = await opening(cache, "trickle/a.ts")
-    assert arriving.length == len(FIRST + REST)  # the origin's Content-Length, passed on
-    chunks = aiter(arriving)
-    received = b""
-    while len(received) < len(FIRST):  # before the origin has sent the rest
-        async with asyncio.timeout(5):
-            received += await anext(chunks)
-    assert received == FIRST
-    assert await cache.open("trickle/a.ts") is arriving  # a second viewer joins the flight
-    origin.release.set()
-    received += b"".join([chunk async for chunk in chunks])
-    assert received == FIRST + REST
-    assert b"".join([chunk async for chunk in arriving]) == FIRST + REST  # the joiner: all of it
-    assert await cache.open("trickle/a.ts") == FIRST + REST  # and now whole, from memory
-    assert origin.seen["trickle/a.ts"] == 1 and http.requests == 1
-
-
-async def test_a_refusal_before_the_first_byte_is_raised_by_opened(
-    origin: Origin, client: httpx2.AsyncClient
-) -> None:
-    cache, _ = cached(origin, client)
+    body = await cache.fetch("seg/5000/a.ts")
+    assert await cache.identify("seg/5000/a.ts") == dating.identity(body)
+    assert await cache.identify("seg/5000/a.ts", (10, 20)) == dating.identity(body[10:30])
     with pytest.raises(NotFound):
-        await opening(cache, "nothing.ts")
-    with pytest.raises(OriginUnavailable):
-        await opening(cache, "status/500/a.ts")
-    assert origin.seen["status/500/a.ts"] == 3  # tried again before anything was passed on
-
-
-async def test_an_origin_failing_midway_cuts_every_viewer_and_is_not_tried_again(
-    origin: Origin, client: httpx2.AsyncClient
-) -> None:
-    cache, _ = cached(origin, client)
-    arriving = await opening(cache, "cut/a.ts")
-    origin.release.set()
-    received = b""
-    with pytest.raises(OriginUnavailable):
-        async for chunk in arriving:
-            received += chunk
-    assert received == FIRST
-    assert origin.seen["cut/a.ts"] == 1  # viewers had part of it: another try would repeat it
-    with pytest.raises(OriginUnavailable):  # remembered for a second, like any failure
-        await cache.open("cut/a.ts")
-
-
-async def test_playlists_and_file_origins_are_answered_whole(
-    origin: Origin, client: httpx2.AsyncClient, tmp_path: Path
-) -> None:
-    cache, _ = cached(origin, client)
-    assert await cache.open("index.m3u8") == PLAYLIST  # parsed whole, so fetched whole
-    (tmp_path / "a.ts").write_bytes(b"segment")
-    files = make_origin(f"file://{tmp_path}", timeout=1.0)
-    assert await files.open("a.ts") == b"segment"
+        await cache.identify("seg/5000/a.ts", (4990, 20))
+    assert http.requests == 1  # the kept body, not another fetch
 
 
 # Playlists at most once a second

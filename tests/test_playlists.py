@@ -9,13 +9,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from gateway.core import dating
+from gateway.core import playlists as hls
 from gateway.core.errors import OriginUnavailable
 from gateway.core.playlists import (
     MediaPlaylist,
     MultivariantPlaylist,
     Segment,
-    dates,
-    filter_window,
     listed_names,
     parse,
     resolve,
@@ -31,6 +31,33 @@ def at(seconds: float) -> dt.datetime:
 
 def stamp(moment: dt.datetime) -> str:
     return f"#EXT-X-PROGRAM-DATE-TIME:{moment.isoformat(timespec='milliseconds')}"
+
+
+def dates(playlist: MediaPlaylist) -> dict[str, dt.datetime]:
+    """Name → the segment's own (or extrapolated) PDT date."""
+    return {s.name: s.date for s in playlist.segments if s.name and s.date}
+
+
+def filter_window(
+    playlist: MediaPlaylist,
+    by_name: dict[str, dt.datetime],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    ended: bool,
+) -> str:
+    """The cut for `[start, end]` with each name's start date given, its EXTINF its length."""
+    dated = [
+        dating.Dated(by_name[s.name], s.duration) if s.name in by_name else None
+        for s in playlist.segments
+    ]
+    return hls.filter_window(playlist, dating.fits(dated, start, end), ended=ended)
+
+
+def whole_inside(date: dt.datetime, duration: float, start: dt.datetime, end: dt.datetime) -> bool:
+    """The live rule: the whole segment inside the window, half a second allowed each side."""
+    slack = dt.timedelta(seconds=dating.TOLERANCE)
+    return start - slack <= date and date + dt.timedelta(seconds=duration) <= end + slack
 
 
 def media(text: str, path: str = "index.m3u8") -> MediaPlaylist:
@@ -284,10 +311,10 @@ def test_key_and_map_in_effect_are_repeated_before_the_first_kept_segment() -> N
     )
     playlist = media(text, "v1/index.m3u8")
     assert support_names(playlist, "v1/index.m3u8") == {
-        "v1/k1.key",
-        "v1/k2.key",
-        "v1/init1.mp4",
-        "v1/init2.mp4",
+        "v1/k1.key": None,
+        "v1/k2.key": None,
+        "v1/init1.mp4": None,
+        "v1/init2.mp4": None,
     }
     out = filter_window(playlist, dates(playlist), at(12), at(60), ended=False)
     assert out.split("\n")[-5:] == [
@@ -330,7 +357,7 @@ def test_skipped_segments_keep_their_sequence_numbers() -> None:
     playlist = media(text)
     assert playlist.segments[0].sequence == 13
     assert "#EXT-X-MEDIA-SEQUENCE:13\n" in filter_window(
-        playlist, {"a.ts": T0}, T0, at(1), ended=False
+        playlist, {"a.ts": T0}, T0, at(4), ended=False
     )
 
 
@@ -418,9 +445,11 @@ def test_window_never_lists_a_segment_dated_outside_it(
     served = media(out, path)  # re-parses
     for segment in served.segments:
         assert segment.name is not None
-        assert start <= given_dates[segment.name] < end
+        assert whole_inside(given_dates[segment.name], segment.duration, start, end)
     fits = [
-        s.name is not None and s.name in given_dates and start <= given_dates[s.name] < end
+        s.name is not None
+        and s.name in given_dates
+        and whole_inside(given_dates[s.name], s.duration, start, end)
         for s in playlist.segments
     ]
     kept = [s.uri for s in served.segments]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from gateway.core import dating
 from gateway.core.schedule import Schedule, status
 from gateway.core.times import in_zone
 from gateway.sessions.controls import Controls
@@ -55,6 +56,9 @@ def report(
         f"({_utc_stamp(schedule.recording_until)})",
         f"  Registration closes {in_zone(settings.registration_closes, tz)} "
         f"({_utc_stamp(settings.registration_closes)})",
+        "  Live: a segment is served only whole inside a streamed part, so up to one",
+        "  segment is lost at each edge (without PROGRAM-DATE-TIME from the encoder, up to",
+        f"  {1 + dating.ENCODER_LAG:.0f} s more: see the README, live playlists).",
         *(["  Live serving is STOPPED by ops (kill switch)."] if stopped else []),
         *(f"  {notice}" for notice in notices),
         "",

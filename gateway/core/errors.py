@@ -56,7 +56,8 @@ class AccessRefused(GatewayError):
     next (if ever).
     """
 
-    reason: str  # part_not_streamed | outside_window | recording_not_yet | stopped_by_ops
+    # part_not_streamed | outside_window | recording_not_yet | stopped_by_ops | segment_undated
+    reason: str
     part: str | None = None
     opens_at: dt.datetime | None = None
     next_part: str | None = None
@@ -76,6 +77,11 @@ class BadPath(GatewayError):
 
 class NotFound(GatewayError):
     """Nothing to serve at that path (404)."""
+
+
+class RangeNotSatisfiable(GatewayError):
+    """A `Range` header this resource cannot answer: malformed, several ranges, or past
+    its end (416)."""
 
 
 class OriginUnavailable(GatewayError):

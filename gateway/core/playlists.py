@@ -1,8 +1,9 @@
-"""HLS playlists: parsing them, dating their segments, and cutting a live window out.
+"""HLS playlists: parsing them and cutting a live window out.
 
-This module carries the product's live guarantee: a served live playlist lists
-a segment only if the segment has a safe origin-relative name and that name's
-date lies in the window `[start, end)`. Everything doubtful fails closed: a
+This module carries half of the product's live guarantee: a served live
+playlist lists a segment only if the segment has a safe origin-relative name
+and the caller says it fits the window (`gateway.core.dating` says which do:
+dated, and whole inside the part). Everything doubtful fails closed: a
 URI with a scheme, an absolute path, a way above the origin root or any
 character `paths.safe_path` refuses gets no name and is never listed; a
 playlist that is not text, does not start with `#EXTM3U` or carries bad
@@ -15,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
@@ -24,6 +25,7 @@ from gateway.core.paths import safe_path
 
 EXTINF, PDT, KEY, MAP = "#EXTINF", "#EXT-X-PROGRAM-DATE-TIME", "#EXT-X-KEY", "#EXT-X-MAP"
 DISCONTINUITY, TARGET = "#EXT-X-DISCONTINUITY", "#EXT-X-TARGETDURATION"
+BYTERANGE = "#EXT-X-BYTERANGE"
 # Playlist-wide tags, kept in `MediaPlaylist.header` wherever they appear.
 _HEADER = frozenset(
     "#EXTM3U #EXT-X-VERSION #EXT-X-TARGETDURATION #EXT-X-INDEPENDENT-SEGMENTS #EXT-X-START"
@@ -41,13 +43,17 @@ _REWRITTEN = _DROPPED | {"#EXTM3U", TARGET}
 _VARIANT_TAGS = frozenset({"#EXT-X-STREAM-INF", "#EXT-X-MEDIA", "#EXT-X-I-FRAME-STREAM-INF"})
 _DURATION = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _INTEGER = re.compile(r"[0-9]{1,18}")
+_RANGE = re.compile(r"\s*([0-9]{1,18})(?:@([0-9]{1,18}))?\s*")
+Range = tuple[int, int]  # (offset, length) in bytes
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _ATTRIBUTE = re.compile(r'\s*([A-Z0-9-]+)=("[^"]*"|[^",]*?)\s*(?:,|$)')
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One media segment. `name` is None when the URI may never be served."""
+    """One media segment. `name` is None when the URI may never be served; `byterange`
+    is the (offset, length) of the resource it is, when only part of it (its
+    `#EXT-X-BYTERANGE`, rewritten in `tags` with its offset always given)."""
 
     uri: str
     name: str | None
@@ -55,6 +61,12 @@ class Segment:
     date: dt.datetime | None
     tags: tuple[str, ...]
     sequence: int
+    byterange: Range | None = None
+
+    @property
+    def discontinuous(self) -> bool:
+        """Whether a discontinuity separates this segment from the one before it."""
+        return any(_tag(t) == DISCONTINUITY for t in self.tags)
 
 
 @dataclass(frozen=True)
@@ -143,55 +155,31 @@ def resolve(uri: str, path: str) -> str | None:
         return None
 
 
-def dates(playlist: MediaPlaylist) -> dict[str, dt.datetime]:
-    """Name → date for every named segment that has a date (own or extrapolated).
+def filter_window(playlist: MediaPlaylist, fits: Sequence[bool], *, ended: bool) -> str:
+    """The playlist text to serve, listing the segments `fits` allows (one flag per segment).
 
-    A name listed more than once (byte ranges of one resource) gets its earliest date.
-    """
-    found: dict[str, dt.datetime] = {}
-    for segment in playlist.segments:
-        if segment.name is not None and segment.date is not None:
-            earlier = found.get(segment.name)
-            found[segment.name] = segment.date if earlier is None else min(earlier, segment.date)
-    return found
-
-
-def filter_window(
-    playlist: MediaPlaylist,
-    dates: Mapping[str, dt.datetime],
-    start: dt.datetime,
-    end: dt.datetime,
-    *,
-    ended: bool,
-) -> str:
-    """The playlist text to serve for the window `[start, end)` (aware datetimes).
-
-    `dates` is authoritative: a segment is listed only if it has a name,
-    `dates` has a date for that name, and `start <= date < end`; the
-    segments' own dates are not consulted. Of the qualifying segments only
-    the last contiguous run is kept, so sequence numbers stay true:
-    `#EXT-X-MEDIA-SEQUENCE` is the first kept segment's, and
+    Of the allowed segments only the last contiguous run is kept, so sequence
+    numbers stay true: `#EXT-X-MEDIA-SEQUENCE` is the first kept segment's, and
     `#EXT-X-DISCONTINUITY-SEQUENCE` counts the discontinuities dropped before
-    it. The `#EXT-X-KEY` and `#EXT-X-MAP` in effect are repeated if the first
-    kept segment carries none. Low-latency, playlist-type and date-range tags
-    are dropped. `#EXT-X-ENDLIST` closes the text when `ended` or when the
-    origin's playlist had it. With nothing qualifying, the playlist has no
-    segments and its media sequence is the one after the origin's last.
+    it. A segment without a name is never kept. The `#EXT-X-KEY` and
+    `#EXT-X-MAP` in effect are repeated if the first kept segment carries none.
+    Low-latency, playlist-type and date-range tags are dropped.
+    `#EXT-X-ENDLIST` closes the text when `ended` or when the origin's
+    playlist had it. With nothing allowed, the playlist has no segments and
+    its media sequence is the one after the origin's last.
     """
     segments = playlist.segments
-    fits = [_fits(s, dates, start, end) for s in segments]
-    last = max((i for i, ok in enumerate(fits) if ok), default=len(segments) - 1)
+    allowed = [ok and s.name is not None for s, ok in zip(segments, fits, strict=True)]
+    last = max((i for i, ok in enumerate(allowed) if ok), default=len(segments) - 1)
     first = last + 1
-    while first > 0 and fits[first - 1]:
+    while first > 0 and allowed[first - 1]:
         first -= 1
     head, kept = segments[:first], segments[first : last + 1]
     if kept:
         sequence = kept[0].sequence
     else:
         sequence = segments[-1].sequence + 1 if segments else playlist.media_sequence
-    discontinuity = playlist.discontinuity_sequence + sum(
-        _tag(t) == DISCONTINUITY for s in head for t in s.tags
-    )
+    discontinuity = playlist.discontinuity_sequence + sum(s.discontinuous for s in head)
     lines = ["#EXTM3U"]
     lines += [h for h in playlist.header if _tag(h) not in _REWRITTEN]
     lines.append(f"{TARGET}:{_target_duration(playlist)}")
@@ -215,28 +203,31 @@ def listed_names(text: str, path: str) -> set[str]:
     return {s.name for s in parsed.segments if s.name is not None}
 
 
-def support_names(playlist: MediaPlaylist, path: str) -> set[str]:
-    """Names of the `#EXT-X-MAP` and `#EXT-X-KEY` URIs used by the playlist at `path`.
+def support_names(playlist: MediaPlaylist, path: str) -> dict[str, list[Range] | None]:
+    """The `#EXT-X-MAP` and `#EXT-X-KEY` resources the playlist at `path` uses: name →
+    the byte ranges that are init sections (a MAP's BYTERANGE), or None for the whole.
 
     These are not segments and have no date of their own; a player needs them
     to play the listed segments.
     """
-    names: set[str] = set()
+    names: dict[str, list[Range] | None] = {}
     for segment in playlist.segments:
         for tag in segment.tags:
             if _tag(tag) in (KEY, MAP):
-                uri = (_attributes(_value(tag)) or {}).get("URI")
+                attributes = _attributes(_value(tag)) or {}
+                uri = attributes.get("URI")
                 name = resolve(uri, path) if uri else None
-                if name is not None:
-                    names.add(name)
+                if name is None:
+                    continue
+                span = _RANGE.fullmatch(attributes.get("BYTERANGE", ""))
+                whole = _tag(tag) == KEY or span is None or span.group(2) is None
+                if whole or span is None or name in names and names[name] is None:
+                    names[name] = None  # the whole resource
+                else:
+                    ranges = names.setdefault(name, [])
+                    assert ranges is not None
+                    ranges.append((int(span.group(2)), int(span.group(1))))
     return names
-
-
-def _fits(
-    segment: Segment, dates: Mapping[str, dt.datetime], start: dt.datetime, end: dt.datetime
-) -> bool:
-    date = dates.get(segment.name) if segment.name is not None else None
-    return date is not None and start <= date < end
 
 
 def _context(head: Iterable[Segment], own: set[str]) -> list[str]:
@@ -262,11 +253,16 @@ def _parse_media(body: list[str], path: str) -> MediaPlaylist:
     ended = False
     pending: list[str] = []
     found: list[Segment] = []  # `sequence` holds the offset until MEDIA-SEQUENCE is known
+    ends: dict[str | None, int] = {}  # where each resource's last range ended
     for line in body:
         if not line.startswith("#"):
             duration, date = _segment_values(pending, line, path)
             offset = skipped + len(found)
-            found.append(Segment(line, resolve(line, path), duration, date, tuple(pending), offset))
+            name = resolve(line, path)
+            span, tags = _byterange(pending, ends.get(name), path)
+            if span is not None:
+                ends[name] = span[0] + span[1]
+            found.append(Segment(line, name, duration, date, tags, offset, span))
             pending = []
             continue
         if not line.startswith("#EXT"):
@@ -299,6 +295,27 @@ def _parse_media(body: list[str], path: str) -> MediaPlaylist:
     return MediaPlaylist(
         tuple(header), media_sequence, discontinuity_sequence, segments, ended, has_dates, target
     )
+
+
+def _byterange(
+    tags: list[str], previous_end: int | None, path: str
+) -> tuple[Range | None, tuple[str, ...]]:
+    """A segment's `#EXT-X-BYTERANGE` as (offset, length), and its tags with the range
+    written with its offset: a cut playlist may not start where the origin's did."""
+    spans = [i for i, t in enumerate(tags) if _tag(t) == BYTERANGE]
+    if not spans:
+        return None, tuple(tags)
+    found = _RANGE.fullmatch(_value(tags[spans[-1]]))
+    if len(spans) > 1 or found is None:
+        raise _malformed(path, f"bad {BYTERANGE} {_value(tags[spans[-1]])[:40]!r}")
+    if found.group(2) is None and previous_end is None:
+        raise _malformed(path, f"{BYTERANGE} without an offset for a resource's first range")
+    length = int(found.group(1))
+    offset = int(found.group(2)) if found.group(2) is not None else previous_end
+    assert offset is not None
+    rewritten = list(tags)
+    rewritten[spans[-1]] = f"{BYTERANGE}:{length}@{offset}"
+    return (offset, length), tuple(rewritten)
 
 
 def _segment_values(tags: list[str], uri: str, path: str) -> tuple[float, dt.datetime | None]:

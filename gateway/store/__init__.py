@@ -18,6 +18,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from gateway.core.chain import Draft, Event
+from gateway.core.dating import Dated
 from gateway.core.records import MailJob, Registrant, Session
 
 ACCESS_LOG_SIZE = 1000  # the last access changes a store can name the registrants of
@@ -130,16 +131,15 @@ class SessionStore(Protocol):
 
 
 class SegmentDates(Protocol):
-    """Live segment dates, shared so every replica lists and refuses the same segments."""
+    """Live segment dates by `dating.segment_key`, shared so every replica lists and
+    refuses the same segments."""
 
-    async def date_segments(
-        self, dates: Mapping[str, dt.datetime], *, overwrite: bool
-    ) -> dict[str, dt.datetime]:
-        """Record dates by segment name (first writer wins unless `overwrite`);
-        returns the stored date of every name given."""
+    async def date_segments(self, dates: Mapping[str, Dated]) -> dict[str, Dated]:
+        """Record dates by segment key, first writer wins (a stored date never moves);
+        returns the stored date of every key given."""
 
-    async def segment_dates(self, names: Sequence[str]) -> dict[str, dt.datetime]:
-        """Stored dates of those names that have one."""
+    async def segment_dates(self, keys: Sequence[str]) -> dict[str, Dated]:
+        """Stored dates of those keys that have one."""
 
 
 class AuditStore(Protocol):

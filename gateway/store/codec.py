@@ -2,12 +2,16 @@
 
 `encode_time` gives `2024-05-01T09:30:00.000000+00:00` (microseconds always, so text order
 is time order), `decode_time` reads it back as an aware UTC datetime: the round trip is
-exact. Imports only the standard library (a store module may import only gateway.core).
+exact. A segment's date (`Dated`) is its start as above, its duration and how much
+earlier it may have started, space-separated. Imports only gateway.core and the
+standard library, as every store module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+
+from gateway.core.dating import Dated
 
 
 def encode_time(moment: dt.datetime) -> str:
@@ -33,3 +37,14 @@ def minute_start(moment: dt.datetime) -> dt.datetime:
     if at.second or at.microsecond:
         raise ValueError(f"{moment!r} is not the start of a minute")
     return at
+
+
+def encode_dated(dated: Dated) -> str:
+    """A segment's date as text: `<start> <duration> <early>`."""
+    return f"{encode_time(dated.start)} {dated.duration!r} {dated.early!r}"
+
+
+def decode_dated(text: str) -> Dated:
+    """A segment's date written by `encode_dated`."""
+    start, duration, early = text.split(" ")
+    return Dated(decode_time(start), float(duration), float(early))

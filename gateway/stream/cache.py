@@ -19,10 +19,10 @@ answers them from memory:
   a traceback with every raise).
 
 Ages come from `time.monotonic` (injectable), never the wall clock. Retries
-belong to the origin itself (`HttpOrigin`), inside the flight. A media segment
-from an origin that can pass bytes on (`HttpOrigin.fetch_into`) reaches its
-viewers while it arrives (`open` → `Arriving`), then from memory, whole;
-playlists are parsed, so they are always whole.
+belong to the origin itself (`HttpOrigin`), inside the flight. Bodies are
+always whole: a live segment is served only once its content is known to be
+the one that was dated (`identify`), and the watcher reads each new segment
+before any viewer asks for it, so viewers are answered from memory.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ import copy
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.core import dating
 from gateway.core.errors import GatewayError, NotFound, OriginTimeout, OriginUnavailable
+from gateway.core.playlists import Range
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:  # origins.make_origin builds caches: no import cycle at run time
@@ -87,10 +89,6 @@ class CachingOrigin:
         name: str = "origin",
     ) -> None:
         self.inner = inner
-        # An origin that can pass a body on while it arrives (HttpOrigin) has `fetch_into`.
-        self._fetch_into: Callable[[str, Arriving], Awaitable[bytes]] | None = getattr(
-            inner, "fetch_into", None
-        )
         self.max_bytes = max_bytes
         self.playlist_ttl = playlist_ttl
         self.segment_ttl = segment_ttl
@@ -102,13 +100,17 @@ class CachingOrigin:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._errors: dict[str, tuple[_Failure, float]] = {}
         self._flights: dict[str, asyncio.Future[bytes | _Failure]] = {}
-        self._arriving: dict[str, Arriving] = {}  # the flights that pass bytes on as they come
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_sweep = 0.0
         self.size = 0  # bytes held
         self.hits = 0  # answered from memory (a remembered failure included)
         self.joins = 0  # waited for a flight another request started
         self.misses = 0  # started a flight
+
+    @property
+    def validates(self) -> bool:
+        """Whether every kept body is checked against the origin's current version."""
+        return self._validate is not None
 
     async def fetch(self, path: str) -> bytes:
         """`inner.fetch(path)`, or its recent answer; raises what `inner` raised."""
@@ -118,7 +120,7 @@ class CachingOrigin:
             return kept
         flight = self._flights.get(path)
         if flight is None:
-            flight = self._take_off(path, now, None)
+            flight = self._take_off(path, now)
         else:
             self._count("join")
         # Shielded: a viewer hanging up cancels its own wait, not the flight.
@@ -127,26 +129,21 @@ class CachingOrigin:
             raise _fresh(answer.error)
         return answer
 
-    async def open(self, path: str) -> bytes | Arriving:
-        """As `fetch`, but a media segment still on its way from an origin that can pass
-        it on while it arrives (`fetch_into`) is answered at once, as an `Arriving`: a
-        viewer gets its bytes at the origin's pace, not after the last one."""
-        if self._fetch_into is None or not is_segment(path):
-            return await self.fetch(path)
-        now = self._monotonic()
-        kept = self._kept(path, now)
-        if kept is not None:
-            return kept
-        arriving = self._arriving.get(path)
-        if arriving is not None:
-            self._count("join")
-            return arriving
-        if path in self._flights:  # a whole-body flight (`fetch`) is under way: join it
-            return await self.fetch(path)
-        arriving = Arriving()
-        self._arriving[path] = arriving
-        self._take_off(path, now, arriving)
-        return arriving
+    async def identify(self, path: str, span: Range | None = None) -> str:
+        """`dating.identity` of what `fetch(path)` answers now, or of its `span`: from the
+        file's edges alone for a file origin, else from the (kept or fetched) body.
+        NotFound when the body has no such span."""
+        edges = getattr(self.inner, "identify", None)
+        if edges is not None:
+            found: str = await edges(path, span)
+            return found
+        body = await self.fetch(path)
+        if span is None:
+            return dating.identity(body)
+        offset, length = span
+        if offset + length > len(body):
+            raise NotFound(f"{path!r} has no bytes {offset}-{offset + length - 1} yet")
+        return dating.identity(memoryview(body)[offset : offset + length])
 
     def _kept(self, path: str, now: float) -> bytes | None:
         """The body kept for `path`, if still good; raises a failure remembered for it."""
@@ -167,13 +164,11 @@ class CachingOrigin:
             del self._errors[path]
         return None
 
-    def _take_off(
-        self, path: str, now: float, arriving: Arriving | None
-    ) -> asyncio.Future[bytes | _Failure]:
+    def _take_off(self, path: str, now: float) -> asyncio.Future[bytes | _Failure]:
         self._count("miss")
         flight: asyncio.Future[bytes | _Failure] = asyncio.get_running_loop().create_future()
         self._flights[path] = flight
-        task = asyncio.create_task(self._fly(path, flight, now, arriving))
+        task = asyncio.create_task(self._fly(path, flight, now))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return flight
@@ -189,20 +184,13 @@ class CachingOrigin:
         await self.inner.close()
 
     async def _fly(
-        self,
-        path: str,
-        flight: asyncio.Future[bytes | _Failure],
-        started: float,
-        arriving: Arriving | None,
+        self, path: str, flight: asyncio.Future[bytes | _Failure], started: float
     ) -> None:
         # The version before the read: should the file change meanwhile, the
         # body is newer than its tag and the next request reads it again.
         tag = self._validate(path) if self._validate is not None else None
         try:
-            if arriving is not None and self._fetch_into is not None:
-                answer: bytes | _Failure = await self._fetch_into(path, arriving)
-            else:
-                answer = await self.inner.fetch(path)
+            answer: bytes | _Failure = await self.inner.fetch(path)
         except GatewayError as exc:
             answer = _Failure(exc)
         except asyncio.CancelledError:  # closing: the waiters get a 502, nothing is kept
@@ -220,9 +208,6 @@ class CachingOrigin:
         # Called right after `_remember` with no await between: a request
         # arriving now finds the cached answer or the flight, never neither.
         del self._flights[path]
-        arriving = self._arriving.pop(path, None)
-        if arriving is not None:
-            arriving.end(answer.error if isinstance(answer, _Failure) else None)
         if not flight.done():
             flight.set_result(answer)
 
@@ -277,61 +262,6 @@ class CachingOrigin:
         if self._metrics is not None:
             kind = {NotFound: "not_found", OriginTimeout: "timeout"}.get(type(error), "unavailable")
             self._metrics.origin_errors.labels(self._name, kind).inc()
-
-
-class Arriving:
-    """A body on its way from the origin: the chunks so far, readable while more come.
-
-    The origin calls `begin` once it has accepted the answer (a 2xx, its
-    Content-Length if it gave one), `add` for each chunk; the flight calls `end`
-    (with the error, if it failed). Every viewer of the flight reads the same
-    chunks: `opened` waits for the answer to be accepted (and raises what the
-    origin raised before that); iterating yields the chunks as they land, then
-    raises the error of a flight cut short.
-    """
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.length: int | None = None  # the origin's Content-Length, when it gave one
-        self.began = False
-        self.ended = False
-        self.error: GatewayError | None = None
-        self._changed = asyncio.Event()
-
-    def begin(self, length: int | None) -> None:
-        self.began, self.length = True, length
-        self._wake()
-
-    def add(self, chunk: bytes) -> None:
-        if chunk:
-            self.chunks.append(chunk)
-            self._wake()
-
-    def end(self, error: GatewayError | None) -> None:
-        self.ended, self.error = True, error
-        self._wake()
-
-    async def opened(self) -> None:
-        while not (self.began or self.ended):
-            await self._changed.wait()
-        if not self.began and self.error is not None:
-            raise _fresh(self.error)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        sent = 0
-        while True:
-            while sent < len(self.chunks):
-                yield self.chunks[sent]
-                sent += 1
-            if self.ended:
-                if self.error is not None:
-                    raise _fresh(self.error)
-                return
-            await self._changed.wait()
-
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
 
 
 def is_segment(path: str) -> bool:

@@ -1,18 +1,24 @@
-"""The live stream: dating the origin's segments and serving only the allowed window.
+"""The live stream: dating the origin's segments and serving only what lies in the window.
 
-Every segment gets one date, shared through the store so that every replica
-lists and refuses the same segments: its `#EXT-X-PROGRAM-DATE-TIME` when the
-origin sends one, otherwise the moment a replica first saw it listed (first
-writer wins). So that those first-seen dates are true, `watch` polls the
-origin's playlists all day, with or without viewers.
+How a segment gets its date, and when it gets none, is `gateway.core.dating`'s
+(read it first). Here the looks are taken and the dates kept: `watch` looks at
+the origin's playlists every second, with or without viewers (dating by
+watching needs a recent look); each new segment's content is identified as it
+is first listed (a file origin reads a few bytes at each end, an HTTP origin
+fetches the segment, warming the cache for the viewers who will ask); dates go
+to the store by segment key (name, byte range, content), first writer wins, so
+every replica lists and refuses the same segments.
+
+Serving a segment checks the bytes it sends: their identity must be the one a
+date was given to, and that date whole inside the window. A name rewritten
+with new content is refused until the new content is dated; a resource listed
+in byte ranges is served only in the ranges allowed now (a `Range` request
+inside them answers 206; a request that would reach any other byte is refused).
 
 The hot path makes no store round trip in the common case: a playlist whose
-bytes have not changed is served from its last parse (and its last cut per
-window); a changed one writes only the dates this replica did not know; and a
-segment's date is looked up in memory, the store asked only about names this
-replica has never seen listed (another replica may have). A stored first-seen
-date never changes; a PDT date changes only with the origin's playlist, which
-every replica's `watch` reads each second.
+bytes have not changed is served from its last cut per window; a segment's
+identity is computed once per body and its date found in memory, the store
+asked only about content this replica has not dated itself.
 """
 
 from __future__ import annotations
@@ -20,112 +26,130 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gateway.core import playlists
+from gateway.audit.log import AuditLog
+from gateway.core import dating, playlists
 from gateway.core.clock import Clock
-from gateway.core.errors import AccessRefused, GatewayError, NotFound
+from gateway.core.dating import Dated
+from gateway.core.errors import AccessRefused, GatewayError, NotFound, RangeNotSatisfiable
+from gateway.core.playlists import MediaPlaylist, MultivariantPlaylist, Range
 from gateway.core.schedule import LiveWindow
+from gateway.metrics import Metrics
 from gateway.store import Store
-from gateway.stream.cache import Arriving, CachingOrigin
+from gateway.stream.cache import CachingOrigin
 
 log = logging.getLogger(__name__)
 ROOT_PLAYLIST = "index.m3u8"
-SUPPORT = "live.support:"
+SUPPORT = "live.support:"  # a name some playlist uses as init section or key
+LISTED = "live.listed:"  # a name some replica saw listed as a segment
 _SEEN_KEPT = 64  # playlists kept parsed and dated (variants, audio and subtitle renditions)
 _SERVED_KEPT = 4  # windows kept cut per playlist (a part and its grace)
+_GAP_FLOOR = 2.0  # s: the shortest gap between two looks that makes the second a first look
+_BYTES = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 
 
 @dataclass
 class _Seen:
-    """A playlist as last fetched: its bytes, what they parse to, and the dates they list."""
+    """A playlist as last looked at: its bytes, what they parse to, per segment its key
+    (None: content unknown) and date, and when this replica last looked."""
 
     data: bytes
-    parsed: playlists.MediaPlaylist | playlists.MultivariantPlaylist
-    dated: dict[str, dt.datetime]
+    parsed: MediaPlaylist | MultivariantPlaylist
+    keys: list[str | None]
+    dated: list[Dated | None]
+    looked_at: dt.datetime
+    undated: int = 0  # segments a recent look could not date (see `_count_undated`)
     served: dict[tuple[dt.datetime, dt.datetime, bool], bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """What to send of a segment: `body`, and for a 206 the `(first, last, size)` it is."""
+
+    body: bytes
+    span: tuple[int, int, int] | None = None
 
 
 class LiveStream:
     """The live origin, dated and cut to a window; see the module doc.
 
-    `known_limit` bounds the names whose dates are kept in memory (the one
-    learnt longest ago forgotten first; a forgotten name is read from the store
-    again).
+    `known_limit` bounds the segment dates kept in memory (the one learnt
+    longest ago forgotten first; a forgotten one is read from the store again).
+    An undated segment is counted in `metrics` and audited once per part.
     """
 
     def __init__(
-        self, origin: CachingOrigin, store: Store, clock: Clock, *, known_limit: int = 100_000
+        self,
+        origin: CachingOrigin,
+        store: Store,
+        clock: Clock,
+        *,
+        known_limit: int = 100_000,
+        metrics: Metrics | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.origin = origin
         self.store = store
         self.clock = clock
         self.known_limit = known_limit
-        self._known: OrderedDict[str, dt.datetime] = OrderedDict()
-        self._support_known: set[str] = set()
+        self.metrics = metrics
+        self.audit = audit
+        self._known: OrderedDict[str, Dated] = OrderedDict()
+        self._first_seen: OrderedDict[str, dating.Sighting] = OrderedDict()
+        self._listed: OrderedDict[str, set[Range | None]] = OrderedDict()  # name → its spans
+        self._support: dict[str, list[Range] | None] = {}
+        self._identities: dict[str, tuple[bytes, str]] = {}  # name → (body, its identity)
+        self._undated: set[str] = set()  # segments counted as undated
+        self._suspect: set[str] = set()  # names served with content that was never dated
+        self._undated_parts: set[tuple[str, dt.datetime]] = set()  # parts audited
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._dating = asyncio.Lock()
         self.health: tuple[bool, dt.datetime | None, str] = (False, None, "not polled yet")
 
     async def playlist(self, path: str, window: LiveWindow) -> bytes:
-        """The origin playlist at `path`, listing only segments dated inside `window`."""
+        """The origin playlist at `path`, listing only segments dated whole inside `window`."""
         seen = await self._fetch(path)
         key = (window.start, window.end, window.ended)
         served = seen.served.get(key)
         if served is None:
-            if isinstance(seen.parsed, playlists.MultivariantPlaylist):
+            if isinstance(seen.parsed, MultivariantPlaylist):
                 served = seen.parsed.text.encode()
             else:
-                text = playlists.filter_window(
-                    seen.parsed, seen.dated, window.start, window.end, ended=window.ended
-                )
-                served = text.encode()
+                fits = dating.fits(seen.dated, window.start, window.end)
+                served = playlists.filter_window(seen.parsed, fits, ended=window.ended).encode()
+                if seen.undated:
+                    await self._audit_undated(window)
             if len(seen.served) >= _SERVED_KEPT:
                 seen.served.clear()
             seen.served[key] = served
         return served
 
-    async def segment(self, path: str, window: LiveWindow) -> bytes | Arriving:
-        """The segment's bytes, if `check_segment` lets it through: whole from memory, or
-        still arriving from the origin (see `CachingOrigin.open`)."""
-        await self.check_segment(path, window)
-        return await self.origin.open(path)
+    async def segment(self, path: str, window: LiveWindow, ranged: str | None = None) -> Piece:
+        """The segment's bytes (or the `ranged` part of them), if `window` allows them all."""
+        body, allowed = await self._allowed(path, window)
+        size = len(body)
+        wanted = _requested(ranged, size)
+        first, last = wanted if wanted is not None else (0, size - 1)
+        if not any(a <= first and last < b for a, b in allowed):
+            raise await self._refusal(path, window)
+        if wanted is None:
+            return Piece(body)
+        return Piece(body[first : last + 1], (first, last, size))
 
-    async def check_segment(self, path: str, window: LiveWindow) -> None:
-        """Refuse a segment a playlist served now would not list, even asked for by name.
-
-        A segment no playlist ever listed is NotFound; one dated outside the
-        window is refused with AccessRefused. Dates this replica has seen
-        listed or read are answered from memory; others from the store
-        (another replica may have listed the segment first).
-        """
-        when = self._known.get(path)
-        if when is None and path not in self._support_known:
-            when = (await self.store.segment_dates([path])).get(path)
-            if when is not None:
-                self._learn({path: when})
-            elif await self.store.get_value(SUPPORT + path) is not None:
-                self._support_known.add(path)
-        if when is None:
-            # An init section or key (EXT-X-MAP/KEY) holds no programme: it is
-            # served whenever a window is open, as the caller has checked.
-            if path in self._support_known:
-                return
-            raise NotFound()
-        if not window.holds(when):
-            raise AccessRefused("outside_window", part=window.part)
+    async def check_segment(self, path: str, window: LiveWindow, ranged: str | None = None) -> None:
+        """Refuse what `segment` would refuse (nginx then sends the bytes itself)."""
+        await self.segment(path, window, ranged)
 
     async def observe(self) -> int:
-        """Fetch the root playlist (and its variants) once and date what they list."""
+        """Look at the root playlist (and its variants) once; how many segments they list."""
         root = await self._fetch(ROOT_PLAYLIST)
-        names = (
-            root.parsed.variants if isinstance(root.parsed, playlists.MultivariantPlaylist) else ()
-        )
+        names = root.parsed.variants if isinstance(root.parsed, MultivariantPlaylist) else ()
         media = [await self._fetch(name) for name in names] if names else [root]
-        return sum(
-            len(seen.dated) for seen in media if isinstance(seen.parsed, playlists.MediaPlaylist)
-        )
+        return sum(len(seen.dated) for seen in media if isinstance(seen.parsed, MediaPlaylist))
 
     async def watch(self, interval: float) -> None:
         """Observe the origin every `interval` s until cancelled; complain once a minute."""
@@ -142,11 +166,15 @@ class LiveStream:
                     last_complaint = now
             await asyncio.sleep(interval)
 
+    # Looking at playlists
+
     async def _fetch(self, path: str) -> _Seen:
         """The playlist at `path`, parsed and dated again only when its bytes changed."""
         data = await self.origin.fetch(path)
+        now = self.clock()
         seen = self._seen.get(path)
         if seen is not None and (seen.data is data or seen.data == data):
+            seen.looked_at = max(seen.looked_at, now)  # nothing new up to now
             self._seen.move_to_end(path)
             return seen
         async with self._dating:  # one request dates a new version; the others reuse it
@@ -154,47 +182,258 @@ class LiveStream:
             if seen is not None and (seen.data is data or seen.data == data):
                 return seen
             parsed = playlists.parse(data, path)
-            dated: dict[str, dt.datetime] = {}
-            if isinstance(parsed, playlists.MediaPlaylist):
-                dated = await self._date(parsed, path)
-            seen = _Seen(data, parsed, dated)
-            self._seen[path] = seen
+            if isinstance(parsed, MediaPlaylist):
+                keys, dated = await self._date(parsed, path, seen, now)
+                warm = seen is not None and now - seen.looked_at <= _gap(parsed)
+                undated = self._count_undated(parsed, keys, dated) if warm else 0
+            else:
+                keys, dated, undated = [], [], 0
+            fresh = _Seen(data, parsed, keys, dated, now, undated)
+            self._seen[path] = fresh
             self._seen.move_to_end(path)
             while len(self._seen) > _SEEN_KEPT:
                 self._seen.popitem(last=False)
-            return seen
+            return fresh
 
-    async def _date(self, playlist: playlists.MediaPlaylist, path: str) -> dict[str, dt.datetime]:
-        """Name → date of what `playlist` lists, writing to the store only what it lacks.
-
-        A PDT playlist's dates are the playlist's: the store is told those that
-        differ from what this replica knows. Otherwise a name's date is the
-        moment a replica first saw it listed, first writer wins: the store is
-        asked only about names this replica does not know (their dates never
-        change once stored).
-        """
-        for name in playlists.support_names(playlist, path) - self._support_known:
-            await self.store.set_value(SUPPORT + name, "1")
-            self._support_known.add(name)
-        if playlist.has_dates:
-            dates = playlists.dates(playlist)
-            changed = {n: d for n, d in dates.items() if self._known.get(n) != d}
-            if changed:
-                self._learn(await self.store.date_segments(changed, overwrite=True))
-            return dates
-        names = [s.name for s in playlist.segments if s.name is not None]
-        dated = {n: d for n in names if (d := self._known.get(n)) is not None}
-        now = self.clock()
-        new = {n: now for n in names if n not in dated}
+    async def _date(
+        self, playlist: MediaPlaylist, path: str, before: _Seen | None, now: dt.datetime
+    ) -> tuple[list[str | None], list[Dated | None]]:
+        """Per segment of a new version of `path`: its key and date (see `dating.date`)."""
+        await self._note_listed(playlist, path)
+        segments = playlist.segments
+        keys = await self._keys(playlist, before)
+        previous = before.looked_at if before is not None else None
+        if previous is not None and not now - _gap(playlist) <= previous <= now:
+            previous = None  # too long unwatched (or the clock went back): a first look
+        for key in keys:
+            if key is not None and key not in self._first_seen:
+                self._first_seen[key] = dating.Sighting(now, previous)
+            elif key is not None:
+                self._first_seen.move_to_end(key)
+        while len(self._first_seen) > self.known_limit:
+            self._first_seen.popitem(last=False)
+        known = await self._dates_of(keys)
+        unread = dating.Sighting(now)  # content unknown: never dated, whatever is said
+        dated = dating.date(
+            segments,
+            [known.get(k) if k is not None else None for k in keys],
+            [self._first_seen.get(k, unread) if k is not None else unread for k in keys],
+            dating.Look(now, previous, staleness=self._staleness()),
+        )
+        new = {k: d for k, d in zip(keys, dated, strict=True) if k and d and k not in known}
         if new:
-            stored = await self.store.date_segments(new, overwrite=False)
+            stored = await self.store.date_segments(new)
             self._learn(stored)
-            dated.update(stored)
-        return dated
+            dated = [stored.get(k, d) if k else d for k, d in zip(keys, dated, strict=True)]
+        return keys, [d if k is not None else None for k, d in zip(keys, dated, strict=True)]
 
-    def _learn(self, dates: dict[str, dt.datetime]) -> None:
-        for name, when in dates.items():
-            self._known[name] = when
-            self._known.move_to_end(name)
+    async def _keys(self, playlist: MediaPlaylist, before: _Seen | None) -> list[str | None]:
+        """Each segment's key: kept from the version before for an entry it listed alike
+        (same sequence, name, range and duration) unless the playlist went backwards (an
+        encoder restarting), else read from the origin; the last `BACKFILL` only."""
+        reuse: dict[tuple[object, ...], str] = {}
+        if before is not None and isinstance(before.parsed, MediaPlaylist):
+            old = before.parsed
+            backwards = playlist.media_sequence < old.media_sequence or (
+                old.segments
+                and playlist.segments
+                and playlist.segments[-1].sequence < old.segments[-1].sequence
+            )
+            if not backwards:
+                reuse = {
+                    _entry(s): k
+                    for s, k in zip(old.segments, before.keys, strict=True)
+                    if k and s.name not in self._suspect
+                }
+        keys: list[str | None] = []
+        newest = len(playlist.segments) - dating.BACKFILL
+        for i, segment in enumerate(playlist.segments):
+            kept = reuse.get(_entry(segment))
+            if kept is not None or segment.name is None or i < newest:
+                keys.append(kept)
+                continue
+            self._suspect.discard(segment.name)
+            try:
+                content = await self.origin.identify(segment.name, segment.byterange)
+            except GatewayError:
+                keys.append(None)  # not readable yet: undated, looked at again next version
+                continue
+            keys.append(dating.segment_key(segment.name, segment.byterange, content))
+        return keys
+
+    async def _note_listed(self, playlist: MediaPlaylist, path: str) -> None:
+        """Remember (here and in the store, for the other replicas) which names the
+        playlist lists as segments, in which spans, and which as init sections or keys."""
+        for name, spans in playlists.support_names(playlist, path).items():
+            if name not in self._support:
+                await self.store.set_value(SUPPORT + name, "1")
+            self._support[name] = spans
+        for segment in playlist.segments:
+            if segment.name is None:
+                continue
+            listed = self._listed.get(segment.name)
+            if listed is None:
+                await self.store.set_value(LISTED + segment.name, "1")
+                listed = self._listed[segment.name] = set()
+                while len(self._listed) > self.known_limit:
+                    self._listed.popitem(last=False)
+            listed.add(segment.byterange)
+
+    async def _dates_of(self, keys: Sequence[str | None]) -> dict[str, Dated]:
+        """The dates known for `keys`: from memory, the rest from the store."""
+        found = {k: d for k in keys if k is not None and (d := self._known.get(k)) is not None}
+        missing = [k for k in keys if k is not None and k not in found]
+        if missing:
+            stored = await self.store.segment_dates(missing)
+            self._learn(stored)
+            found.update(stored)
+        return found
+
+    def _learn(self, dates: dict[str, Dated]) -> None:
+        for key, when in dates.items():
+            self._known[key] = when
+            self._known.move_to_end(key)
         while len(self._known) > self.known_limit:
             self._known.popitem(last=False)
+
+    def _staleness(self) -> float:
+        """How old a playlist's bytes may be when read: an HTTP origin's are kept up to
+        `playlist_ttl`; a file origin's are checked against the file on every read."""
+        return 0.0 if self.origin.validates else self.origin.playlist_ttl
+
+    # Serving segments
+
+    async def _allowed(self, path: str, window: LiveWindow) -> tuple[bytes, list[Range]]:
+        """The resource's bytes and the spans of them `window` allows, as [start, end)."""
+        spans = self._listed.get(path)
+        support = await self._support_of(path, asked=spans is None)
+        if spans is None and await self.store.get_value(LISTED + path) is not None:
+            spans = {None}  # listed by another replica, as a whole segment
+        if spans is None and support is False:
+            raise NotFound()
+        body = await self.origin.fetch(path)
+        if support is None:
+            return body, [(0, len(body))]  # an init section or key: no programme in it
+        init = support if isinstance(support, list) else []
+        allowed = [(o, o + n) for o, n in init]
+        for span in sorted(spans or (), key=lambda s: s or (0, 0)):
+            dated = await self._date_of(path, span, body)
+            if dated is not None and dated.inside(window.start, window.end):
+                allowed.append((0, len(body)) if span is None else (span[0], span[0] + span[1]))
+        return body, _merged(allowed)
+
+    async def _support_of(self, path: str, *, asked: bool) -> list[Range] | None | bool:
+        """A MAP or KEY resource's init ranges (None: the whole of it), False if it is none;
+        the store `asked` only about a name this replica does not know."""
+        if path in self._support:
+            return self._support[path]
+        if asked and await self.store.get_value(SUPPORT + path) is not None:
+            self._support[path] = None
+            return None
+        return False
+
+    async def _date_of(self, path: str, span: Range | None, body: bytes) -> Dated | None:
+        """The date of the content `body` holds at `span`: memory, else the store."""
+        if span is None:
+            memo = self._identities.get(path)
+            if memo is not None and memo[0] is body:
+                content = memo[1]
+            else:
+                content = dating.identity(body)
+                self._identities[path] = (body, content)
+                if len(self._identities) > _SEEN_KEPT * 64:
+                    self._identities.pop(next(iter(self._identities)))
+        elif span[0] + span[1] > len(body):
+            return None
+        else:
+            content = dating.identity(memoryview(body)[span[0] : span[0] + span[1]])
+        key = dating.segment_key(path, span, content)
+        return (await self._dates_of([key])).get(key)
+
+    async def _refusal(self, path: str, window: LiveWindow) -> AccessRefused:
+        """Why a segment's bytes are refused: its content undated, or dated outside. New
+        content under a listed name makes the next look read every listed name again."""
+        spans = self._listed.get(path) or {None}
+        body = await self.origin.fetch(path)
+        if any([await self._date_of(path, s, body) is not None for s in spans]):
+            return AccessRefused("outside_window", part=window.part)
+        if path in self._listed and path not in self._suspect:
+            self._suspect.add(path)
+            for seen in self._seen.values():
+                seen.data = b""  # dated again at the next look, by content
+        await self._audit_undated(window)
+        return AccessRefused("segment_undated", part=window.part)
+
+    # Undated segments: counted once each, audited once per part
+
+    def _count_undated(
+        self, playlist: MediaPlaylist, keys: list[str | None], dated: list[Dated | None]
+    ) -> int:
+        """Count (once each) the recent segments a warm look left undated; how many there are."""
+        recent = zip(playlist.segments, keys, dated, strict=True)
+        undated = [
+            key or f"{s.name}@unread"
+            for i, (s, key, d) in enumerate(recent)
+            if s.name is not None and d is None and i >= len(keys) - dating.BACKFILL
+        ]
+        fresh = [k for k in undated if k not in self._undated]
+        if fresh and self.metrics is not None:
+            self.metrics.segments_undated.inc(len(fresh))
+        if len(self._undated) > self.known_limit:
+            self._undated.clear()
+        self._undated.update(fresh)
+        return len(undated)
+
+    async def _audit_undated(self, window: LiveWindow) -> None:
+        if self.audit is None or (window.part, window.start) in self._undated_parts:
+            return
+        self._undated_parts.add((window.part, window.start))
+        key = f"segment_undated:{window.part}:{window.start.isoformat()}"
+        await self.audit.record_once(
+            key, "access.refused", reason="segment_undated", part=window.part
+        )
+
+
+def _gap(playlist: MediaPlaylist) -> dt.timedelta:
+    """The longest time between two looks for the second to bound what appeared since."""
+    return dt.timedelta(seconds=max(_GAP_FLOOR, 2.0 * (playlist.target_duration or 0)))
+
+
+def _entry(segment: playlists.Segment) -> tuple[object, ...]:
+    return (segment.sequence, segment.name, segment.byterange, segment.duration)
+
+
+def _merged(spans: list[Range]) -> list[Range]:
+    """[start, end) spans joined where they touch or overlap, in order."""
+    merged: list[Range] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _requested(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte a `Range` header asks for (RFC 9110 14.1.2), or None
+    for the whole. RangeNotSatisfiable for a malformed one, several ranges, or one
+    that starts past the end."""
+    if header is None:
+        return None
+    found = _BYTES.fullmatch(header.strip())
+    if found is None or found.group(1) == found.group(2) == "":
+        raise RangeNotSatisfiable(header[:60])
+    first, last = found.groups()
+    if first == "":  # the last N bytes
+        if not int(last) or not size:
+            return _unsatisfiable(header)
+        return max(0, size - int(last)), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return _unsatisfiable(header)
+    return start, end
+
+
+def _unsatisfiable(header: str) -> tuple[int, int]:
+    raise RangeNotSatisfiable(header[:60])

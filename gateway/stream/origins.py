@@ -25,10 +25,12 @@ from urllib.parse import quote, urlsplit
 
 import httpx2
 
+from gateway.core import dating
 from gateway.core.errors import GatewayError, NotFound, OriginTimeout, OriginUnavailable
 from gateway.core.paths import is_playlist
+from gateway.core.playlists import Range
 from gateway.metrics import Metrics
-from gateway.stream.cache import DEFAULT_CACHE_BYTES, Arriving, CachingOrigin
+from gateway.stream.cache import DEFAULT_CACHE_BYTES, CachingOrigin
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # A day-long live playlist with dates is ~1 MB; parsing takes ~12x its size in memory.
@@ -86,26 +88,29 @@ class FileOrigin:
             return None
         return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
-    def _read(self, path: str) -> bytes:
+    async def identify(self, path: str, span: Range | None = None) -> str:
+        """`dating.identity` of the file (or of the `span` of it) from its size and the
+        few bytes at each end: no more is read. NotFound as `fetch`."""
+        return await asyncio.to_thread(self._identify, path, span)
+
+    def _identify(self, path: str, span: Range | None) -> str:
+        fd, info = self._open(path)
         try:
-            real = Path(os.path.realpath(self.root / path))
-        except (OSError, ValueError):  # NUL, over-long or looping paths
-            raise NotFound(path) from None
-        if real == self.root or not real.is_relative_to(self.root):
-            raise NotFound(path)
-        # O_NOFOLLOW: a symlink swapped in after the check above is not followed.
-        # O_NONBLOCK: opening a FIFO must not hang the thread; it is refused below.
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            fd = os.open(real, flags)
+            offset, size = span if span is not None else (0, info.st_size)
+            if offset + size > info.st_size:
+                raise NotFound(f"{path!r} has no bytes {offset}-{offset + size - 1} yet")
+            (head_at, head), (tail_at, tail) = dating.edges(size)
+            return dating.identity_of_edges(
+                size, os.pread(fd, head, offset + head_at), os.pread(fd, tail, offset + tail_at)
+            )
         except OSError as exc:
-            if exc.errno in _MISSING:
-                raise NotFound(path) from None
-            raise OriginUnavailable(f"cannot open {path!r}: {exc.strerror}") from None
+            raise OriginUnavailable(f"cannot read {path!r}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+    def _read(self, path: str) -> bytes:
+        fd, info = self._open(path)
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise NotFound(path)
             limit = _limit(path, self.max_bytes)
             if info.st_size > limit:
                 raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
@@ -123,6 +128,33 @@ class FileOrigin:
         finally:
             os.close(fd)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _open(self, path: str) -> tuple[int, os.stat_result]:
+        """An open descriptor of the regular file at `path` inside the root, and its stat."""
+        try:
+            real = Path(os.path.realpath(self.root / path))
+        except (OSError, ValueError):  # NUL, over-long or looping paths
+            raise NotFound(path) from None
+        if real == self.root or not real.is_relative_to(self.root):
+            raise NotFound(path)
+        # O_NOFOLLOW: a symlink swapped in after the check above is not followed.
+        # O_NONBLOCK: opening a FIFO must not hang the thread; it is refused below.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(real, flags)
+        except OSError as exc:
+            if exc.errno in _MISSING:
+                raise NotFound(path) from None
+            raise OriginUnavailable(f"cannot open {path!r}: {exc.strerror}") from None
+        try:
+            info = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise OriginUnavailable(f"cannot read {path!r}: {exc.strerror}") from None
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise NotFound(path)
+        return fd, info
 
 
 class HttpOrigin:
@@ -166,31 +198,19 @@ class HttpOrigin:
         transport error or a body over `max_bytes` → OriginUnavailable, the
         body read only up to the limit.
         """
-        return await self._fetch(path, None)
+        return await self._fetch(path)
 
-    async def fetch_into(self, path: str, into: Arriving) -> bytes:
-        """As `fetch`, passing the answer on to `into` while it arrives (see `Arriving`).
-
-        Once `into` has begun (viewers may have part of the body), a failure is
-        final: another try would start the body again.
-        """
-        return await self._fetch(path, into)
-
-    async def _fetch(self, path: str, into: Arriving | None) -> bytes:
+    async def _fetch(self, path: str) -> bytes:
         deadline = time.monotonic() + self.timeout
         tries = 0
         while True:
             try:
-                return await self._once(path, deadline - time.monotonic(), into)
+                return await self._once(path, deadline - time.monotonic())
             except _Transient as transient:
                 tries += 1
                 pause = random.uniform(*self.backoff)
                 # Another try needs time for the pause and a little for itself.
-                if (
-                    tries > self.retries
-                    or time.monotonic() + 2 * pause >= deadline
-                    or (into is not None and into.began)
-                ):
+                if tries > self.retries or time.monotonic() + 2 * pause >= deadline:
                     raise transient.error from transient.__cause__
                 await asyncio.sleep(pause)
 
@@ -199,7 +219,7 @@ class HttpOrigin:
         if self._owns_client:
             await self.client.aclose()
 
-    async def _once(self, path: str, budget: float, into: Arriving | None) -> bytes:
+    async def _once(self, path: str, budget: float) -> bytes:
         url = self.base_url + quote(path)
         # The budget bounds every phase; a shorter connect timeout on the client is kept.
         connect = self.client.timeout.connect
@@ -224,9 +244,7 @@ class HttpOrigin:
                     length = int(declared) if declared.isascii() and declared.isdigit() else None
                     if length is not None and length > limit:
                         raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
-                    if into is not None:
-                        into.begin(length)
-                    return await self._body(response, path, limit, into)
+                    return await self._body(response, path, limit)
         except (httpx2.TimeoutException, TimeoutError) as exc:
             timeout = OriginTimeout(f"origin timed out for {path!r}: {type(exc).__name__}")
             if isinstance(exc, httpx2.ConnectTimeout):  # nothing sent yet: worth another try
@@ -238,19 +256,14 @@ class HttpOrigin:
         except httpx2.HTTPError as exc:
             raise OriginUnavailable(f"origin failed for {path!r}: {type(exc).__name__}") from exc
 
-    async def _body(
-        self, response: httpx2.Response, path: str, limit: int, into: Arriving | None
-    ) -> bytes:
+    async def _body(self, response: httpx2.Response, path: str, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        # Passed on as the network gives them; kept in chunks of _CHUNK otherwise.
-        async for chunk in response.aiter_bytes(None if into is not None else _CHUNK):
+        async for chunk in response.aiter_bytes(_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise OriginUnavailable(f"{path!r} is larger than {limit} bytes")
             chunks.append(chunk)
-            if into is not None:
-                into.add(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -24,6 +24,7 @@ from gateway.core.errors import (
     NotFound,
     OriginTimeout,
     OriginUnavailable,
+    RangeNotSatisfiable,
     RecordingExpired,
     Revoked,
     StoreUnavailable,
@@ -87,6 +88,8 @@ def explain(exc: GatewayError, schedule: Schedule) -> Answer:
         return Answer(400, "bad_path", "err_bad_path_heading", "err_bad_path")
     if isinstance(exc, NotFound):
         return Answer(404, "not_found", "err_not_found_heading", "err_not_found")
+    if isinstance(exc, RangeNotSatisfiable):
+        return Answer(416, "range_not_satisfiable", "err_bad_path_heading", "err_bad_range")
     if isinstance(exc, OriginTimeout):
         return Answer(
             504,
@@ -115,6 +118,7 @@ def _refusal(exc: AccessRefused, schedule: Schedule) -> Answer:
         "part_not_streamed": "err_part_not_streamed",
         "stopped_by_ops": "now_stopped",
         "recording_not_yet": "err_recording_not_yet",
+        "segment_undated": "err_segment_undated",
     }.get(exc.reason, "err_outside_window")
     advice = "next_starts" if exc.opens_at and exc.next_part else "no_more_live"
     if exc.reason in ("stopped_by_ops", "recording_not_yet"):

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 
 import uvicorn
 
 from gateway.settings import Settings
 from gateway.web.app import create_app
-from gateway.web.stream import StreamCut
-
-
-class QuietCuts(logging.Filter):
-    """Drop uvicorn's traceback for a segment cut short by its origin (`StreamCut`):
-    an outage, said once a minute by the gate, not a bug to log per viewer."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], StreamCut))
-
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 MMAP_THRESHOLD = 128 * 1024
@@ -55,7 +44,6 @@ def serve(settings: Settings, *, host: str, port: int, trusted_proxies: str = "1
         )
     app = create_app(settings)
     steady_memory()
-    logging.getLogger("uvicorn.error").addFilter(QuietCuts())
     uvicorn.run(
         app,
         host=host,

@@ -7,8 +7,10 @@ these paths before Starlette's middleware and router (other methods reach the
 same gate through `routes`, and get Starlette's 405). The clock is read once
 per request, headers are encoded once per kind of answer, bodies are whole and
 in memory (a FileResponse's small threaded chunks cost 8x the CPU; see issue
-7's figures). Refusals are worded by `errors.on_domain_error`, as everywhere
-else, and carry the same security headers as `SecurityHeaders` gives media.
+7's figures). A live segment's `Range` request is answered 206 when every byte
+it asks for is allowed now (`LiveStream.segment`). Refusals are worded by
+`errors.on_domain_error`, as everywhere else, and carry the same security
+headers as `SecurityHeaders` gives media.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from starlette.types import Receive, Scope, Send
 from gateway.core.access import Grant
 from gateway.core.errors import GatewayError, NotFound
 from gateway.core.paths import is_playlist, media_type, safe_path
-from gateway.stream.cache import Arriving
 from gateway.web import errors
 from gateway.web.middleware import MEDIA_HEADERS
 from gateway.web.services import Services
@@ -51,21 +52,15 @@ class StreamGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         svc: Services = scope["app"].state.services
         now = svc.clock()
-        body: bytes | Arriving
         try:
             if scope["path"] == "/auth":
                 status, headers, body = await self.auth(svc, scope, now)
             else:
                 status, headers, body = await self.serve(svc, scope, now)
-            if isinstance(body, Arriving):
-                await body.opened()  # the origin's answer accepted, or its refusal raised
         except GatewayError as exc:
             response = await errors.on_domain_error(Request(scope, receive), exc)
             response.headers.update(dict(MEDIA_HEADERS))
             await response(scope, receive, send)
-            return
-        if isinstance(body, Arriving):
-            await relay(send, headers, body)
             return
         if status != 204:  # a 204 has no body, so no length either (RFC 9110)
             headers = [(b"content-length", str(len(body)).encode()), *headers]
@@ -74,15 +69,29 @@ class StreamGate:
 
     async def serve(
         self, svc: Services, scope: Scope, now: dt.datetime
-    ) -> tuple[int, Headers, bytes | Arriving]:
+    ) -> tuple[int, Headers, bytes]:
         """A playlist, segment or recording file, for a session allowed to see it now."""
         prefix = "/live/" if scope["path"].startswith("/live/") else "/recording/"
         path = safe_path(scope["path"][len(prefix) :])
         grant = await _grant(svc, scope, AREAS[prefix], now)
-        body = await _body(svc, grant, path)
-        svc.attendance.seen(grant.registrant, now)
         cache = PLAYLIST_CACHE if is_playlist(path) else SEGMENT_CACHE
-        return 200, self.headers(media_type(path), cache), body
+        headers = self.headers(media_type(path), cache)
+        if grant.area == "recording":
+            body = await svc.recording.fetch(path)
+        elif is_playlist(path):
+            assert grant.window is not None
+            body = await svc.live.playlist(path, grant.window)
+        else:
+            assert grant.window is not None
+            piece = await svc.live.segment(path, grant.window, _header(scope, b"range"))
+            body = piece.body
+            if piece.span is not None:
+                first, last, size = piece.span
+                svc.attendance.seen(grant.registrant, now)
+                span = f"bytes {first}-{last}/{size}".encode()
+                return 206, [(b"content-range", span), *headers], body
+        svc.attendance.seen(grant.registrant, now)
+        return 200, headers, body
 
     async def auth(
         self, svc: Services, scope: Scope, now: dt.datetime
@@ -90,8 +99,10 @@ class StreamGate:
         """nginx auth_request: 204 when the original URI may be served, else the refusal status.
 
         Playlists are filtered by the gateway itself (nginx proxies them here);
-        for a segment the decision includes its date, so a Part II segment asked
-        for by name during Part III is refused here too.
+        for a segment the decision includes its date and its content, and the
+        original request's `Range` (auth_request passes the client's headers on),
+        so a Part II segment asked for by name during Part III, or a byte range
+        reaching Part II, is refused here too.
         """
         original = urlsplit(_header(scope, b"x-original-uri") or "")
         area, _, rest = unquote(original.path).lstrip("/").partition("/")
@@ -100,7 +111,7 @@ class StreamGate:
         path = safe_path(rest)
         grant = await _grant(svc, scope, area, now)
         if grant.window is not None and not is_playlist(path):
-            await svc.live.check_segment(path, grant.window)
+            await svc.live.check_segment(path, grant.window, _header(scope, b"range"))
         svc.attendance.seen(grant.registrant, now)
         return 204, self.headers("", DECISION_CACHE), b""
 
@@ -119,29 +130,6 @@ class StreamGate:
         return found
 
 
-class StreamCut(Exception):
-    """The origin failed while a segment was being passed on: the answer is cut short.
-
-    Raised out of the gate so the server closes the connection (the player sees
-    a truncated segment and asks again); `server.QuietCuts` keeps the
-    traceback out of the log, `errors.complain` says it once a minute.
-    """
-
-
-async def relay(send: Send, headers: Headers, arriving: Arriving) -> None:
-    """Pass a segment on while it arrives from the origin (see `CachingOrigin.open`)."""
-    if arriving.length is not None:
-        headers = [(b"content-length", str(arriving.length).encode()), *headers]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    try:
-        async for chunk in arriving:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except GatewayError as exc:
-        errors.complain(f"origin failed while passing a segment on: {exc}")
-        raise StreamCut(str(exc)) from None
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
 def _header(scope: Scope, name: bytes) -> str | None:
     """The first header called `name` (lower case), as Starlette's `Request.headers` reads it."""
     for key, value in scope["headers"]:
@@ -154,15 +142,6 @@ async def _grant(svc: Services, scope: Scope, area: str, now: dt.datetime) -> Gr
     cookies = _header(scope, b"cookie")
     cookie = cookie_parser(cookies).get(svc.cookie_name) if cookies else None
     return await svc.gatekeeper.authorize(cookie, area, now)
-
-
-async def _body(svc: Services, grant: Grant, path: str) -> bytes | Arriving:
-    if grant.area == "recording":
-        return await svc.recording.fetch(path)
-    assert grant.window is not None
-    if is_playlist(path):
-        return await svc.live.playlist(path, grant.window)
-    return await svc.live.segment(path, grant.window)
 
 
 gate = StreamGate()

@@ -253,6 +253,35 @@ def test_part_two_is_refused_through_nginx_even_by_exact_name_during_part_three(
     _refused(browser.get("/recording/rec0.ts"), 403, "recording_not_yet")
 
 
+def test_byte_ranges_reaching_part_two_are_refused_through_nginx(
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
+) -> None:
+    now = _now()
+    config = _event(tmp_path, now, store_url, _parts(-90, -60, -2, 30))
+    # One file, four 10 s chunks listed as byte ranges: two dated in Part II, two in Part III.
+    part_three = now.replace(microsecond=0) - 2 * MINUTE
+    live = tmp_path / "live"
+    live.mkdir()
+    chunks = [bytes([65 + n]) * 1000 for n in range(4)]
+    (live / "stream.ts").write_bytes(b"".join(chunks))
+    lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-TARGETDURATION:10"]
+    for n in range(4):
+        date = part_three + dt.timedelta(seconds=10 * (n - 2))
+        lines += [f"#EXT-X-PROGRAM-DATE-TIME:{date.isoformat()}", "#EXTINF:10,"]
+        lines += [f"#EXT-X-BYTERANGE:1000@{1000 * n}", "stream.ts"]
+    (live / "index.m3u8").write_text("\n".join(lines) + "\n")
+    deployment = start_deployment(config)
+    browser = deployment.viewer("ranges@example.org")
+
+    playlist = browser.get("/live/index.m3u8").text
+    assert "#EXT-X-BYTERANGE:1000@2000" in playlist and "@1000" not in playlist
+    for _ in range(2):  # a grant for some bytes (kept a second by nginx) is not one for others
+        inside = browser.get("/live/stream.ts", headers={"Range": "bytes=2000-3999"})
+        assert inside.status_code == 206 and inside.content == chunks[2] + chunks[3]
+        _refused(browser.get("/live/stream.ts", headers={"Range": "bytes=1999-2999"}), 403)
+    _refused(browser.get("/live/stream.ts"), 403, "outside_window")
+
+
 def test_part_two_running_is_refused_through_nginx(
     tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
 ) -> None:
@@ -356,14 +385,16 @@ def test_an_http_origin_is_fetched_once_per_segment_through_nginx(
     viewers = [deployment.viewer(f"v{i}@example.org") for i in range(3)]
     names = listed(viewers[0].get("/live/index.m3u8").text)
     assert len(names) == 4
-    # Every viewer asks for each segment at the same moment: one origin fetch each.
+    # The gateways read each listed segment once, to know its content (what its date is for).
+    read = {name: origin.counts[f"/live/{name}"] for name in [*names, "ahead.ts"]}
+    # Every viewer asks for each segment at the same moment: one origin fetch each, by nginx.
     with ThreadPoolExecutor(len(viewers)) as pool:
         for name in names:
             path = f"/live/{name}"
             answers = pool.map(lambda viewer, path=path: viewer.get(path), viewers)
             for answer in answers:
                 assert answer.status_code == 200 and answer.content == segment_bytes(name)
-    assert all(origin.counts[f"/live/{name}"] == 1 for name in names), origin.counts
+    assert all(origin.counts[f"/live/{name}"] <= read[name] + 1 for name in names), origin.counts
     for viewer in viewers:
         _refused(viewer.get("/live/ahead.ts"), 403)
-    assert origin.counts["/live/ahead.ts"] == 0
+    assert origin.counts["/live/ahead.ts"] == read["ahead.ts"]  # never fetched for a viewer

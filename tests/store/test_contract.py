@@ -20,6 +20,7 @@ import anyio
 import pytest
 
 from gateway.core import chain
+from gateway.core.dating import Dated
 from gateway.core.errors import StoreUnavailable
 from gateway.core.records import Registrant, Session
 from gateway.store import Store, open_store
@@ -248,29 +249,27 @@ async def test_concurrent_create_session_from_two_instances_keeps_at_most_max_de
 # Live segment dates
 
 
+def dated(start: dt.datetime, duration: float = 2.0, early: float = 0.0) -> Dated:
+    return Dated(start, duration, early)
+
+
 async def test_date_segments_first_writer_wins(store: Store) -> None:
-    first = await store.date_segments({"a.ts": T0, "b.ts": T0 + HOUR}, overwrite=False)
-    second = await store.date_segments({"b.ts": T0 + 2 * HOUR, "c.ts": T0}, overwrite=False)
+    first = await store.date_segments({"a.ts@1:ab": dated(T0), "b.ts@1:cd": dated(T0 + HOUR)})
+    second = await store.date_segments({"b.ts@1:cd": dated(T0), "c.ts#0-9@9:ef": dated(T0)})
 
-    assert first == {"a.ts": T0, "b.ts": T0 + HOUR}
-    assert second == {"b.ts": T0 + HOUR, "c.ts": T0}
-    assert await store.date_segments({}, overwrite=False) == {}
-
-
-async def test_date_segments_overwrite_replaces(store: Store) -> None:
-    await store.date_segments({"a.ts": T0, "b.ts": T0}, overwrite=False)
-
-    moved = T0.astimezone(ZoneInfo("Europe/Helsinki")) + HOUR
-    assert await store.date_segments({"a.ts": moved}, overwrite=True) == {"a.ts": moved}
-    assert await store.segment_dates(["a.ts", "b.ts"]) == {"a.ts": moved, "b.ts": T0}
+    assert first == {"a.ts@1:ab": dated(T0), "b.ts@1:cd": dated(T0 + HOUR)}
+    assert second == {"b.ts@1:cd": dated(T0 + HOUR), "c.ts#0-9@9:ef": dated(T0)}
+    assert await store.date_segments({}) == {}
 
 
-async def test_segment_dates_omits_unknown_names(store: Store) -> None:
-    await store.date_segments({"a.ts": T0}, overwrite=False)
+async def test_segment_dates_round_trip_exactly_and_omit_unknown_keys(store: Store) -> None:
+    helsinki = T0.astimezone(ZoneInfo("Europe/Helsinki")) + dt.timedelta(microseconds=7)
+    kept = Dated(helsinki, 2.002, 3.0000001)
+    await store.date_segments({"a.ts@1:ab": kept})
 
-    found = await store.segment_dates(["zz.ts", "a.ts", "b.ts"])
+    found = await store.segment_dates(["zz.ts@1:ab", "a.ts@1:ab", "a.ts@2:ab"])
 
-    assert found == {"a.ts": T0} and found["a.ts"].tzinfo == dt.UTC
+    assert found == {"a.ts@1:ab": kept} and found["a.ts@1:ab"].start.tzinfo == dt.UTC
     assert await store.segment_dates([]) == {}
 
 
@@ -358,7 +357,7 @@ async def test_two_instances_see_each_others_writes(make_store: MakeStore) -> No
 
 async def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="naive"):
-        await store.date_segments({"a.ts": dt.datetime(2021, 11, 18, 10)}, overwrite=False)
+        await store.date_segments({"a.ts@1:ab": dated(dt.datetime(2021, 11, 18, 10))})
 
 
 # Unreachable stores

@@ -76,15 +76,15 @@ def test_without_a_session_everything_is_401(gateway: Gateway, path: str) -> Non
 
 def test_encoder_left_running_into_part_two(any_gateway: Gateway) -> None:
     gw = any_gateway
-    segments = encoder(gw.tmp, "2021-11-18T12:44:40", 8)  # 12:44:40 ... 12:45:08
-    part_one = [n for n, when in segments if when < helsinki("2021-11-18T12:45")]
-    part_two = [n for n, when in segments if when >= helsinki("2021-11-18T12:45")]
     viewer = gw.login()
     gw.clock.now = helsinki("2021-11-18T12:44:59")
-    assert listed(viewer.get("/live/index.m3u8").text) == part_one
-    assert viewer.get(f"/live/{part_two[0]}").status_code in (403, 404)
+    encoder(gw.tmp, "2021-11-18T12:44:40", 4)  # what has been made by now: to 12:44:56
+    assert listed(viewer.get("/live/index.m3u8").text) == [f"seg{n}.ts" for n in range(4)]
 
     gw.clock.now = helsinki("2021-11-18T12:45:10")  # inside the 60 s grace
+    segments = encoder(gw.tmp, "2021-11-18T12:44:40", 7)  # 12:44:40 ... 12:45:04 (+4 s)
+    part_one = [n for n, when in segments if when < helsinki("2021-11-18T12:45")]
+    part_two = [n for n, when in segments if when >= helsinki("2021-11-18T12:45")]
     closing = viewer.get("/live/index.m3u8")
     assert closing.status_code == 200
     assert listed(closing.text) == part_one
@@ -107,19 +107,39 @@ def test_a_part_two_segment_asked_for_by_name_in_part_three_is_refused(gateway: 
     assert viewer.get("/live/seg105.ts").status_code == 200
 
 
-def test_origin_without_dates_is_dated_when_first_seen(any_gateway: Gateway) -> None:
+def watched(gw: Gateway, at: str, count: int, **kwargs: Any) -> int:
+    """The encoder has written `count` no-PDT 4 s segments by `at`; the gateway looks."""
+    gw.clock.now = helsinki(at)
+    encoder(gw.tmp, "2021-11-18T00:00", count, dates=False, **kwargs)
+    return gw.observe()
+
+
+def test_origin_without_dates_is_dated_back_from_the_live_edge(any_gateway: Gateway) -> None:
     gw = any_gateway
     viewer = gw.login()
-    gw.clock.now = helsinki("2021-11-18T15:00")  # Part II: the encoder runs, nobody watches
-    encoder(gw.tmp, "2021-11-18T15:00", 3, dates=False, first_seq=0)
-    assert gw.observe() == 3
-    gw.clock.now = helsinki("2021-11-18T17:10:05")  # Part III: old and new segments listed
-    encoder(gw.tmp, "2021-11-18T15:00", 5, dates=False, first_seq=0)
+    watched(gw, "2021-11-18T15:00:00", 3)  # Part II, a first look: nothing dated yet
+    watched(gw, "2021-11-18T15:00:02", 4)  # it grew: seg3 ended by now, seg0-2 before it
+    # Part III, after a gap in watching: a first look again, then the playlist grows.
+    watched(gw, "2021-11-18T17:10:05", 5)
+    assert listed(viewer.get("/live/index.m3u8").text) == []
+    watched(gw, "2021-11-18T17:10:07", 6)  # seg5 ended by 17:10:07, may have begun 17:09:59
+    watched(gw, "2021-11-18T17:10:11", 7)  # seg6: 17:10:07 at the latest, 17:10:03 earliest
     playlist = viewer.get("/live/index.m3u8")
-    assert listed(playlist.text) == ["seg3.ts", "seg4.ts"]
-    assert "#EXT-X-MEDIA-SEQUENCE:3" in playlist.text
-    assert viewer.get("/live/seg0.ts").status_code == 403
-    assert viewer.get("/live/seg4.ts").content == segment_bytes("seg4.ts")
+    assert listed(playlist.text) == ["seg6.ts"]
+    assert "#EXT-X-MEDIA-SEQUENCE:6" in playlist.text
+    for name in ("seg0.ts", "seg3.ts", "seg4.ts", "seg5.ts"):  # Part II, or may straddle it
+        assert viewer.get(f"/live/{name}").status_code == 403
+    assert viewer.get("/live/seg6.ts").content == segment_bytes("seg6.ts")
+
+
+def test_a_playlist_that_does_not_grow_is_never_dated(any_gateway: Gateway) -> None:
+    gw = any_gateway
+    viewer = gw.login()
+    watched(gw, "2021-11-18T10:40:00", 3)
+    watched(gw, "2021-11-18T10:40:02", 3)  # the same playlist: the encoder has stalled
+    refused = viewer.get("/live/seg2.ts")
+    assert refused.status_code == 403 and refused.json()["error"] == "segment_undated"
+    assert listed(viewer.get("/live/index.m3u8").text) == []
 
 
 def test_a_segment_never_listed_is_not_found(gateway: Gateway) -> None:
@@ -207,17 +227,18 @@ def test_fmp4_init_section_is_served_while_a_window_is_open(gateway: Gateway) ->
 
 
 def test_a_multivariant_origin_is_watched_through_its_variants(gateway: Gateway) -> None:
-    segments = encoder(gateway.tmp / "live", "2021-11-18T10:29:40", 3, dates=False)
-    (gateway.tmp / "live" / "live" / "index.m3u8").rename(gateway.tmp / "live" / "live" / "v.m3u8")
-    (gateway.tmp / "live" / "index.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=2000000\nlive/v.m3u8\n"
-    )
-    assert gateway.observe() == 3
+    live = gateway.tmp / "live"
+    live.mkdir()
+    (live / "index.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=2000000\nlive/v.m3u8\n")
+    for count, at in ((2, "2021-11-18T10:40:00"), (3, "2021-11-18T10:40:02")):
+        gateway.clock.now = helsinki(at)
+        encoder(live, "2021-11-18T00:00", count, dates=False)
+        (live / "live" / "index.m3u8").replace(live / "live" / "v.m3u8")
+        assert gateway.observe() == count
     viewer = gateway.login()
     assert "live/v.m3u8" in viewer.get("/live/index.m3u8").text
-    assert listed(viewer.get("/live/live/v.m3u8").text) == [name for name, _ in segments]
-    name = segments[0][0]
-    assert viewer.get(f"/live/live/{name}").content == segment_bytes(name)
+    assert listed(viewer.get("/live/live/v.m3u8").text) == ["seg0.ts", "seg1.ts", "seg2.ts"]
+    assert viewer.get("/live/live/seg0.ts").content == segment_bytes("seg0.ts")
 
 
 def test_the_kill_switch_stops_live_and_says_so(any_gateway: Gateway) -> None:
@@ -261,9 +282,13 @@ class CountingStore:
         return noted
 
     def live_calls(self) -> StoreCalls:
-        """The calls that date segments or look up init sections and keys."""
+        """The calls that date segments (the names their keys are for) or look up names."""
         live = ("date_segments", "segment_dates")
-        return [(name, arg) for name, arg in self.calls if name in live or arg.startswith("live.")]
+        return [
+            (name, ",".join(key.split("@")[0] for key in arg.split(",")) if name in live else arg)
+            for name, arg in self.calls
+            if name in live or arg.startswith("live.")
+        ]
 
 
 @pytest.fixture
@@ -292,7 +317,11 @@ def test_known_segments_and_unchanged_playlists_cost_no_store_round_trip(
     names = [name for name, _ in segments]
     viewer = gw.login()
     assert listed(viewer.get("/live/index.m3u8").text) == names
-    assert store.live_calls() == [("date_segments", ",".join(sorted(names)))]
+    assert store.live_calls() == [
+        *(("set_value", f"live.listed:{name}") for name in names),
+        ("segment_dates", ",".join(names)),
+        ("date_segments", ",".join(names)),
+    ]
     store.calls.clear()
     for _ in range(3):
         assert listed(viewer.get("/live/index.m3u8").text) == names
@@ -300,14 +329,20 @@ def test_known_segments_and_unchanged_playlists_cost_no_store_round_trip(
         assert viewer.get(f"/live/{name}").content == segment_bytes(name)
     assert store.live_calls() == []
 
+    gw.clock.now = helsinki("2021-11-18T10:30:08")
     encoder(gw.tmp, "2021-11-18T10:29:40", 7)  # two new segments: only they are written
     assert len(listed(viewer.get("/live/index.m3u8").text)) == 7
-    assert store.live_calls() == [("date_segments", "seg5.ts,seg6.ts")]
+    assert store.live_calls() == [
+        ("set_value", "live.listed:seg5.ts"),
+        ("set_value", "live.listed:seg6.ts"),
+        ("segment_dates", "seg5.ts,seg6.ts"),
+        ("date_segments", "seg5.ts,seg6.ts"),
+    ]
     store.calls.clear()
     assert viewer.get("/live/secret.ts").status_code == 404  # never listed: the store is asked
     assert store.live_calls() == [
-        ("segment_dates", "secret.ts"),
         ("get_value", "live.support:secret.ts"),
+        ("get_value", "live.listed:secret.ts"),
     ]
 
 
@@ -318,20 +353,21 @@ def test_replicas_list_and_refuse_alike_from_dates_in_the_store(
     clock = FrozenClock(helsinki("2021-11-18T15:00"))  # Part II: the encoder runs, nobody watches
     first = make_gateway(kind=store_kind, clock=clock)
     second = make_gateway(kind=store_kind, clock=clock)
-    encoder(first.tmp, "2021-11-18T15:00", 3, dates=False, first_seq=0)
-    assert first.observe() == 3
-    clock.now = helsinki("2021-11-18T17:10:05")  # Part III
-    encoder(first.tmp, "2021-11-18T15:00", 5, dates=False, first_seq=0)
+    watched(first, "2021-11-18T15:00:00", 3)
+    watched(first, "2021-11-18T15:00:02", 4)  # seg0-3 dated in Part II by the first replica
     viewer = second.login()
-    assert listed(viewer.get("/live/index.m3u8").text) == ["seg3.ts", "seg4.ts"]
-    assert viewer.get("/live/seg0.ts").status_code == 403  # first seen by the other replica
+    clock.now = helsinki("2021-11-18T17:10:30")  # Part III: the second looks for the first time
+    assert listed(viewer.get("/live/index.m3u8").text) == []
+    assert viewer.get("/live/seg0.ts").status_code == 403  # dated by the other replica
 
-    encoder(first.tmp, "2021-11-18T15:00", 6, dates=False, first_seq=0)
-    assert first.observe() == 6  # seg5 first seen now, in Part III, by the first replica
-    assert viewer.get("/live/seg5.ts").content == segment_bytes("seg5.ts")  # asked by name
+    watched(first, "2021-11-18T17:10:30", 5)  # a first look after the gap
+    watched(first, "2021-11-18T17:10:32", 6)  # seg5 ended by now: dated in Part III
+    watched(first, "2021-11-18T17:10:36", 7)
+    assert viewer.get("/live/seg6.ts").content == segment_bytes("seg6.ts")  # asked by name
 
     # An origin with dates: Part II segments listed by one replica, asked for by name on the other.
     encoder(first.tmp, "2021-11-18T17:09:40", 12, first_seq=100)  # 5 in Part II, 7 in III
+    clock.now = helsinki("2021-11-18T17:10:30")
     assert first.observe() == 12
     assert viewer.get("/live/seg100.ts").status_code == 403
     assert viewer.get("/live/seg105.ts").status_code == 200

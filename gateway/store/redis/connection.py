@@ -5,7 +5,7 @@ Every key lives under `prefix`: `reg:<id>` (hash), `email:<address.lower()>` (id
 `reg-sessions:<registrant>` (zset by created_at), `session-expiry` (zset by
 expires_at, for counting), `session-seq` (insertion order, breaks created_at
 ties), `audit` (event JSON, index = seq - 1), `audit:head` ("seq hash"),
-`once:<key>`, `value:<key>`, `segments` (hash), `ping`; the mail queue (`mail.py`);
+`once:<key>`, `value:<key>`, `live_segments` (hash), `ping`; the mail queue (`mail.py`);
 `access-epoch` and `access-log` (`sessions.py`); attendance and counted sets
 (`attendance.py`).
 Multi-key changes run as one Lua script (atomic on the server, one round trip);

@@ -1,42 +1,39 @@
-"""Live segment dates (`segments`, a hash of name -> ISO date) and small named values
-(`value:<key>`) in Redis.
+"""Live segment dates (`live_segments`, a hash of segment key -> encoded `Dated`) and small
+named values (`value:<key>`) in Redis.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from gateway.store.codec import decode_time, encode_time
+from gateway.core.dating import Dated
+from gateway.store.codec import decode_dated, encode_dated
 from gateway.store.redis.connection import RedisBase
 
 
 class ValuesMixin(RedisBase):
-    async def date_segments(
-        self, dates: Mapping[str, dt.datetime], *, overwrite: bool
-    ) -> dict[str, dt.datetime]:
+    async def date_segments(self, dates: Mapping[str, Dated]) -> dict[str, Dated]:
         if not dates:
             return {}
-        key, names = self._key("segments"), list(dates)
+        key, names = self._key("live_segments"), list(dates)
         async with self._reachable():
             async with self._redis.pipeline(transaction=True) as pipe:
-                if overwrite:
-                    pipe.hset(key, mapping={name: encode_time(d) for name, d in dates.items()})
-                else:
-                    for name, date in dates.items():
-                        pipe.hsetnx(key, name, encode_time(date))
+                for name, dated in dates.items():
+                    pipe.hsetnx(key, name, encode_dated(dated))
                 pipe.hmget(key, names)
                 *_, stored = await pipe.execute()
-        return {name: decode_time(text) for name, text in zip(names, stored, strict=True) if text}
+        return {name: decode_dated(text) for name, text in zip(names, stored, strict=True) if text}
 
-    async def segment_dates(self, names: Sequence[str]) -> dict[str, dt.datetime]:
-        wanted = list(names)
+    async def segment_dates(self, keys: Sequence[str]) -> dict[str, Dated]:
+        wanted = list(keys)
         if not wanted:
             return {}
         async with self._reachable():
-            stored = cast(list[str | None], await self._redis.hmget(self._key("segments"), wanted))
-        return {name: decode_time(text) for name, text in zip(wanted, stored, strict=True) if text}
+            stored = cast(
+                list[str | None], await self._redis.hmget(self._key("live_segments"), wanted)
+            )
+        return {name: decode_dated(text) for name, text in zip(wanted, stored, strict=True) if text}
 
     # Small named values
 

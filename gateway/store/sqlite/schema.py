@@ -12,7 +12,7 @@ import sqlite3
 
 from gateway.core.errors import StoreUnavailable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrants (
@@ -49,7 +49,6 @@ CREATE INDEX IF NOT EXISTS audit_registrant ON audit (registrant, seq);
 CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ping (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS segments (name TEXT PRIMARY KEY, date TEXT NOT NULL);
 """
 # Version 2: the mail queue. `n` is insertion order (breaks created_at ties).
 _MAIL_SCHEMA = """
@@ -97,8 +96,20 @@ CREATE TABLE IF NOT EXISTS access_log (
     registrant_id TEXT NOT NULL
 );
 """
+# Version 5: live segment dates by content (`dating.segment_key`), each with its duration
+# and uncertainty; the dates by name alone (`segments`) could not tell a reused name.
+_LIVE_SEGMENTS_SCHEMA = """
+DROP TABLE IF EXISTS segments;
+CREATE TABLE IF NOT EXISTS live_segments (key TEXT PRIMARY KEY, dated TEXT NOT NULL);
+"""
 # The migration to version i + 1 is MIGRATIONS[i].
-MIGRATIONS = (_SCHEMA, _MAIL_SCHEMA, _ATTENDANCE_SCHEMA, _ACCESS_LOG_SCHEMA)
+MIGRATIONS = (
+    _SCHEMA,
+    _MAIL_SCHEMA,
+    _ATTENDANCE_SCHEMA,
+    _ACCESS_LOG_SCHEMA,
+    _LIVE_SEGMENTS_SCHEMA,
+)
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

@@ -1,39 +1,36 @@
-"""Live segment dates (table `segments`) and small named values (table `kv`) in SQLite."""
+"""Live segment dates (table `live_segments`) and small named values (table `kv`) in SQLite."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from gateway.store.codec import decode_time, encode_time
+from gateway.core.dating import Dated
+from gateway.store.codec import decode_dated, encode_dated
 from gateway.store.sqlite.connection import SqliteBase
 
 
-def _select_dates(conn: sqlite3.Connection, names: list[str]) -> dict[str, dt.datetime]:
+def _select_dates(conn: sqlite3.Connection, keys: list[str]) -> dict[str, Dated]:
     rows = conn.execute(
-        "SELECT name, date FROM segments WHERE name IN (SELECT value FROM json_each(?))",
-        (json.dumps(names),),
+        "SELECT key, dated FROM live_segments WHERE key IN (SELECT value FROM json_each(?))",
+        (json.dumps(keys),),
     )
-    return {name: decode_time(date) for name, date in rows}
+    return {key: decode_dated(dated) for key, dated in rows}
 
 
 class ValuesMixin(SqliteBase):
-    async def date_segments(
-        self, dates: Mapping[str, dt.datetime], *, overwrite: bool
-    ) -> dict[str, dt.datetime]:
-        rows = [(name, encode_time(date)) for name, date in dates.items()]
-        verb = "INSERT OR REPLACE" if overwrite else "INSERT OR IGNORE"
+    async def date_segments(self, dates: Mapping[str, Dated]) -> dict[str, Dated]:
+        rows = [(key, encode_dated(dated)) for key, dated in dates.items()]
 
-        def work(conn: sqlite3.Connection) -> dict[str, dt.datetime]:
-            conn.executemany(f"{verb} INTO segments (name, date) VALUES (?, ?)", rows)
+        def work(conn: sqlite3.Connection) -> dict[str, Dated]:
+            conn.executemany("INSERT OR IGNORE INTO live_segments (key, dated) VALUES (?, ?)", rows)
             return _select_dates(conn, list(dates))
 
         return await self._transaction(work) if rows else {}
 
-    async def segment_dates(self, names: Sequence[str]) -> dict[str, dt.datetime]:
-        wanted = list(names)
+    async def segment_dates(self, keys: Sequence[str]) -> dict[str, Dated]:
+        wanted = list(keys)
         return await self._run(lambda conn: _select_dates(conn, wanted)) if wanted else {}
 
     # Small named values
