@@ -219,13 +219,13 @@ def support_names(playlist: MediaPlaylist, path: str) -> dict[str, list[Range] |
                 name = resolve(uri, path) if uri else None
                 if name is None:
                     continue
-                span = _RANGE.fullmatch(attributes.get("BYTERANGE", ""))
-                whole = _tag(tag) == KEY or span is None or span.group(2) is None
-                if whole or span is None or name in names and names[name] is None:
+                span = (
+                    _RANGE.fullmatch(attributes.get("BYTERANGE", "")) if _tag(tag) == MAP else None
+                )
+                ranges = names.setdefault(name, [])
+                if span is None or span.group(2) is None or ranges is None:
                     names[name] = None  # the whole resource
                 else:
-                    ranges = names.setdefault(name, [])
-                    assert ranges is not None
                     ranges.append((int(span.group(2)), int(span.group(1))))
     return names
 

@@ -45,17 +45,18 @@ from gateway.stream.cache import CachingOrigin
 log = logging.getLogger(__name__)
 ROOT_PLAYLIST = "index.m3u8"
 SUPPORT = "live.support:"  # a name some playlist uses as init section or key
-LISTED = "live.listed:"  # a name some replica saw listed as a segment
 _SEEN_KEPT = 64  # playlists kept parsed and dated (variants, audio and subtitle renditions)
 _SERVED_KEPT = 4  # windows kept cut per playlist (a part and its grace)
 _GAP_FLOOR = 2.0  # s: the shortest gap between two looks that makes the second a first look
+_READS_AT_ONCE = 16  # segments read at once to learn their content (a first look reads many)
 _BYTES = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 
 
 @dataclass
 class _Seen:
     """A playlist as last looked at: its bytes, what they parse to, per segment its key
-    (None: content unknown) and date, and when this replica last looked."""
+    (None: content unknown) and date, and when this replica last began a look that
+    found these bytes."""
 
     data: bytes
     parsed: MediaPlaylist | MultivariantPlaylist
@@ -103,6 +104,8 @@ class LiveStream:
         self._listed: OrderedDict[str, set[Range | None]] = OrderedDict()  # name → its spans
         self._support: dict[str, list[Range] | None] = {}
         self._identities: dict[str, tuple[bytes, str]] = {}  # name → (body, its identity)
+        # name → (body, (window, spans listed), allowed spans): the last answer per name
+        self._decided: dict[str, tuple[bytes, tuple[LiveWindow, int], list[Range]]] = {}
         self._undated: set[str] = set()  # segments counted as undated
         self._suspect: set[str] = set()  # names served with content that was never dated
         self._undated_parts: set[tuple[str, dt.datetime]] = set()  # parts audited
@@ -130,14 +133,15 @@ class LiveStream:
 
     async def segment(self, path: str, window: LiveWindow, ranged: str | None = None) -> Piece:
         """The segment's bytes (or the `ranged` part of them), if `window` allows them all."""
-        body, allowed = await self._allowed(path, window)
+        body, allowed, dated = await self._allowed(path, window)
         size = len(body)
-        wanted = _requested(ranged, size)
-        first, last = wanted if wanted is not None else (0, size - 1)
-        if not any(a <= first and last < b for a, b in allowed):
-            raise await self._refusal(path, window)
-        if wanted is None:
+        if ranged is None:  # the whole: one allowed span from 0 to the end (they are merged)
+            if not allowed or allowed[0][0] != 0 or allowed[0][1] < size:
+                raise await self._refusal(path, window, dated)
             return Piece(body)
+        first, last = _requested(ranged, size)
+        if not any(a <= first and last < b for a, b in allowed):
+            raise await self._refusal(path, window, dated)
         return Piece(body[first : last + 1], (first, last, size))
 
     async def check_segment(self, path: str, window: LiveWindow, ranged: str | None = None) -> None:
@@ -169,12 +173,18 @@ class LiveStream:
     # Looking at playlists
 
     async def _fetch(self, path: str) -> _Seen:
-        """The playlist at `path`, parsed and dated again only when its bytes changed."""
+        """The playlist at `path`, parsed and dated again only when its bytes changed.
+
+        A look is timed twice: `started` before the read (nothing it lacks was listed
+        then: the next look's lower bound) and `now` after it (whatever it lists was
+        listed by then: the upper bound).
+        """
+        started = self.clock()
         data = await self.origin.fetch(path)
         now = self.clock()
         seen = self._seen.get(path)
         if seen is not None and (seen.data is data or seen.data == data):
-            seen.looked_at = max(seen.looked_at, now)  # nothing new up to now
+            seen.looked_at = max(seen.looked_at, started)  # nothing new up to then
             self._seen.move_to_end(path)
             return seen
         async with self._dating:  # one request dates a new version; the others reuse it
@@ -188,7 +198,7 @@ class LiveStream:
                 undated = self._count_undated(parsed, keys, dated) if warm else 0
             else:
                 keys, dated, undated = [], [], 0
-            fresh = _Seen(data, parsed, keys, dated, now, undated)
+            fresh = _Seen(data, parsed, keys, dated, started, undated)
             self._seen[path] = fresh
             self._seen.move_to_end(path)
             while len(self._seen) > _SEEN_KEPT:
@@ -245,25 +255,34 @@ class LiveStream:
                     for s, k in zip(old.segments, before.keys, strict=True)
                     if k and s.name not in self._suspect
                 }
-        keys: list[str | None] = []
         newest = len(playlist.segments) - dating.BACKFILL
-        for i, segment in enumerate(playlist.segments):
-            kept = reuse.get(_entry(segment))
-            if kept is not None or segment.name is None or i < newest:
-                keys.append(kept)
-                continue
+        segments = playlist.segments
+        keys = [reuse.get(_entry(s)) for s in segments]
+        unknown = [
+            i
+            for i, s in enumerate(segments)
+            if keys[i] is None and s.name is not None and i >= newest
+        ]
+        reading = asyncio.Semaphore(_READS_AT_ONCE)
+
+        async def identify(segment: playlists.Segment) -> str | None:
+            assert segment.name is not None
+            async with reading:
+                try:
+                    content = await self.origin.identify(segment.name, segment.byterange)
+                except GatewayError:
+                    return None  # not readable yet: undated, read again next version
             self._suspect.discard(segment.name)
-            try:
-                content = await self.origin.identify(segment.name, segment.byterange)
-            except GatewayError:
-                keys.append(None)  # not readable yet: undated, looked at again next version
-                continue
-            keys.append(dating.segment_key(segment.name, segment.byterange, content))
+            return dating.segment_key(segment.name, segment.byterange, content)
+
+        found = await asyncio.gather(*(identify(segments[i]) for i in unknown))
+        for i, key in zip(unknown, found, strict=True):
+            keys[i] = key
         return keys
 
     async def _note_listed(self, playlist: MediaPlaylist, path: str) -> None:
-        """Remember (here and in the store, for the other replicas) which names the
-        playlist lists as segments, in which spans, and which as init sections or keys."""
+        """Remember which names the playlist lists as segments, in which spans, and which
+        as init sections or keys (those in the store too: no content of theirs is dated)."""
         for name, spans in playlists.support_names(playlist, path).items():
             if name not in self._support:
                 await self.store.set_value(SUPPORT + name, "1")
@@ -273,7 +292,6 @@ class LiveStream:
                 continue
             listed = self._listed.get(segment.name)
             if listed is None:
-                await self.store.set_value(LISTED + segment.name, "1")
                 listed = self._listed[segment.name] = set()
                 while len(self._listed) > self.known_limit:
                     self._listed.popitem(last=False)
@@ -303,24 +321,32 @@ class LiveStream:
 
     # Serving segments
 
-    async def _allowed(self, path: str, window: LiveWindow) -> tuple[bytes, list[Range]]:
-        """The resource's bytes and the spans of them `window` allows, as [start, end)."""
+    async def _allowed(self, path: str, window: LiveWindow) -> tuple[bytes, list[Range], bool]:
+        """The resource's bytes, the spans of them `window` allows, as [start, end), and
+        whether any of its listed spans is dated at all."""
         spans = self._listed.get(path)
         support = await self._support_of(path, asked=spans is None)
-        if spans is None and await self.store.get_value(LISTED + path) is not None:
-            spans = {None}  # listed by another replica, as a whole segment
-        if spans is None and support is False:
-            raise NotFound()
+        # A name this replica has not seen listed may have been dated by another: the
+        # store is asked about its content (and a name never listed has no date).
         body = await self.origin.fetch(path)
         if support is None:
-            return body, [(0, len(body))]  # an init section or key: no programme in it
+            return body, [(0, len(body))], True  # an init section or key: no programme
+        spans = spans or {None}
+        kept = self._decided.get(path)
+        if kept is not None and kept[0] is body and kept[1] == (window, len(spans)):
+            return body, kept[2], True  # the same bytes, window and spans: the same answer
         init = support if isinstance(support, list) else []
         allowed = [(o, o + n) for o, n in init]
-        for span in sorted(spans or (), key=lambda s: s or (0, 0)):
-            dated = await self._date_of(path, span, body)
+        dates = [await self._date_of(path, span, body) for span in spans]
+        for span, dated in zip(spans, dates, strict=True):
             if dated is not None and dated.inside(window.start, window.end):
                 allowed.append((0, len(body)) if span is None else (span[0], span[0] + span[1]))
-        return body, _merged(allowed)
+        merged = _merged(allowed)
+        if None not in dates:  # a date may still come for an undated span: asked again
+            if len(self._decided) >= _SEEN_KEPT * 64:
+                self._decided.clear()
+            self._decided[path] = (body, (window, len(spans)), merged)
+        return body, merged, any(dated is not None for dated in dates)
 
     async def _support_of(self, path: str, *, asked: bool) -> list[Range] | None | bool:
         """A MAP or KEY resource's init ranges (None: the whole of it), False if it is none;
@@ -350,14 +376,15 @@ class LiveStream:
         key = dating.segment_key(path, span, content)
         return (await self._dates_of([key])).get(key)
 
-    async def _refusal(self, path: str, window: LiveWindow) -> AccessRefused:
-        """Why a segment's bytes are refused: its content undated, or dated outside. New
-        content under a listed name makes the next look read every listed name again."""
-        spans = self._listed.get(path) or {None}
-        body = await self.origin.fetch(path)
-        if any([await self._date_of(path, s, body) is not None for s in spans]):
+    async def _refusal(self, path: str, window: LiveWindow, dated: bool) -> GatewayError:
+        """Why a segment's bytes are refused: dated outside the window, or its content
+        undated. New content under a listed name makes the next look read every listed
+        name again."""
+        if dated:
             return AccessRefused("outside_window", part=window.part)
-        if path in self._listed and path not in self._suspect:
+        if path not in self._listed:
+            return NotFound()  # never listed, as far as this replica and the store know
+        if path not in self._suspect:
             self._suspect.add(path)
             for seen in self._seen.values():
                 seen.data = b""  # dated again at the next look, by content
@@ -414,12 +441,10 @@ def _merged(spans: list[Range]) -> list[Range]:
     return merged
 
 
-def _requested(header: str | None, size: int) -> tuple[int, int] | None:
-    """The first and last byte a `Range` header asks for (RFC 9110 14.1.2), or None
-    for the whole. RangeNotSatisfiable for a malformed one, several ranges, or one
-    that starts past the end."""
-    if header is None:
-        return None
+def _requested(header: str, size: int) -> tuple[int, int]:
+    """The first and last byte a `Range` header asks for (RFC 9110 14.1.2).
+    RangeNotSatisfiable for a malformed one, several ranges, or one that starts
+    past the end."""
     found = _BYTES.fullmatch(header.strip())
     if found is None or found.group(1) == found.group(2) == "":
         raise RangeNotSatisfiable(header[:60])

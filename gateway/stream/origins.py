@@ -83,7 +83,7 @@ class FileOrigin:
         body `fetch` returned is ever answered on the strength of it.
         """
         try:
-            info = os.stat(os.path.join(self._root, path))
+            info = os.stat(self._root + "/" + path)  # `path` is relative: safe_path's
         except (OSError, ValueError):
             return None
         return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
@@ -198,9 +198,6 @@ class HttpOrigin:
         transport error or a body over `max_bytes` → OriginUnavailable, the
         body read only up to the limit.
         """
-        return await self._fetch(path)
-
-    async def _fetch(self, path: str) -> bytes:
         deadline = time.monotonic() + self.timeout
         tries = 0
         while True:

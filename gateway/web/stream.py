@@ -75,7 +75,7 @@ class StreamGate:
         path = safe_path(scope["path"][len(prefix) :])
         grant = await _grant(svc, scope, AREAS[prefix], now)
         cache = PLAYLIST_CACHE if is_playlist(path) else SEGMENT_CACHE
-        headers = self.headers(media_type(path), cache)
+        status, headers = 200, self.headers(media_type(path), cache)
         if grant.area == "recording":
             body = await svc.recording.fetch(path)
         elif is_playlist(path):
@@ -87,11 +87,10 @@ class StreamGate:
             body = piece.body
             if piece.span is not None:
                 first, last, size = piece.span
-                svc.attendance.seen(grant.registrant, now)
-                span = f"bytes {first}-{last}/{size}".encode()
-                return 206, [(b"content-range", span), *headers], body
+                span = (b"content-range", f"bytes {first}-{last}/{size}".encode())
+                status, headers = 206, [span, *headers]
         svc.attendance.seen(grant.registrant, now)
-        return 200, headers, body
+        return status, headers, body
 
     async def auth(
         self, svc: Services, scope: Scope, now: dt.datetime

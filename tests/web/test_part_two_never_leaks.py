@@ -131,6 +131,43 @@ def test_reused_names_with_part_two_content_are_refused_in_the_grace(gateway: Ga
     assert viewer.get("/live/r0.ts").json()["error"] == "outside_window"
 
 
+def test_names_relisted_all_at_once_in_part_two_are_not_walked_back_into_part_one(
+    gateway: Gateway,
+) -> None:
+    """The end-to-end rehearsal's finding (renumbered): r0-r2 played in Part I; 3 s into
+    Part II a restarted encoder lists all three again at once, with new content, from
+    sequence 0 where it had counted from 3. Dated one after another back from now, r0
+    would have been placed before Part I's end; each new one ended after the last look."""
+    gw = gateway
+    live = gw.tmp / "live"
+    live.mkdir()
+
+    def listing(count: int, sequence: int) -> None:
+        (live / "index.m3u8").write_text(
+            f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{sequence}\n"
+            + "".join(f"#EXTINF:2.0,\nr{n}.ts\n" for n in range(count))
+        )
+
+    viewer = gw.login()
+    for count, at in [(1, "12:44:52"), (2, "12:44:54"), (3, "12:44:56")]:
+        gw.clock.now = helsinki(f"2021-11-18T{at}")
+        (live / f"r{count - 1}.ts").write_bytes(b"part one %d" % count * 100)
+        listing(count, 3)
+        gw.observe()
+    assert listed(viewer.get("/live/index.m3u8").text) == ["r0.ts", "r1.ts", "r2.ts"]
+    gw.clock.now = helsinki("2021-11-18T12:45:02")
+    gw.observe()
+    gw.clock.now = helsinki("2021-11-18T12:45:03")
+    for n in range(3):
+        (live / f"r{n}.ts").write_bytes(b"part two %d" % n * 100)
+    listing(3, 0)
+    gw.observe()
+    gw.clock.now = helsinki("2021-11-18T12:45:05")  # the grace
+    assert listed(viewer.get("/live/index.m3u8").text) == []
+    for n in range(3):
+        assert viewer.get(f"/live/r{n}.ts").json()["error"] == "outside_window"
+
+
 def test_an_encoder_restarting_its_playlist_has_its_names_read_again(gateway: Gateway) -> None:
     gw = gateway
     viewer = gw.login()
