@@ -13,7 +13,8 @@ for ops):
   was first listed (`TOLERANCE` allowed), and one that appeared while the
   replica watched cannot end before the previous look less `ENCODER_LAG`. A
   PDT that disagrees (the encoder's clock jumped, or it listed old content as
-  new) leaves the segment undated: which of the two is wrong cannot be told.
+  new) leaves the segment undated for good (`REFUSED`, stored like a date so no
+  replica believes it later): which of the two is wrong cannot be told.
 - **From watching** (no PDT): when a replica that looked at the playlist a
   moment ago (`Look.previous`, at most two target durations back) sees new
   segments, each ended by now and after the previous look less `ENCODER_LAG`,
@@ -36,11 +37,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.core.playlists import Range, Segment
 
+REFUSED = math.inf  # `Dated.early` of a segment whose PDT disagreed: never inside a part
 TOLERANCE = 0.5  # s: `#EXTINF` rounding, and clocks read on two machines
 ENCODER_LAG = 2.0  # s: the longest a segment may take from its end to its listing
 BACKFILL = 300  # segments dated backwards from one live edge (10 min of 2 s segments)
@@ -60,9 +63,16 @@ class Dated:
     def end(self) -> dt.datetime:
         return self.start + dt.timedelta(seconds=self.duration)
 
+    @property
+    def known(self) -> bool:
+        """False for a segment refused for good (`REFUSED`): its PDT once disagreed."""
+        return math.isfinite(self.early)
+
     def inside(self, start: dt.datetime, end: dt.datetime) -> bool:
         """Whether the whole segment lies in `[start, end]`, however early it really
         began (`TOLERANCE` allowed at each edge)."""
+        if not self.known:
+            return False
         slack = dt.timedelta(seconds=TOLERANCE)
         earliest = self.start - dt.timedelta(seconds=self.early)
         return earliest >= start - slack and self.end <= end + slack
@@ -107,8 +117,13 @@ def date(
     for i, segment in enumerate(segments):
         if dated[i] is None and segment.date is not None:
             claimed = Dated(segment.date, segment.duration)
-            if _agrees(claimed, seen[i], lag):
-                dated[i] = claimed
+            # One that disagrees is refused for good, in the store too: a gateway seeing
+            # it later for the first time (a restart) must not believe it.
+            dated[i] = (
+                claimed
+                if _agrees(claimed, seen[i], lag)
+                else Dated(segment.date, segment.duration, REFUSED)
+            )
     if look.previous is None:
         return dated
     # Each segment new since the previous look ended in (previous - lag, now]: so it is
@@ -149,8 +164,21 @@ def identity(body: bytes | memoryview) -> str:
     """What tells one content from another under the same name, cheaply: its size and a
     hash of its first and last `_EDGE_BYTES` (see `identity_of_edges`)."""
     view = memoryview(body)
-    size = len(view)
-    return identity_of_edges(size, view[:_EDGE_BYTES], view[max(_EDGE_BYTES, size - _EDGE_BYTES) :])
+    (head_at, head), (tail_at, tail) = edges(len(view))
+    return identity_of_edges(
+        len(view), view[head_at : head_at + head], view[tail_at : tail_at + tail]
+    )
+
+
+def identity_of_span(body: bytes, span: Range | None) -> str | None:
+    """`identity` of the `span` (offset, length) of `body`, or of all of it; None when
+    `body` does not reach that far (yet)."""
+    if span is None:
+        return identity(body)
+    offset, length = span
+    if offset + length > len(body):
+        return None
+    return identity(memoryview(body)[offset : offset + length])
 
 
 def identity_of_edges(size: int, head: bytes | memoryview, tail: bytes | memoryview) -> str:

@@ -137,13 +137,10 @@ class CachingOrigin:
         if edges is not None:
             found: str = await edges(path, span)
             return found
-        body = await self.fetch(path)
-        if span is None:
-            return dating.identity(body)
-        offset, length = span
-        if offset + length > len(body):
-            raise NotFound(f"{path!r} has no bytes {offset}-{offset + length - 1} yet")
-        return dating.identity(memoryview(body)[offset : offset + length])
+        content = dating.identity_of_span(await self.fetch(path), span)
+        if content is None:
+            raise NotFound(f"{path!r} has no bytes {span} yet")
+        return content
 
     def _kept(self, path: str, now: float) -> bytes | None:
         """The body kept for `path`, if still good; raises a failure remembered for it."""

@@ -133,20 +133,31 @@ class LiveStream:
 
     async def segment(self, path: str, window: LiveWindow, ranged: str | None = None) -> Piece:
         """The segment's bytes (or the `ranged` part of them), if `window` allows them all."""
+        body, wanted = await self._checked(path, window, ranged)
+        if wanted is None:
+            return Piece(body)
+        first, last = wanted
+        return Piece(body[first : last + 1], (first, last, len(body)))
+
+    async def check_segment(self, path: str, window: LiveWindow, ranged: str | None = None) -> None:
+        """Refuse what `segment` would refuse (nginx then sends the bytes itself)."""
+        await self._checked(path, window, ranged)
+
+    async def _checked(
+        self, path: str, window: LiveWindow, ranged: str | None
+    ) -> tuple[bytes, tuple[int, int] | None]:
+        """The resource's bytes and the (first, last) byte `ranged` asks for (None: all),
+        once `window` is found to allow every one of them; else the refusal."""
         body, allowed, dated = await self._allowed(path, window)
         size = len(body)
         if ranged is None:  # the whole: one allowed span from 0 to the end (they are merged)
             if not allowed or allowed[0][0] != 0 or allowed[0][1] < size:
                 raise await self._refusal(path, window, dated)
-            return Piece(body)
+            return body, None
         first, last = _requested(ranged, size)
         if not any(a <= first and last < b for a, b in allowed):
             raise await self._refusal(path, window, dated)
-        return Piece(body[first : last + 1], (first, last, size))
-
-    async def check_segment(self, path: str, window: LiveWindow, ranged: str | None = None) -> None:
-        """Refuse what `segment` would refuse (nginx then sends the bytes itself)."""
-        await self.segment(path, window, ranged)
+        return body, (first, last)
 
     async def observe(self) -> int:
         """Look at the root playlist (and its variants) once; how many segments they list."""
@@ -193,8 +204,11 @@ class LiveStream:
                 return seen
             parsed = playlists.parse(data, path)
             if isinstance(parsed, MediaPlaylist):
-                keys, dated = await self._date(parsed, path, seen, now)
-                warm = seen is not None and now - seen.looked_at <= _gap(parsed)
+                previous = seen.looked_at if seen is not None else None
+                if previous is not None and not now - _gap(parsed) <= previous <= now:
+                    previous = None  # too long unwatched (or the clock went back): a first look
+                keys, dated = await self._date(parsed, path, seen, previous, now)
+                warm = previous is not None
                 undated = self._count_undated(parsed, keys, dated) if warm else 0
             else:
                 keys, dated, undated = [], [], 0
@@ -206,15 +220,18 @@ class LiveStream:
             return fresh
 
     async def _date(
-        self, playlist: MediaPlaylist, path: str, before: _Seen | None, now: dt.datetime
+        self,
+        playlist: MediaPlaylist,
+        path: str,
+        before: _Seen | None,
+        previous: dt.datetime | None,
+        now: dt.datetime,
     ) -> tuple[list[str | None], list[Dated | None]]:
-        """Per segment of a new version of `path`: its key and date (see `dating.date`)."""
+        """Per segment of a new version of `path`: its key and date (see `dating.date`);
+        `previous` the look before this one, if recent enough to count."""
         await self._note_listed(playlist, path)
         segments = playlist.segments
         keys = await self._keys(playlist, before)
-        previous = before.looked_at if before is not None else None
-        if previous is not None and not now - _gap(playlist) <= previous <= now:
-            previous = None  # too long unwatched (or the clock went back): a first look
         for key in keys:
             if key is not None and key not in self._first_seen:
                 self._first_seen[key] = dating.Sighting(now, previous)
@@ -346,7 +363,7 @@ class LiveStream:
             if len(self._decided) >= _SEEN_KEPT * 64:
                 self._decided.clear()
             self._decided[path] = (body, (window, len(spans)), merged)
-        return body, merged, any(dated is not None for dated in dates)
+        return body, merged, any(dated is not None and dated.known for dated in dates)
 
     async def _support_of(self, path: str, *, asked: bool) -> list[Range] | None | bool:
         """A MAP or KEY resource's init ranges (None: the whole of it), False if it is none;
@@ -369,10 +386,11 @@ class LiveStream:
                 self._identities[path] = (body, content)
                 if len(self._identities) > _SEEN_KEPT * 64:
                     self._identities.pop(next(iter(self._identities)))
-        elif span[0] + span[1] > len(body):
-            return None
         else:
-            content = dating.identity(memoryview(body)[span[0] : span[0] + span[1]])
+            found = dating.identity_of_span(body, span)
+            if found is None:
+                return None
+            content = found
         key = dating.segment_key(path, span, content)
         return (await self._dates_of([key])).get(key)
 
@@ -401,7 +419,9 @@ class LiveStream:
         undated = [
             key or f"{s.name}@unread"
             for i, (s, key, d) in enumerate(recent)
-            if s.name is not None and d is None and i >= len(keys) - dating.BACKFILL
+            if s.name is not None
+            and (d is None or not d.known)
+            and i >= len(keys) - dating.BACKFILL
         ]
         fresh = [k for k in undated if k not in self._undated]
         if fresh and self.metrics is not None:

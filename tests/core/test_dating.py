@@ -96,11 +96,14 @@ def test_a_pdt_that_agrees_with_what_was_seen_is_used_exactly() -> None:
 
 def test_a_pdt_that_disagrees_with_what_was_seen_leaves_the_segment_undated() -> None:
     ahead = date(playlist("a!3.5", "b!60"), Look(at(10), at(9)), new=1)
-    assert ahead == [Dated(at(3.5), 2.0), None]  # the clock jumped, or the listing lies
+    # The clock jumped, or the listing lies: refused for good (stored, so a gateway
+    # that first sees it after a restart does not believe it either).
+    assert ahead == [Dated(at(3.5), 2.0), Dated(at(60), 2.0, dating.REFUSED)]
     behind = date(playlist("a!3.5", "b!-600"), Look(at(10), at(9)), new=1)
-    assert behind == [Dated(at(3.5), 2.0), None]
+    assert behind == [Dated(at(3.5), 2.0), Dated(at(-600), 2.0, dating.REFUSED)]
     # Listed before its PDT says it ended: whenever it appeared, that cannot be.
-    assert date(playlist("a!30"), Look(at(10), None), new=1) == [None]
+    [future] = date(playlist("a!30"), Look(at(10), None), new=1)
+    assert future is not None and not future.known and not future.inside(at(-999), at(999))
 
 
 def test_segments_listed_at_once_are_each_dated_as_ending_by_now() -> None:
@@ -118,7 +121,8 @@ def test_a_pdt_that_disagreed_when_it_appeared_is_never_believed_later() -> None
     later = Look(at(20), at(19))
     seen = [Sighting(at(10), at(9)), Sighting(at(20), at(19))]
     listed = playlist("a!-600", "b")
-    assert dating.date(listed.segments, [None, None], seen, later)[0] is None
+    [refused, _] = dating.date(listed.segments, [None, None], seen, later)
+    assert refused is not None and not refused.known
 
 
 def test_whole_inside_means_however_early_it_may_have_begun() -> None:

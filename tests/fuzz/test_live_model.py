@@ -75,6 +75,7 @@ class Made:
     content: bytes
     pdt_wrong: bool  # its PDT is off (a clock jump)
     believed: bool = False  # a wrong PDT first read on a first look: the documented case
+    tags: list[str] = field(default_factory=list)  # its lines in the playlist, but the URI
 
 
 @dataclass
@@ -88,9 +89,9 @@ class Encoder:
     serial: int = 0
     discontinuity_next: bool = False
     listed: list[Made] = field(default_factory=list)  # the playlist, in order
+    published: list[Made] = field(default_factory=list)  # what the playlist file lists now
     pending: list[Made] = field(default_factory=list)  # made, not yet listed
     made: list[Made] = field(default_factory=list)  # everything ever made
-    tags: dict[int, list[str]] = field(default_factory=dict)  # by id(Made): its tag lines
 
     def make(self, duration: float) -> Made:
         self.serial += 1
@@ -107,7 +108,9 @@ class Encoder:
             name = f"s{self.sequence + len(self.pending)}.ts"
             (self.folder / name).write_bytes(content)
             made = Made(name, None, start, end, content, self.offset != 0)
-        tags = ["#EXT-X-DISCONTINUITY"] if self.discontinuity_next else []
+        tags = made.tags
+        if self.discontinuity_next:
+            tags.append("#EXT-X-DISCONTINUITY")
         self.discontinuity_next = False
         if self.pdt:
             stamp = (start + seconds(self.offset)).isoformat(timespec="milliseconds")
@@ -115,20 +118,20 @@ class Encoder:
         tags.append(f"#EXTINF:{duration:.3f},")
         if made.span is not None:
             tags.append(f"#EXT-X-BYTERANGE:{made.span[1]}@{made.span[0]}")
-        self.tags[id(made)] = tags
         self.pending.append(made)
         self.made.append(made)
         return made
 
     def publish(self) -> None:
         self.listed += self.pending
+        self.published = list(self.listed)
         self.sequence += len(self.pending)
         self.pending = []
         first = self.sequence - len(self.listed)
         lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-TARGETDURATION:4"]
         lines.append(f"#EXT-X-MEDIA-SEQUENCE:{first}")
         for made in self.listed:
-            lines += [*self.tags[id(made)], made.name]
+            lines += [*made.tags, made.name]
         temporary = self.folder / "index.m3u8.tmp"
         temporary.write_text("\n".join(lines) + "\n")
         temporary.replace(self.folder / "index.m3u8")
@@ -251,7 +254,7 @@ class LiveModel(RuleBasedStateMachine):
         """Before any look (the watcher's or a viewer's): whether it is a first one, and
         which wrong PDTs it will believe."""
         cold = self.last_look is None or self.clock.now - self.last_look > seconds(8)
-        for made in self.encoder.listed if self.encoder is not None else []:
+        for made in self.encoder.published if self.encoder is not None else []:
             if cold and made.pdt_wrong and id(made) not in self.watched:
                 made.believed = True  # the documented case: see the module doc
         return cold
@@ -259,7 +262,7 @@ class LiveModel(RuleBasedStateMachine):
     def _looked(self, cold: bool) -> None:
         self.last_look = self.clock.now
         if not cold and self.encoder is not None:
-            self.watched.update(id(made) for made in self.encoder.listed)
+            self.watched.update(id(made) for made in self.encoder.published)
 
     @rule(lose_store=st.booleans())
     def restart_gateway(self, lose_store: bool) -> None:

@@ -20,7 +20,7 @@ import anyio
 import pytest
 
 from gateway.core import chain
-from gateway.core.dating import Dated
+from gateway.core.dating import REFUSED, Dated
 from gateway.core.errors import StoreUnavailable
 from gateway.core.records import Registrant, Session
 from gateway.store import Store, open_store
@@ -271,6 +271,8 @@ async def test_segment_dates_round_trip_exactly_and_omit_unknown_keys(store: Sto
 
     assert found == {"a.ts@1:ab": kept} and found["a.ts@1:ab"].start.tzinfo == dt.UTC
     assert await store.segment_dates([]) == {}
+    refused = Dated(helsinki, 2.0, REFUSED)  # kept for good, like any date
+    assert await store.date_segments({"b.ts@1:ab": refused}) == {"b.ts@1:ab": refused}
 
 
 # Audit log
