@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 
 from gateway.audit.checkpoints import (
+    NONE_BEFORE,
+    PUBLISHED,
+    checkpoint_hash,
     keygen,
     public_key_of,
     read_checkpoints,
+    read_published,
     sign_checkpoint,
     verify_checkpoint,
     write_checkpoint,
@@ -37,16 +41,28 @@ def test_keys_are_base64_of_32_bytes_and_the_public_half_derives(keys: tuple[str
 
 def test_a_signed_checkpoint_verifies(keys: tuple[str, str]) -> None:
     doc = sign_checkpoint(keys[0], 20, HEAD, AT)
-    assert doc["version"] == 1 and doc["seq"] == 20 and doc["head"] == HEAD
+    assert doc["version"] == 2 and doc["seq"] == 20 and doc["head"] == HEAD
+    assert doc["number"] == 1 and doc["previous"] == NONE_BEFORE
     assert doc["time"] == "2021-11-18T08:30:00Z"
     assert verify_checkpoint(doc, keys[1])
     assert verify_checkpoint(json.loads(json.dumps(doc)), keys[1])
 
 
+def test_each_checkpoint_names_the_one_before(keys: tuple[str, str]) -> None:
+    first = sign_checkpoint(keys[0], 20, HEAD, AT)
+    second = sign_checkpoint(keys[0], 25, HEAD, AT, after=first)
+    assert second["number"] == 2 and second["previous"] == checkpoint_hash(first)
+    assert checkpoint_hash(first) != checkpoint_hash({**first, "time": "2021-11-18T08:30:01Z"})
+    assert verify_checkpoint(second, keys[1])
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("version", 2),
+        ("version", 1),
+        ("number", 2),
+        ("number", 0),
+        ("previous", "cd" * 32),
         ("seq", 21),
         ("seq", 19),
         ("seq", "20"),
@@ -76,7 +92,7 @@ def test_every_bit_of_the_signature_counts(keys: tuple[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "doc",
-    [None, [], "x", {}, {"version": 1, "seq": 1, "head": HEAD, "time": "2021-11-18T08:30:00Z"}],
+    [None, [], "x", {}, {"version": 2, "seq": 1, "head": HEAD, "time": "2021-11-18T08:30:00Z"}],
 )
 def test_malformed_documents_fail(keys: tuple[str, str], doc: object) -> None:
     assert not verify_checkpoint(doc, keys[1])
@@ -116,26 +132,33 @@ def test_bad_fields_are_refused_when_signing(
         sign_checkpoint(keys[0], seq, head, at)
 
 
-def test_write_then_read_in_seq_order(keys: tuple[str, str], tmp_path: Path) -> None:
+def test_write_then_read_in_number_order_and_published(
+    keys: tuple[str, str], tmp_path: Path
+) -> None:
     folder = tmp_path / "checkpoints"
-    later = write_checkpoint(folder, sign_checkpoint(keys[0], 120, HEAD, AT))
-    first = write_checkpoint(
-        folder, sign_checkpoint(keys[0], 7, HEAD, AT + dt.timedelta(microseconds=5))
-    )
-    assert later.name == "checkpoint-000000000120-20211118T083000Z.json"
-    assert first.name == "checkpoint-000000000007-20211118T083000Z.json"
-    (folder / "checkpoint-000000000050-x.json").write_text("{not json")
+    first = sign_checkpoint(keys[0], 7, HEAD, AT)
+    second = sign_checkpoint(keys[0], 120, HEAD, AT, after=first)
+    later = write_checkpoint(folder, second)
+    earlier = write_checkpoint(folder, first)
+    assert later.name == "checkpoint-000002.json" and earlier.name == "checkpoint-000001.json"
+    with pytest.raises(FileExistsError):  # one checkpoint per number, never replaced
+        write_checkpoint(folder, sign_checkpoint(keys[0], 9, HEAD, AT))
+    (folder / "checkpoint-000003-x.json").write_text("{not json")
     (folder / "notes.txt").write_text("ignored")
     found = read_checkpoints(folder)
     assert [path.name for path, _ in found] == [
-        first.name,
-        "checkpoint-000000000050-x.json",
+        earlier.name,
         later.name,
+        "checkpoint-000003-x.json",
     ]
     docs: list[dict[str, Any] | None] = [doc for _, doc in found]
-    assert docs[1] is None
-    assert docs[0] is not None and docs[0]["seq"] == 7 and verify_checkpoint(docs[0], keys[1])
-    assert not list(folder.glob("*.tmp"))
+    assert docs[2] is None and docs[0] == first and docs[1] == second
+    assert verify_checkpoint(docs[0], keys[1])
+    assert read_published(folder) == [(1, second), (2, first)]  # as appended, one line each
+    with (folder / PUBLISHED).open("a") as out:
+        out.write('{"version": 2, "cut')  # a crash mid-line
+    assert read_published(folder)[-1] == (3, None)
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".checkpoint-*"))
 
 
 def test_reading_a_missing_folder_finds_none(tmp_path: Path) -> None:

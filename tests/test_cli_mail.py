@@ -59,6 +59,34 @@ def test_one_bad_row_imports_nothing_and_names_the_line(config: Path, tmp_path: 
     assert _registrants(config) == []
 
 
+HOSTILE_NAMES = [
+    "=?UTF-8?Q?=0A?=Bcc: x@evil.example",
+    "=?UTF-8?Q?=0D=0A=0D=0A?=Not our text",
+    "Eve =?utf-8?b?DQpSZXBseS1UbzogeEBldmlsLmV4YW1wbGU=?=",
+    "Eve\x0bTab",
+    "Eve\u2028Next",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_hostile_name_is_refused_by_add_and_import_and_nothing_is_stored(
+    config: Path, tmp_path: Path, smtp: SmtpServer, name: str
+) -> None:
+    add = gateway(
+        "registrants", "add", "--config", str(config), "--email", "e@example.org",
+        "--name", name, "--send", env=KEYS,
+    )  # fmt: skip
+    assert add.returncode != 0 and len(add.stderr.strip().splitlines()) == 1
+    assert "name" in add.stderr and "Traceback" not in add.stderr
+    rows = [*_people(2), (name, "e@example.org", "")]
+    result = gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, rows)), "--send",
+        env=KEYS,
+    )  # fmt: skip
+    assert result.returncode == 1 and "line 4: name" in result.stderr
+    assert _registrants(config) == [] and smtp.handler.received == []
+
+
 def test_the_corrected_file_with_send_mails_each_person_once(
     config: Path, tmp_path: Path, smtp: SmtpServer
 ) -> None:

@@ -8,6 +8,7 @@ keygen` as ops and cron run them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.audit.checkpoints import (
+    PUBLISHED,
     keygen,
     read_checkpoints,
     sign_checkpoint,
@@ -74,19 +76,19 @@ async def db(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[tuple[SqliteSt
 
 
 def raw(path: Path, seq: int) -> bytes:
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         row = conn.execute("SELECT CAST(event AS BLOB) FROM audit WHERE seq = ?", (seq,)).fetchone()
     return bytes(row[0])
 
 
 def put(path: Path, seq: int, data: bytes) -> None:
     """Store `data` as the event's TEXT as is, even when it is not UTF-8 (as a disk edit can)."""
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("UPDATE audit SET event = CAST(? AS TEXT) WHERE seq = ?", (data, seq))
 
 
 def run(path: Path, seq: int, sql: str) -> None:
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(sql, (seq,))
 
 
@@ -171,12 +173,10 @@ async def test_a_truncated_tail_is_found_only_with_checkpoints(
 ) -> None:
     store, path = db
     folder = tmp_path / "checkpoints"
-    empty = await check(store, folder, key=KEYS[1])
-    assert empty.ok and empty.note and "no checkpoint" in empty.note
     doc = await checkpoint(store, folder, KEYS[0], clock)
-    assert doc is not None and doc["seq"] == EVENTS
+    assert doc is not None and doc["seq"] == EVENTS and doc["number"] == 1
     assert (await check(store, folder, key=KEYS[1])).checkpoints_valid == 1
-    for seq in (18, 19, 20):
+    for seq in (18, 19, 20, 21):  # 21: the log's own record of the checkpoint
         run(path, seq, "DELETE FROM audit WHERE seq = ?")
     report = await check(store, folder, key=KEYS[1])
     assert not report.ok and report.first_failure == 18 and report.events_valid == 17
@@ -184,6 +184,95 @@ async def test_a_truncated_tail_is_found_only_with_checkpoints(
     blind = await check(store)
     assert blind.ok and blind.events_valid == 17
     assert blind.note and "truncated tail cannot be detected" in blind.note
+
+
+async def test_an_empty_checkpoint_folder_beside_a_log_fails(
+    db: tuple[SqliteStore, Path], tmp_path: Path
+) -> None:
+    report = await check(db[0], tmp_path / "checkpoints", key=KEYS[1])
+    assert not report.ok and report.reason and "no checkpoint in" in report.reason
+    assert "20 events" in report.reason
+
+
+@pytest.mark.parametrize("kept", ["published", "record"])
+async def test_deleted_checkpoints_after_a_cut_are_found(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock, kept: str
+) -> None:
+    """The review's two ways: only the newest checkpoint deleted to hide a truncated tail
+    (its published line, or the log's record of it, still there), and every checkpoint
+    deleted after truncating the log."""
+    store, path = db
+    folder = tmp_path / "checkpoints"
+    assert (await checkpoint(store, folder, KEYS[0], clock) or {})["seq"] == 20  # record: 21
+    await fill(store, clock, 5)  # 22..26
+    assert (await checkpoint(store, folder, KEYS[0], clock) or {})["seq"] == 26  # record: 27
+    await fill(store, clock, 2)  # 28..29
+    assert (await check(store, folder, key=KEYS[1])).ok
+    (folder / "checkpoint-000002.json").unlink()
+    if kept == "published":  # the tail cut into what checkpoint 2 covers
+        cut = range(24, 30)
+    else:  # checkpoint 2 gone from the folder altogether; the log still records it
+        cut = range(28, 30)
+        first = (folder / PUBLISHED).read_text().splitlines()[0]
+        (folder / PUBLISHED).write_text(first + "\n")
+    for seq in cut:
+        run(path, seq, "DELETE FROM audit WHERE seq = ?")
+    report = await check(store, folder, key=KEYS[1])
+    assert not report.ok and report.reason
+    if kept == "published":
+        assert "truncated" in report.reason and report.first_failure == 24
+    else:
+        assert "records checkpoint 2" in report.reason and "deleted" in report.reason
+    for seq in range(22, 30):
+        run(path, seq, "DELETE FROM audit WHERE seq = ?")
+    for found in folder.iterdir():
+        found.unlink()
+    gone = await check(store, folder, key=KEYS[1])
+    assert not gone.ok and gone.reason and "deleted" in gone.reason
+
+
+async def test_a_missing_or_edited_checkpoint_in_the_middle_fails(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, _ = db
+    folder = tmp_path / "checkpoints"
+    for _ in range(3):
+        await checkpoint(store, folder, KEYS[0], clock)
+        await fill(store, clock, 2)
+    assert (await check(store, folder, key=KEYS[1])).checkpoints_valid == 3
+    (folder / PUBLISHED).unlink()  # the files alone still verify
+    assert (await check(store, folder, key=KEYS[1])).ok
+    (folder / "checkpoint-000002.json").unlink()
+    report = await check(store, folder, key=KEYS[1])
+    assert not report.ok and report.reason and "checkpoint 2 is missing" in report.reason
+
+
+async def test_checkpoint_skips_when_nothing_happened_but_its_own_record(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, _ = db
+    folder = tmp_path / "checkpoints"
+    first = await checkpoint(store, folder, KEYS[0], clock)
+    assert first is not None and await checkpoint(store, folder, KEYS[0], clock) is None
+    [record] = [e for e in await store.audit_events() if e.type == "audit.checkpoint"]
+    assert record.detail == {"number": 1, "seq": EVENTS, "head": first["head"]}
+    await fill(store, clock, 1)
+    second = await checkpoint(store, folder, KEYS[0], clock)
+    assert second is not None and second["number"] == 2 and second["seq"] == EVENTS + 2
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("registrant", "'r9'"), ("type", "'link.opened'"), ("ts", "'2021-01-01T00:00:00Z'")],
+)
+async def test_a_column_beside_the_event_that_disagrees_fails(
+    db: tuple[SqliteStore, Path], column: str, value: str
+) -> None:
+    store, path = db
+    run(path, 7, f"UPDATE audit SET {column} = {value} WHERE seq = ?")  # noqa: S608 - a test edit
+    report = await check(store)
+    assert not report.ok and report.first_failure == 7
+    assert report.reason and f"the {column} column says" in report.reason
 
 
 async def test_a_resealed_log_contradicts_its_checkpoint(
@@ -198,6 +287,11 @@ async def test_a_resealed_log_contradicts_its_checkpoint(
         draft = chain.Draft(**{**fields, "detail": {**event.detail, "reason": "superseded"}})
         sealed = chain.seal(draft, event.seq, prev)
         put(path, event.seq, sealed.to_json().encode())
+        with (
+            contextlib.closing(sqlite3.connect(path)) as conn,
+            conn,
+        ):  # the column beside it too, as a forger would
+            conn.execute("UPDATE audit SET hash = ? WHERE seq = ?", (sealed.hash, event.seq))
         prev = sealed.hash
     assert (await check(store)).ok  # the chain alone cannot tell
     report = await check(store, folder, key=KEYS[1])
@@ -210,15 +304,15 @@ async def test_a_forged_or_unverifiable_checkpoint_is_not_ok(
 ) -> None:
     store, _ = db
     folder = tmp_path / "checkpoints"
-    await checkpoint(store, folder, KEYS[0], clock)
+    genuine = await checkpoint(store, folder, KEYS[0], clock)
     no_key = await check(store, folder)
     assert not no_key.ok and no_key.reason == NO_VERIFY_KEY and no_key.first_failure is None
-    assert no_key.events_valid == EVENTS
+    assert no_key.events_valid == EVENTS + 1  # and the log's record of the checkpoint
     bad_key = await check(store, folder, key="not-a-key")
     assert not bad_key.ok and bad_key.reason and "audit.verify_key" in bad_key.reason
     wrong_key = await check(store, folder, key=OTHER_KEYS[1])
     assert not wrong_key.ok and wrong_key.reason and "bad signature" in wrong_key.reason
-    forged = sign_checkpoint(OTHER_KEYS[0], 10, "0" * 64, clock())
+    forged = sign_checkpoint(OTHER_KEYS[0], 10, "0" * 64, clock(), after=genuine)
     write_checkpoint(folder, forged)
     report = await check(store, folder, key=KEYS[1])
     assert not report.ok and report.reason and "bad signature" in report.reason
@@ -353,13 +447,19 @@ def test_checkpoint_then_verify_then_an_edit_is_named(tmp_path: Path) -> None:
     )
     assert no_folder.returncode == 2 and "audit.checkpoint_dir" in no_folder.stderr
 
+    not_yet = gateway("audit", "verify", "--config", config)
+    assert not_yet.returncode == 1 and "no checkpoint in" in not_yet.stderr
     made = gateway("audit", "checkpoint", "--config", config, env=signing)
     assert made.returncode == 0, made.stderr
-    assert f"seq {EVENTS}" in made.stdout and len(list((tmp_path / "checkpoints").iterdir())) == 1
+    assert f"seq {EVENTS}" in made.stdout
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "checkpoint-000001.json",
+        PUBLISHED,
+    ]
 
     intact = gateway("audit", "verify", "--config", config)
     assert intact.returncode == 0, intact.stderr
-    assert intact.stdout.strip() == f"{EVENTS} events valid, 1 checkpoints valid"
+    assert intact.stdout.strip() == f"{EVENTS + 1} events valid, 1 checkpoints valid"
 
     put(path, 7, raw(path, 7).replace(b'"attempt":6', b'"attempt":5'))
     broken = gateway("audit", "verify", "--config", config)

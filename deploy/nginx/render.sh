@@ -23,7 +23,14 @@ out=${2:-/etc/nginx/conf.d}
 : "${GW_RECORDING_DIR:=/srv/hls/recording}"
 : "${GW_CACHE_DIR:=/var/cache/nginx/gateway}"
 : "${GW_ACCESS_LOG:=/var/log/nginx/access.log}"
-export GW_SERVER_NAME GW_HTTPS_PORT GW_HTTP_PORT GW_TLS_CERT GW_TLS_KEY GW_CONF_DIR \
+if [ -z "${GW_PUBLIC_URL:-}" ]; then
+    case "$GW_SERVER_NAME" in
+        _ | *" "*) echo "render.sh: set GW_PUBLIC_URL (event.public_url): redirects never use the Host header" >&2; exit 2 ;;
+    esac
+    GW_PUBLIC_URL="https://$GW_SERVER_NAME"
+fi
+GW_PUBLIC_URL=${GW_PUBLIC_URL%/}
+export GW_PUBLIC_URL GW_SERVER_NAME GW_HTTPS_PORT GW_HTTP_PORT GW_TLS_CERT GW_TLS_KEY GW_CONF_DIR \
     GW_UPSTREAMS GW_ORIGIN GW_LIVE_DIR GW_RECORDING_DIR GW_CACHE_DIR GW_ACCESS_LOG
 
 case "$GW_ORIGIN" in

@@ -44,6 +44,7 @@ TYPES = frozenset(
         "admin.login",
         "admin.refused",
         "captions.overdue",
+        "audit.checkpoint",
     }
 )
 IP_KEY = "audit.ip_key"

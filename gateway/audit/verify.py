@@ -4,11 +4,15 @@
 is), recomputes every hash and link, and compares each checkpoint's head with
 the event at its seq. Together they detect an edited event (any byte), a
 deleted or reordered one, a log rewritten and resealed, and a truncated tail
-(a checkpoint beyond the last event). Without a checkpoint folder only the
-chain is checked, and the report says a truncated tail cannot be detected.
-A stored event that cannot even be read back (corrupt JSON, bytes that are not
-UTF-8) is reported at its seq, not raised. `checkpoint` signs the current head
-of a log that verifies.
+(a checkpoint beyond the last event). Checkpoints are chained and numbered,
+and each one written is also recorded in the log itself (`audit.checkpoint`):
+a missing checkpoint, an edited one, one newer in the log than in the folder
+(the newest deleted), or an empty folder beside a non-empty log all fail.
+Without a checkpoint folder only the chain is checked, and the report says a
+truncated tail cannot be detected. A stored event that cannot even be read
+back (corrupt JSON, bytes that are not UTF-8, side columns that disagree with
+it) is reported at its seq, not raised. `checkpoint` signs the current head of
+a log that verifies.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audit import checkpoints
+from gateway.audit.log import AuditLog
 from gateway.core.chain import GENESIS, Event, digest
 from gateway.core.clock import Clock
 from gateway.core.errors import GatewayError, StoreUnavailable
@@ -88,35 +93,73 @@ class _Links:
 
 @dataclass(frozen=True)
 class _Checkpoints:
-    """The trusted checkpoints by seq, or why there are none to trust."""
+    """The trusted checkpoints, or why there are none to trust."""
 
-    heads: dict[int, list[tuple[str, str]]]  # seq -> [(file name, head)]
+    heads: dict[int, list[tuple[str, str]]]  # seq -> [(checkpoint's name, head)]
+    by_number: dict[int, dict[str, Any]]
     problem: str | None
     note: str | None
+
+    @property
+    def newest(self) -> int:
+        return max(self.by_number, default=0)
+
+
+def _sources(folder: Path) -> list[tuple[str, dict[str, Any] | None]]:
+    """(name, document or None) from the checkpoint files and the published lines."""
+    files = [(path.name, doc) for path, doc in checkpoints.read_checkpoints(folder)]
+    lines = [
+        (f"{checkpoints.PUBLISHED} line {n}", doc) for n, doc in checkpoints.read_published(folder)
+    ]
+    return files + lines
 
 
 def _load(folder: Path | None, verify_key: str | None) -> _Checkpoints:
     if folder is None:
-        return _Checkpoints({}, None, NO_CHECKPOINT_DIR)
-    found = checkpoints.read_checkpoints(folder)
+        return _Checkpoints({}, {}, None, NO_CHECKPOINT_DIR)
+    found = _sources(folder)
     if not found:
-        return _Checkpoints({}, None, f"no checkpoint in {folder} yet: {UNDETECTABLE}")
+        return _Checkpoints({}, {}, None, None)
     if not verify_key:
-        return _Checkpoints({}, NO_VERIFY_KEY, None)
-    heads: dict[int, list[tuple[str, str]]] = {}
+        return _Checkpoints({}, {}, NO_VERIFY_KEY, None)
+    by_number: dict[int, dict[str, Any]] = {}
+    names: dict[int, str] = {}
     problem = None
-    for path, doc in found:
+    for name, doc in found:
         try:
             good = doc is not None and checkpoints.verify_checkpoint(doc, verify_key)
         except ValueError as exc:
-            return _Checkpoints({}, str(exc), None)
+            return _Checkpoints({}, {}, str(exc), None)
         if doc is None:
-            problem = problem or f"checkpoint {path.name} is unreadable or malformed"
+            problem = problem or f"checkpoint {name} is unreadable or malformed"
         elif not good:
-            problem = problem or f"checkpoint {path.name} has a bad signature"
+            problem = problem or f"checkpoint {name} has a bad signature"
+        elif doc["number"] in by_number and by_number[doc["number"]] != doc:
+            problem = problem or f"checkpoint {name} differs from {names[doc['number']]}"
         else:
-            heads.setdefault(doc["seq"], []).append((path.name, doc["head"]))
-    return _Checkpoints(heads, problem, None)
+            by_number[doc["number"]], names[doc["number"]] = doc, names.get(doc["number"], name)
+    problem = problem or _gaps(by_number)
+    heads: dict[int, list[tuple[str, str]]] = {}
+    for number, doc in by_number.items():
+        heads.setdefault(doc["seq"], []).append((names[number], doc["head"]))
+    return _Checkpoints(heads, by_number, problem, None)
+
+
+def _gaps(by_number: dict[int, dict[str, Any]]) -> str | None:
+    """Why the checkpoints 1..newest are not one unbroken chain, or None."""
+    previous: dict[str, Any] | None = None
+    for number in range(1, max(by_number, default=0) + 1):
+        doc = by_number.get(number)
+        if doc is None:
+            return f"checkpoint {number} is missing (deleted?): the newest is {max(by_number)}"
+        if previous is not None and (
+            doc["previous"] != checkpoints.checkpoint_hash(previous) or doc["seq"] < previous["seq"]
+        ):
+            return f"checkpoint {number} does not follow checkpoint {number - 1}"
+        if previous is None and doc["previous"] != checkpoints.NONE_BEFORE:
+            return "checkpoint 1 names a checkpoint before it"
+        previous = doc
+    return None
 
 
 async def _read_page(store: Store, after: int, limit: int) -> tuple[list[Event], str | None]:
@@ -143,19 +186,29 @@ async def _read_page(store: Store, after: int, limit: int) -> tuple[list[Event],
         return [], f"the stored event cannot be read ({type(exc).__name__}: {detail})"
 
 
-async def verify(store: Store, *, checkpoint_dir: Path | None, verify_key: str | None) -> Report:
+async def verify(
+    store: Store,
+    *,
+    checkpoint_dir: Path | None,
+    verify_key: str | None,
+    first_checkpoint: bool = False,
+) -> Report:
     """Check the whole audit log in `store`, and the checkpoints in `checkpoint_dir`.
 
     Not ok when: an event does not follow from its predecessor or cannot be
     read (`first_failure` is its seq); a checkpoint's head differs from its
     event's hash, or lies beyond the last event (a truncated tail:
-    `first_failure` is the first missing seq); a checkpoint file is malformed
-    or its signature does not verify with `verify_key`; checkpoints exist but
-    `verify_key` is missing or not a key. An event problem is reported before a
-    checkpoint-file problem. Raises StoreUnavailable when the store does not answer.
+    `first_failure` is the first missing seq); a checkpoint file or published
+    line is malformed, edited, missing from the numbered chain, or its
+    signature does not verify with `verify_key`; the log records a checkpoint
+    newer than any found; the folder is configured, the log has events and no
+    checkpoint is found (unless `first_checkpoint`: about to write the first);
+    checkpoints exist but `verify_key` is missing or not a key. An event problem
+    is reported before a checkpoint-file problem. Raises StoreUnavailable when
+    the store does not answer.
     """
     trusted = _load(checkpoint_dir, verify_key)
-    links, valid, matched, head = _Links(), 0, 0, None
+    links, valid, matched, head, recorded = _Links(), 0, 0, None, 0
     after = 0
     while True:
         batch, unreadable = await _read_page(store, after, PAGE)
@@ -165,6 +218,9 @@ async def verify(store: Store, *, checkpoint_dir: Path | None, verify_key: str |
             if reason is None:
                 reason, count = _against(trusted.heads.get(at, []), event)
                 matched += count
+            if reason is None and event.type == RECORDED:
+                reason = _recorded(trusted, event)
+                recorded = max(recorded, _number(event))
             if reason is not None:
                 return Report(valid, matched, at, reason, trusted.note, head)
             valid, head, after = valid + 1, (event.seq, event.hash), event.seq
@@ -181,7 +237,39 @@ async def verify(store: Store, *, checkpoint_dir: Path | None, verify_key: str |
             "the tail was truncated"
         )
         return Report(valid, matched, valid + 1, reason, trusted.note, head)
+    if checkpoint_dir is not None and trusted.problem is None:
+        if recorded > trusted.newest:
+            reason = (
+                f"the log records checkpoint {recorded} but the newest in {checkpoint_dir} is "
+                f"{trusted.newest or 'none'}: checkpoints were deleted"
+            )
+            return Report(valid, matched, None, reason, trusted.note, head)
+        if valid and not trusted.by_number and not first_checkpoint:
+            reason = (
+                f"no checkpoint in {checkpoint_dir}, yet the log has {valid} events: deleted, "
+                "or never written (`gateway audit checkpoint` writes one; serve does every "
+                "audit.checkpoint_minutes)"
+            )
+            return Report(valid, matched, None, reason, trusted.note, head)
     return Report(valid, matched, None, trusted.problem, trusted.note, head)
+
+
+RECORDED = "audit.checkpoint"
+
+
+def _number(event: Event) -> int:
+    number = event.detail.get("number")
+    return number if type(number) is int else 0
+
+
+def _recorded(trusted: _Checkpoints, event: Event) -> str | None:
+    """Why the log's record of a checkpoint contradicts the checkpoint found, or None."""
+    doc = trusted.by_number.get(_number(event))
+    if doc is None:
+        return None  # missing: judged once the whole log is read
+    if (event.detail.get("seq"), event.detail.get("head")) != (doc["seq"], doc["head"]):
+        return f"the log's record of checkpoint {doc['number']} differs from it (rewritten)"
+    return None
 
 
 def _against(entries: list[tuple[str, str]], event: Event) -> tuple[str | None, int]:
@@ -195,23 +283,44 @@ def _against(entries: list[tuple[str, str]], event: Event) -> tuple[str | None, 
 async def checkpoint(
     store: Store, folder: Path, private_key: str, clock: Clock
 ) -> dict[str, Any] | None:
-    """Sign the log's current head at `clock()` and write it into `folder`; return the
-    document, or None when the log is empty (nothing to sign).
+    """Sign the log's current head at `clock()`, following the newest checkpoint in
+    `folder`; write it there (file and published line) and record it in the log as an
+    `audit.checkpoint` event. Return the document, or None when there is nothing new
+    to sign (an empty log, or nothing since the last checkpoint but its own record).
 
     The log is verified first, against the checkpoints already in `folder` too
     (with the public half of `private_key`): a broken log is never signed, and
     ChainBroken is raised instead. ValueError for a malformed key.
     """
     public = checkpoints.public_key_of(private_key)
-    report = await verify(store, checkpoint_dir=folder, verify_key=public)
+    report = await verify(store, checkpoint_dir=folder, verify_key=public, first_checkpoint=True)
     if not report.ok:
         raise ChainBroken(report)
     if report.head is None:
         return None
+    trusted = _load(folder, public)
+    newest = trusted.by_number.get(trusted.newest)
     seq, head = report.head
-    doc = checkpoints.sign_checkpoint(private_key, seq, head, clock())
-    checkpoints.write_checkpoint(folder, doc)
+    if newest is not None and seq <= newest["seq"] + 1:
+        last = await store.audit_events(after_seq=seq - 1, limit=1)
+        if seq == newest["seq"] or (last and last[0].type == RECORDED):
+            return None  # nothing but the record of the newest checkpoint since
+    doc = checkpoints.sign_checkpoint(private_key, seq, head, clock(), after=newest)
+    try:
+        checkpoints.write_checkpoint(folder, doc)
+    except FileExistsError:
+        return None  # another replica sharing the folder signed this number first
+    await AuditLog(store, clock).record(
+        RECORDED, number=doc["number"], seq=doc["seq"], head=doc["head"]
+    )
     return doc
+
+
+def newest_checkpoint(folder: Path) -> dict[str, Any] | None:
+    """The highest-numbered well-formed checkpoint in `folder` (files or published lines),
+    signature unchecked: what `/api/audit-head` shows auditors to write down elsewhere."""
+    docs = [doc for _, doc in _sources(folder) if doc is not None]
+    return max(docs, key=lambda doc: doc["number"], default=None)
 
 
 async def checkpoint_forever(

@@ -1,7 +1,9 @@
 """The personal link mail: composing it, and handing it to an SMTP server or an outbox folder.
 
-`compose` builds the message with `email.message.EmailMessage` only, so names and
-titles can never add a header: a text and an HTML part in the registrant's
+`compose` builds the message with `email.message.EmailMessage`; a name holding `=?`
+stays out of `To:`, and both transports send only bytes whose header block holds
+exactly the headers set (`_serialised`), whatever the interpreter's email package
+does with a value. The mail: a text and an HTML part in the registrant's
 language (messages in `gateway/i18n/messages/<lang>/mail.toml`) and an `.ics` with the
 streamed parts. A `Transport` sends one message, blocking (callers run it in a
 thread): `SmtpTransport` opens a connection per message, never sends a password
@@ -67,6 +69,14 @@ def _one_line(text: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
+def _display_name(name: str) -> str:
+    """The name for `To:`, or "" (the address alone) when it holds `=?`: an RFC 2047
+    encoded word would be decoded, and on interpreters without the CVE-2024-6923 fix
+    written back as raw line breaks. The body still greets the person by name."""
+    name = _one_line(name)
+    return "" if "=?" in name else name
+
+
 def _utc_time(moment: dt.datetime, day: dt.date | None = None) -> str:
     """UTC HH:MM (with seconds if any), the date first unless it is `day`."""
     utc = moment.astimezone(dt.UTC)
@@ -108,7 +118,7 @@ def compose(
     message = EmailMessage(policy=SMTP)
     try:  # the address parser raises a zoo of errors on bad input
         message["From"] = settings.mail.sender
-        message["To"] = Address(_one_line(registrant.name), addr_spec=registrant.email.strip())
+        message["To"] = Address(_display_name(registrant.name), addr_spec=registrant.email.strip())
     except (ValueError, LookupError, AttributeError, MessageError) as exc:
         raise PermanentMailError(f"cannot address the mail: {exc}") from None
     _envelope(message)
@@ -201,14 +211,39 @@ class Transport(Protocol):
         """Deliver `message` to its one To address, blocking; raise a MailError if not accepted."""
 
 
+OTHER_RECIPIENTS = ("Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc")
+
+
 def _envelope(message: EmailMessage) -> tuple[str, str]:
-    """(sender, recipient) from the From and the single To address; nothing else counts."""
+    """(sender, recipient) from the one From and the one To address; no other recipient."""
     try:
         (sender,) = message["From"].addresses
         (recipient,) = message["To"].addresses
+        if any(message[name] is not None for name in OTHER_RECIPIENTS):
+            raise ValueError("more recipients")
     except (AttributeError, ValueError):
         raise PermanentMailError("the message needs exactly one From and one To address") from None
     return sender.addr_spec, recipient.addr_spec
+
+
+def _serialised(message: EmailMessage) -> bytes:
+    """The bytes to send, once checked: the header block holds exactly the headers set on
+    `message`, in order, each value on its own (folded) lines. Whatever the interpreter's
+    email package does with a value (CVE-2024-6923 wrote decoded line breaks), a message
+    whose headers would carry a line break inside a value is never sent."""
+    try:
+        data = message.as_bytes(policy=SMTP)
+    except (MessageError, ValueError, UnicodeError) as exc:  # HeaderWriteError where fixed
+        raise PermanentMailError(f"refused to send: a header cannot be written ({exc})") from None
+    lines = data.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    names = [
+        line.partition(b":")[0].decode("ascii", "replace")
+        for line in lines
+        if line[:1] not in (b" ", b"\t")
+    ]
+    if names != list(message.keys()) or any(b"\r" in line or b"\n" in line for line in lines):
+        raise PermanentMailError("refused to send: a header value would hold a line break")
+    return data
 
 
 def _by_code(code: int, reply: bytes | str, what: str) -> MailError:
@@ -258,6 +293,7 @@ class SmtpTransport:
         Returns only when the server accepted the message for its recipient.
         """
         sender, recipient = _envelope(message)
+        data = _serialised(message)
         where = f"{self.host}:{self.port}"
         smtp: smtplib.SMTP | None = None
         try:  # connecting in the constructor: it closes the socket itself when that fails
@@ -274,7 +310,7 @@ class SmtpTransport:
                 raise PermanentMailError(f"{where} offers no STARTTLS: the password is not sent")
             if self.user and self.password:
                 smtp.login(self.user, self.password)
-            refused = smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+            refused = smtp.sendmail(sender, [recipient], data)
             if refused:  # one recipient: smtplib raises instead, but never count this as sent
                 raise _by_code(*next(iter(refused.values())), "recipient refused")
         except smtplib.SMTPRecipientsRefused as exc:
@@ -313,7 +349,7 @@ class OutboxTransport:
     def send(self, message: EmailMessage) -> None:
         """Write the message, creating the folder if missing; TemporaryMailError on I/O errors."""
         _envelope(message)
-        data = message.as_bytes(policy=SMTP)
+        data = _serialised(message)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import unicodedata
 from functools import cached_property
 
 from email_validator import EmailNotValidError, validate_email
@@ -36,8 +37,33 @@ def clean_email(raw: str) -> str:
         raise UsageError(f"invalid email address {raw!r}: {exc}") from None
 
 
+# Bidirectional overrides and isolates: they turn how a name reads around (U+202E).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be a name or an organisation, or None.
+
+    Refused: control characters (CR, LF, tab, NUL, escape...), line and paragraph
+    separators, bidirectional overrides, and `=?`, which starts an RFC 2047 encoded
+    word: mail software decodes those, and interpreters without the CVE-2024-6923 fix
+    wrote the decoded line breaks into the To: header.
+    """
+    if any(
+        unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in BIDI_CONTROLS for c in value
+    ):
+        return "contains a line break or a control character"
+    if "=?" in value:
+        return "contains “=?”, which mail software reads as encoded text"
+    return None
+
+
 def clean_text(raw: str, field: str, limit: int, *, required: bool) -> str:
-    value = " ".join(raw.split())  # folds CR/LF and runs of blanks: nothing reaches a header
+    """`raw` with its blanks folded, or UsageError naming `field` and what is wrong."""
+    problem = text_problem(raw.strip())
+    if problem:
+        raise UsageError(f"{field} {problem}")
+    value = " ".join(raw.split())
     if required and not value:
         raise UsageError(f"{field} is required")
     if len(value) > limit:

@@ -11,10 +11,12 @@ per (session, reason, part).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import secrets
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from itsdangerous import BadSignature, Signer, TimestampSigner
 
@@ -31,6 +33,7 @@ from gateway.core.errors import (
 )
 from gateway.core.records import Registrant, Session
 from gateway.core.schedule import Schedule
+from gateway.core.times import iso
 from gateway.metrics import Metrics
 from gateway.sessions import links
 from gateway.sessions.cache import Lookup, SessionCache
@@ -40,6 +43,8 @@ from gateway.store import Store
 
 log = logging.getLogger(__name__)
 MAX_REFUSALS_MARKED = 100_000
+SUMMARISED = frozenset({"bad_signature", "unknown_registrant"})  # links that name nobody
+MAX_SUMMARIES = 10_000  # (address, reason, minute) counted at once; beyond, all are recorded
 GRANT_KEPT = dt.timedelta(milliseconds=250)  # a grant's reuse, at most
 KEPT_SWEEP = dt.timedelta(seconds=1)  # every remembered grant is dropped this often
 
@@ -74,6 +79,8 @@ class Gatekeeper:
         self.link_signer = link_signer
         self.session_signer = session_signer
         self._refusals_marked: set[str] = set()
+        # (client address, reason, minute) -> refusals not yet recorded (see _refused)
+        self._refusals: dict[tuple[str | None, str, dt.datetime], int] = {}
         self._last_stale_log: dt.datetime | None = None
         self._cookies: dict[str, tuple[str, dt.datetime]] = {}
         self._kept: dict[tuple[str, str], _Kept] = {}  # (cookie, area) → a recent grant
@@ -107,15 +114,12 @@ class Gatekeeper:
                 raise LinkRefused("revoked", registrant.id)
             if version != registrant.link_version:
                 raise LinkRefused("superseded", registrant.id)
+            until = (await self.schedule())[0].recording_until
+            if self.clock() >= until:  # nothing more to watch: the mail says so
+                raise LinkRefused("expired", registrant.id)
         except LinkRefused as refused:
             self.metrics.links.labels(refused.reason).inc()
-            await self.audit.record(
-                "link.refused",
-                registrant=refused.registrant,
-                ip=ip,
-                reason=refused.reason,
-                token=links.fingerprint(token),
-            )
+            await self._refused(refused, token, ip)
             raise
         now = self.clock()
         session = Session(
@@ -123,11 +127,12 @@ class Gatekeeper:
             registrant.id,
             registrant.link_version,
             now,
-            now + self.session_lifetime,
+            now + self.session_lifetime,  # after `until` every stream answer is 410 anyway
         )
         await self.audit.record(
             "link.opened", registrant=registrant.id, ip=ip, token=links.fingerprint(token)
         )
+        await self.store.set_value(links.opened_key(registrant.id), str(version))
         evicted = await self.store.create_session(
             session, max_devices=self.settings.sessions.max_devices, now=now
         )
@@ -149,6 +154,48 @@ class Gatekeeper:
             await self._watch_sharing(registrant.id, ip, now)
         self.metrics.links.labels("opened").inc()
         return self.session_signer.sign(session.id).decode("ascii")
+
+    async def _refused(self, refused: LinkRefused, token: str, ip: str | None) -> None:
+        """Audit a refused link. A link that names nobody (bad signature, unknown
+        registrant) is recorded once per client address, reason and minute; the rest of
+        that minute's are counted and recorded as one event when it is over
+        (`flush_refusals`), so a flood of garbage cannot flood the log."""
+        summarised = refused.reason in SUMMARISED
+        counted: dict[str, Any] = {"count": 1} if summarised else {}
+        if summarised:
+            key = (ip, refused.reason, self.clock().replace(second=0, microsecond=0))
+            if key in self._refusals:
+                self._refusals[key] += 1
+                return
+            if len(self._refusals) >= MAX_SUMMARIES:
+                await self.flush_refusals(everything=True)
+            self._refusals[key] = 0
+        await self.audit.record(
+            "link.refused",
+            registrant=refused.registrant,
+            ip=ip,
+            reason=refused.reason,
+            token=links.fingerprint(token),
+            **counted,
+        )
+
+    async def flush_refusals(self, *, everything: bool = False) -> None:
+        """Record the counted refusals of minutes that are over (or of all, `everything`)."""
+        minute = self.clock().replace(second=0, microsecond=0)
+        for key in [k for k in self._refusals if everything or k[2] < minute]:
+            count = self._refusals.pop(key)
+            ip, reason, started = key
+            if count:
+                await self.audit.record(
+                    "link.refused", ip=ip, reason=reason, count=count, minute=iso(started)
+                )
+
+    async def flush_refusals_forever(self, interval: float = 15.0) -> None:
+        """The background task behind `flush_refusals`."""
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(StoreUnavailable):
+                await self.flush_refusals()
 
     async def _watch_sharing(self, registrant_id: str, ip: str, now: dt.datetime) -> None:
         """Flag a link opened from `sharing_threshold` distinct addresses within the hour."""

@@ -56,3 +56,9 @@ def link_url(public_url: str, token: str) -> str:
 def fingerprint(token: str) -> str:
     """A short name for a token in logs and audit events (never the token itself)."""
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:12]
+
+
+def opened_key(registrant_id: str) -> str:
+    """The stored value holding the newest link version the registrant opened (the
+    console shows it without reading the audit log)."""
+    return f"link.opened:{registrant_id}"

@@ -13,6 +13,7 @@ import httpx2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -22,7 +23,7 @@ from gateway.audit.log import AuditLog
 from gateway.audit.spool import Spool
 from gateway.audit.verify import checkpoint_forever
 from gateway.core.clock import Clock, system_clock
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, StoreUnavailable
 from gateway.mail.compose import transport_for
 from gateway.mail.queue import Mailer
 from gateway.mail.registrants import Registry
@@ -103,6 +104,7 @@ def create_app(
             if watch_interval:
                 _background(stack, services.live.watch(watch_interval))
             stack.push_async_callback(services.attendance.flush)  # the last minutes too
+            stack.push_async_callback(_last_refusals, services)
             if background:
                 _run_background(stack, services)
             yield
@@ -124,9 +126,11 @@ def create_app(
         exception_handlers={
             GatewayError: errors.on_domain_error,
             HTTPException: errors.on_http_error,
+            ClientDisconnect: errors.on_disconnect,
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # its redirect is built from the Host header: a 404
     app.state.settings = settings
     return app
 
@@ -208,6 +212,12 @@ async def _captions(
     return captions
 
 
+async def _last_refusals(svc: Services) -> None:
+    """At shutdown: the refused links counted but not yet recorded."""
+    with contextlib.suppress(StoreUnavailable):
+        await svc.gatekeeper.flush_refusals(everything=True)
+
+
 def _run_background(stack: contextlib.AsyncExitStack, svc: Services) -> None:
     """This process's own work: session, revocation and ops state read ahead (requests
     never wait for it), mail, the audit spool, checkpoints, attendance, captions."""
@@ -217,6 +227,7 @@ def _run_background(stack: contextlib.AsyncExitStack, svc: Services) -> None:
     _background(stack, svc.registry.journal.replay_forever(svc.store))
     _background(stack, svc.mailer.run())
     _background(stack, svc.audit.flush_forever())
+    _background(stack, svc.gatekeeper.flush_refusals_forever())
     signing_key = settings.secrets.audit_signing_key
     if settings.audit.checkpoint_dir and signing_key:
         minutes = settings.audit.checkpoint_minutes

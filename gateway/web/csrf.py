@@ -1,8 +1,9 @@
 """CSRF protection for forms: a signed token bound to a random cookie (double submit).
 
 The form carries `csrf`, a timed signature over the value of the `gw_csrf`
-cookie; a cross-site POST has neither the cookie's value nor our key. The
-Origin header, when sent, must be our own.
+cookie (`__Host-gw_csrf` under an https `public_url`: only this host, over TLS,
+at `/`, can set it); a cross-site POST has neither the cookie's value nor our
+key. The Origin header, when sent, must be our own.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ class CsrfFailed(GatewayError):
     """The form did not come from our page (answered 403)."""
 
 
-def issue(request: Request, signer: TimestampSigner) -> tuple[str, str | None]:
+def cookie_name(secure: bool) -> str:
+    return "__Host-" + COOKIE if secure else COOKIE
+
+
+def issue(request: Request, signer: TimestampSigner, *, secure: bool) -> tuple[str, str | None]:
     """(token for the form, new cookie value or None when the browser has one)."""
-    current = request.cookies.get(COOKIE, "")
+    current = request.cookies.get(cookie_name(secure), "")
     if 20 <= len(current) <= 64 and current.isascii():
         return signer.sign(current).decode(), None
     fresh = secrets.token_urlsafe(24)
@@ -37,7 +42,7 @@ def issue(request: Request, signer: TimestampSigner) -> tuple[str, str | None]:
 def set_cookie(response: Response, value: str | None, *, secure: bool) -> None:
     if value is not None:
         response.set_cookie(
-            COOKIE,
+            cookie_name(secure),
             value,
             max_age=MAX_AGE,
             path="/",
@@ -53,7 +58,7 @@ def verify(request: Request, token: str, signer: TimestampSigner, public_url: st
     allowed = {urlsplit(public_url).netloc, request.headers.get("host", "")}
     if origin and origin != "null" and urlsplit(origin).netloc not in allowed:
         raise CsrfFailed()
-    cookie = request.cookies.get(COOKIE, "")
+    cookie = request.cookies.get(cookie_name(public_url.startswith("https://")), "")
     try:
         signed = signer.unsign(token, max_age=MAX_AGE).decode()
     except (BadSignature, UnicodeDecodeError):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gateway.audit.checkpoints import checkpoint_hash
+from gateway.audit.verify import newest_checkpoint
 from gateway.core.errors import StoreUnavailable
 from gateway.core.schedule import status
 from gateway.core.times import iso
@@ -30,6 +33,23 @@ async def api_status(request: Request) -> Response:
             "timezone": tz.key,
         },
         headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def audit_head(request: Request) -> Response:
+    """The newest signed audit checkpoint, for auditors to write down somewhere the
+    gateway's operators cannot edit (a cron job, a ticket): a later `audit verify` that
+    ends before it shows a cut. Public: hashes, counts and times, nothing personal."""
+    folder = services(request).settings.audit.checkpoint_dir
+    newest = await anyio.to_thread.run_sync(newest_checkpoint, folder) if folder else None
+    if newest is None:
+        return JSONResponse(
+            {"error": "no_checkpoint", "message": "No audit checkpoint has been written."},
+            status_code=404,
+            headers={"Cache-Control": "no-cache"},
+        )
+    return JSONResponse(
+        {**newest, "hash": checkpoint_hash(newest)}, headers={"Cache-Control": "no-cache"}
     )
 
 
@@ -84,6 +104,7 @@ async def metrics(request: Request) -> Response:
 
 routes = [
     Route("/api/status", api_status),
+    Route("/api/audit-head", audit_head),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/metrics", metrics),

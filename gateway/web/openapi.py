@@ -160,6 +160,23 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                 },
             }
         },
+        "/api/audit-head": {
+            "get": {
+                "summary": "The newest signed audit checkpoint, for auditors to record elsewhere",
+                "operationId": "auditHead",
+                "responses": {
+                    "200": {
+                        "description": "The checkpoint as written, and its SHA-256 (`hash`)",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Checkpoint"}
+                            }
+                        },
+                    },
+                    "404": _error("No checkpoint written (or no audit.checkpoint_dir)"),
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",
@@ -280,9 +297,32 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                         "consent": {"type": "string", "enum": ["yes"]},
                         "csrf": {
                             "type": "string",
-                            "description": "From the form; bound to the gw_csrf cookie it sets",
+                            "description": "From the form; bound to the csrf cookie it sets",
                         },
                         "lang": {"type": "string", "enum": ["en", "fi", "sv"]},
+                    },
+                },
+                "Checkpoint": {
+                    "type": "object",
+                    "required": [
+                        "version",
+                        "number",
+                        "previous",
+                        "seq",
+                        "head",
+                        "time",
+                        "signature",
+                        "hash",
+                    ],
+                    "properties": {
+                        "version": {"type": "integer"},
+                        "number": {"type": "integer", "description": "1, 2, 3..."},
+                        "previous": {"type": "string", "description": "hash of the one before"},
+                        "seq": {"type": "integer", "description": "the audit event signed"},
+                        "head": {"type": "string", "description": "that event's hash"},
+                        "time": {"type": "string", "format": "date-time"},
+                        "signature": {"type": "string", "description": "Ed25519, base64"},
+                        "hash": {"type": "string", "description": "SHA-256 of this checkpoint"},
                     },
                 },
                 "Error": {

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from gateway.core.errors import LinkRefused
 from gateway.core.schedule import Schedule, Status, status
 from gateway.i18n.translator import Translator
 from gateway.web.pages import render, rows, schedule_json, translator, when
@@ -80,7 +81,13 @@ async def open_link(request: Request) -> Response:
     """A personal link: start a session, then send the browser on without the token."""
     svc = services(request)
     token = request.path_params["token"]
-    cookie = await svc.gatekeeper.open_link(token, client_ip(request))
+    ip = client_ip(request)
+    await svc.ratelimits.check("link_refused_ip", ip or "unknown")  # 429 after many refusals
+    try:
+        cookie = await svc.gatekeeper.open_link(token, ip)
+    except LinkRefused:
+        await svc.ratelimits.count("link_refused_ip", ip or "unknown")
+        raise
     response = RedirectResponse("/watch", status_code=303)
     response.set_cookie(
         svc.cookie_name,

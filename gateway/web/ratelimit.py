@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -27,6 +28,7 @@ LIMITS = {
     "register_ip": parse("10/minute"),
     "register_ip_hour": parse("60/hour"),
     "register_email": parse("3/hour"),
+    "link_refused_ip": parse("30/minute"),  # refused personal links: then 429 for a minute
 }
 
 
@@ -63,13 +65,30 @@ class RateLimits:
             if not await self._hit(item, name, key):
                 raise RateLimited(await self._retry_after(item, name, key))
 
+    async def check(self, name: str, key: str) -> None:
+        """RateLimited if `key` is already at the limit `name`; counts nothing."""
+        item = LIMITS[name]
+        if not await self._test(item, name, key):
+            raise RateLimited(await self._retry_after(item, name, key))
+
+    async def count(self, name: str, key: str) -> None:
+        """Count one against `key` (what `check` looks at) without refusing anything."""
+        await self._hit(LIMITS[name], name, key)
+
+    async def _test(self, item: RateLimitItem, name: str, key: str) -> bool:
+        return await self._ask(lambda limiter: limiter.test(item, name, key))
+
     async def _hit(self, item: RateLimitItem, name: str, key: str) -> bool:
+        return await self._ask(lambda limiter: limiter.hit(item, name, key))
+
+    async def _ask(self, question: Callable[[MovingWindowRateLimiter], Awaitable[bool]]) -> bool:
+        """The shared limiter's answer, or this process's when the shared one is down."""
         if self.shared is not None:
             try:
-                return await self.shared.hit(item, name, key)
+                return await question(self.shared)
             except StorageError as exc:
                 log.warning("rate limits fall back to this process: %s", exc)
-        return await self.local.hit(item, name, key)
+        return await question(self.local)
 
     async def _retry_after(self, item: RateLimitItem, name: str, key: str) -> int:
         limiter = self.shared or self.local

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from gateway.core.errors import UsageError
 from gateway.i18n.translator import LANGUAGES
-from gateway.mail.registrants import MAX_NAME, MAX_ORGANISATION, clean_email
+from gateway.mail.registrants import MAX_NAME, MAX_ORGANISATION, clean_email, text_problem
 from gateway.web import csrf
 from gateway.web.pages import render, translator, when
 from gateway.web.services import Services, client_ip, services
@@ -38,20 +38,25 @@ def _field(data: FormData, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _errors(form: Form) -> list[str]:
+def _errors(form: Form) -> list[tuple[str, str]]:
+    """(field, message key) for each field that cannot be stored as it is."""
     problems = []
-    if not form.name.strip() or len(form.name) > MAX_NAME or any(c in form.name for c in "\r\n"):
-        problems.append("name")
+    if text_problem(form.name):
+        problems.append(("name", "error_name_characters"))
+    elif not form.name.strip() or len(form.name) > MAX_NAME:
+        problems.append(("name", "error_name"))
     try:
         if any(c in form.email for c in "\r\n") or len(form.email) > 254:
             raise UsageError("bad address")
         clean_email(form.email)
     except UsageError:
-        problems.append("email")
-    if len(form.organisation) > MAX_ORGANISATION or any(c in form.organisation for c in "\r\n"):
-        problems.append("organisation")
+        problems.append(("email", "error_email"))
+    if text_problem(form.organisation):
+        problems.append(("organisation", "error_organisation_characters"))
+    elif len(form.organisation) > MAX_ORGANISATION:
+        problems.append(("organisation", "error_organisation"))
     if not form.consent:
-        problems.append("consent")
+        problems.append(("consent", "error_consent"))
     return problems
 
 
@@ -62,7 +67,7 @@ def _page(
     status: int = 200,
     errors: list[tuple[str, str]] | None = None,
 ) -> Response:
-    token, cookie = csrf.issue(request, svc.csrf_signer)
+    token, cookie = csrf.issue(request, svc.csrf_signer, secure=svc.settings.event.secure)
     schedule = svc.settings.schedule
     response = render(
         request,
@@ -123,9 +128,9 @@ async def register(request: Request) -> Response:
     problems = _errors(form)
     if problems:
         await svc.audit.record(
-            "registration.refused", ip=ip, reason="invalid", fields=sorted(problems)
+            "registration.refused", ip=ip, reason="invalid", fields=sorted(f for f, _ in problems)
         )
-        return _page(request, svc, form, 400, [(f, t(f"error_{f}")) for f in problems])
+        return _page(request, svc, form, 400, [(f, t(key)) for f, key in problems])
     address = clean_email(form.email)
     await svc.ratelimits.hit(("register_email", address.lower()))
     registrant, created = await svc.registry.add(

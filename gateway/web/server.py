@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.settings import Settings
 from gateway.web.app import create_app
@@ -28,6 +31,131 @@ def steady_memory() -> bool:
         return bool(libc and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
     except (OSError, AttributeError):
         return False
+
+
+MAX_URL = 8 * 1024  # the request target: 414 beyond
+MAX_HEAD = 32 * 1024  # request line and header fields together: 431 beyond
+MAX_FIELDS = 100  # header fields: 431 beyond
+MAX_BODY = 1024 * 1024  # no route takes more (a registration is under 64 KiB): 413 beyond
+REQUEST_DEADLINE = 20.0  # seconds from a request's first byte to its last: 408, then closed
+MAX_CONNECTIONS = 4096  # connections and requests in flight: 503 beyond (uvicorn)
+
+
+class Refused(Exception):
+    """Raised in a parser callback: the request is answered `status` and the connection closed."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol with limits of its own, so that `gateway serve` is safe
+    without nginx in front: a request target over MAX_URL is 414, a head over MAX_HEAD
+    bytes or MAX_FIELDS fields 431, a body over MAX_BODY 413, and a request not complete
+    REQUEST_DEADLINE seconds after its first byte (or after the connection opened) 408;
+    each answer closes the connection. Bytes of an unfinished head are counted as they
+    arrive, so a header line trickled forever is cut off at MAX_HEAD plus one read, never
+    buffered without end."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0  # bytes received since this request's head began
+        self._in_head = True
+        self._head_size = 0  # of the target and fields parsed so far
+        self._fields = 0
+        self._body = 0
+        self._refused: int | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._deadline is None:
+                self._start_deadline()
+        super().data_received(data)
+        if self._in_head and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
+            self._refuse(431)
+
+    def on_message_begin(self) -> None:
+        self._in_head, self._head_size, self._fields, self._body = True, 0, 0, 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        if self._head_size > MAX_URL:
+            self._stop(414)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        self._fields += 1
+        if self._head_size > MAX_HEAD or self._fields > MAX_FIELDS:
+            self._stop(431)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
+        length = next((v for k, v in self.headers if k == b"content-length"), b"0")
+        if length.isdigit() and int(length) > MAX_BODY:
+            self._stop(413)
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._body += len(body)
+        if self._body > MAX_BODY:
+            self._stop(413)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._stop_deadline()
+        self._in_head = True  # what comes next on this connection is another head
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to any parser error; ours when a callback refused the request."""
+        cause = self._refused
+        if cause is None:
+            super().send_400_response(msg)
+        else:
+            self._refuse(cause)
+
+    def _stop(self, status: int) -> None:
+        """Stop parsing (from a callback): uvicorn then calls send_400_response."""
+        self._refused = status
+        raise Refused(status)
+
+    def _refuse(self, status: int) -> None:
+        self._stop_deadline()
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self.transport.close()  # mid-response: nothing more can be said
+            return
+        self.transport.write(
+            STATUS_LINE[status] + b"content-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.close()
+
+    def _start_deadline(self) -> None:
+        self._deadline = self.loop.call_later(REQUEST_DEADLINE, self._too_slow)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self._refuse(408)
 
 
 def serve(settings: Settings, *, host: str, port: int, trusted_proxies: str = "127.0.0.1") -> int:
@@ -53,5 +181,7 @@ def serve(settings: Settings, *, host: str, port: int, trusted_proxies: str = "1
         log_level="info",
         access_log=False,  # a line per segment costs ~20 % of the request rate; nginx logs
         server_header=False,
+        http=GuardedHttp,
+        limit_concurrency=MAX_CONNECTIONS,
     )
     return 0

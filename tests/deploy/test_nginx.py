@@ -125,10 +125,13 @@ def test_the_rendered_deploy_config_passes_nginx_t(tmp_path: Path) -> None:
 
 
 def test_render_refuses_a_config_with_placeholders_left(tmp_path: Path) -> None:
-    rendered = render(tmp_path, {"GW_ORIGIN": "http", "GW_CACHE_DIR": str(tmp_path / "cache")})
+    env = {"GW_ORIGIN": "http", "GW_CACHE_DIR": str(tmp_path / "cache")}
+    rendered = render(tmp_path, {**env, "GW_SERVER_NAME": "stream.example.org"})
     assert rendered.returncode == 2
     assert "GW_LIVE_ORIGIN_HOST" in rendered.stderr
     assert render(tmp_path, {"GW_ORIGIN": "ftp"}).returncode == 2
+    nameless = render(tmp_path, env)  # server_name _: where would plain http go?
+    assert nameless.returncode == 2 and "GW_PUBLIC_URL" in nameless.stderr
 
 
 def test_floods_are_limited_per_address_and_bodies_are_capped(
@@ -303,11 +306,13 @@ def test_the_gateways_410_reaches_the_client_through_nginx(
 ) -> None:
     now = _now()
     parts: list[Part] = [("Part I", -180 * MINUTE, -120 * MINUTE, True)]
-    config = _event(tmp_path, now, store_url, parts, recording_until=-MINUTE)
+    until = dt.timedelta(seconds=6)  # the link opens before, and no more after
+    config = _event(tmp_path, now, store_url, parts, recording_until=until)
     write_live(tmp_path / "live", now - 3 * dt.timedelta(hours=1), 5)
     deployment = start_deployment(config)
     nginx = deployment.nginx
     browser = deployment.viewer("after@example.org")
+    time.sleep(max(0.0, (now + until - _now()).total_seconds()) + 0.2)
     for path in ("/recording/rec0.ts", "/recording/index.m3u8", "/recording/rec0.ts"):
         _refused(browser.get(path), 410, "recording_expired")
     lines = _log_lines(nginx, "/recording/rec0.ts", count=2)
@@ -398,3 +403,33 @@ def test_an_http_origin_is_fetched_once_per_segment_through_nginx(
     for viewer in viewers:
         _refused(viewer.get("/live/ahead.ts"), 403)
     assert origin.counts["/live/ahead.ts"] == read["ahead.ts"]  # never fetched for a viewer
+
+
+def test_no_symlink_followed_no_token_logged_no_redirect_from_the_host_header(
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
+) -> None:
+    config = _event(tmp_path, _now(), store_url, _parts(-90, -60, -30, -10))  # recording open
+    names = listed((tmp_path / "recording" / "index.m3u8").read_text())
+    outside = tmp_path / "secret.ts"
+    outside.write_bytes(b"SECRET, not part of the recording")
+    (tmp_path / "recording" / names[1]).unlink()
+    (tmp_path / "recording" / names[1]).symlink_to(outside)
+    deployment = start_deployment(config)
+    link = deployment.register("viewer@example.org")
+    browser = deployment.open(link)
+    assert browser.get(f"/recording/{names[0]}").content == segment_bytes(names[0])
+    followed = browser.get(f"/recording/{names[1]}")
+    assert followed.status_code in (403, 404) and b"SECRET" not in followed.content
+    evil = {"Host": "evil.example"}
+    for path in (f"{link}/", "/watch/", "/live", "/admin"):
+        answer = deployment.nginx.client().get(path, headers=evil, follow_redirects=False)
+        assert "evil.example" not in answer.headers.get("location", ""), (path, answer.headers)
+    plain = httpx2.get(
+        f"http://127.0.0.1:{deployment.nginx.http_port}/watch", headers=evil, follow_redirects=False
+    )
+    assert plain.status_code == 301 and plain.headers["location"] == "https://127.0.0.1/watch"
+    token = link.rsplit("/w/", 1)[1]
+    signature = token.rsplit(".", 1)[1]
+    logged = "\n".join(deployment.nginx.access_log())
+    assert "/w/" in logged and signature not in logged and token not in logged
+    assert f"/w/{token.rsplit('.', 1)[0]}.[cut]" in logged  # the registrant id, as the audit log

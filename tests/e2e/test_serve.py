@@ -132,6 +132,52 @@ def test_two_servers_on_one_redis_share_sessions_and_revocation(
         browser.get("/live/index.m3u8")
         other.get("/live/index.m3u8")
         server_client = first.client() if _ % 2 else second.client()
-        server_client.get("/w/forged-token")
+        server_client.get(urlsplit(link).path)  # revoked: each refusal is an event
     verified = run_cli(config, "audit", "verify")
     assert verified.stdout.strip().startswith(tuple(f"{n} events valid" for n in range(10, 200)))
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
+def test_huge_and_trickled_headers_are_refused_with_memory_bounded(
+    tmp_path: Path, start_server: Callable[[Path], Server]
+) -> None:
+    """The review's finding: an 8 MB header answered 200, and ten connections trickling
+    32 MB header lines took RSS from 61 to 405 MB. `gateway serve` alone, no nginx."""
+    server = start_server(_setup(tmp_path, "sqlite:///gateway.db"))
+    port = int(server.url.rsplit(":", 1)[1])
+    assert server.client().get("/api/status").status_code == 200
+    before = _rss_kib(server.process.pid)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        try:
+            sock.sendall(
+                b"GET /api/status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2**20 + b"\r\n\r\n"
+            )
+        except OSError:
+            pass  # closed while sending: it refused
+        reply = sock.recv(65536)
+    assert not reply.startswith(b"HTTP/1.1 200") and reply[:12] in (b"", b"HTTP/1.1 431")
+    trickling = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(10)]
+    line = b"a" * 64 * 1024
+    cut: list[socket.socket] = []
+    try:
+        for sock in trickling:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Trickle: ")
+        for _ in range(512):  # up to 32 MB each, if it never said no
+            for sock in [s for s in trickling if s not in cut]:
+                try:
+                    sock.sendall(line)
+                except OSError:
+                    cut.append(sock)
+            if len(cut) == len(trickling):
+                break
+    finally:
+        for sock in trickling:
+            sock.close()
+    assert len(cut) == 10, f"{10 - len(cut)} trickled headers were still read after 32 MB"
+    grown = (_rss_kib(server.process.pid) - before) / 1024
+    assert grown < 40, f"RSS grew by {grown:.0f} MB"
+    assert server.client().get("/api/status").status_code == 200

@@ -64,7 +64,7 @@ class Api:
     clock: FrozenClock
     cookie: str  # a valid session
     token: str  # a valid personal link's token
-    csrf: tuple[str, str]  # (form field, gw_csrf cookie)
+    csrf: tuple[str, str]  # (form field, __Host-gw_csrf cookie)
     browsers: dict[str, TestClient] = field(default_factory=dict)
 
     def browser(self, ip: str) -> TestClient:
@@ -106,7 +106,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         form = client.get("/register")
         found = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert found is not None, "the form carries its CSRF token"
-        csrf = (found.group(1), form.cookies["gw_csrf"])
+        csrf = (found.group(1), form.cookies["__Host-gw_csrf"])
         client.cookies.clear()
         yield Api(app, client, clock, cookie, token, csrf)
 
@@ -140,7 +140,7 @@ def _send(api: Api, case: Case[Any], session: str, ip: int) -> Any:
     data = kwargs.get("data")
     if case.operation.path == "/register" and isinstance(data, dict) and session == "valid":
         data = {**data, "csrf": api.csrf[0]}
-        cookies["gw_csrf"] = api.csrf[1]
+        cookies["__Host-gw_csrf"] = api.csrf[1]
     if cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
     body: dict[str, Any] = {}

@@ -54,8 +54,9 @@ def test_captions_are_served_like_the_recording(
     assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
     assert vtt.content == (gw.tmp / "recording" / "subs" / "en.vtt").read_bytes()
     assert "subs/en.m3u8" in viewer.get("/recording/index.m3u8").text
-    gw.clock.now = helsinki("2021-12-18T23:59:59")  # available_until: from this instant, 410
+    gw.clock.now = helsinki("2021-12-18T23:59:58")
     viewer = gw.login()
+    gw.clock.now = helsinki("2021-12-18T23:59:59")  # available_until: from this instant, 410
     for path in paths:
         assert viewer.get(path).status_code == 410, path
     gw.clock.now = helsinki("2021-12-18T12:00")

@@ -35,6 +35,7 @@ from gateway.core.clock import FrozenClock, system_clock
 from gateway.web.admin import auth, oidc
 from tests.conftest import free_port
 from tests.web.conftest import Gateway
+from tests.web.test_admin_pages import token
 
 PUBLIC = "https://stream.example.org"
 OPS = "ops@example.org"
@@ -44,12 +45,14 @@ SESSION = "__Host-gw_admin"
 SECRET_ENV = {"GATEWAY_OIDC_CLIENT_SECRET": "client-secret-for-tests"}
 
 
-def admin_toml(idp: str, client_id: str = "stream-gateway") -> str:
+def admin_toml(
+    idp: str, client_id: str = "stream-gateway", ops: tuple[str, ...] = (OPS, "Stream-Ops")
+) -> str:
     return f"""
 [admin]
 oidc_discovery_url = "{idp}{oidc.WELL_KNOWN}"
 client_id = "{client_id}"
-ops = ["{OPS}", "Stream-Ops"]
+ops = {json.dumps(list(ops))}
 auditors = ["{DPO}"]
 """
 
@@ -58,9 +61,10 @@ auditors = ["{DPO}"]
 def make_admin(make_gateway: Callable[..., Gateway], idp: str) -> Callable[..., Gateway]:
     """A gateway with `[admin]` on the provider, its clock at real time (ID tokens carry it)."""
 
-    def make(**kwargs: Any) -> Gateway:
+    def make(ops: tuple[str, ...] = (OPS, "Stream-Ops"), **kwargs: Any) -> Gateway:
         clock = FrozenClock(system_clock())
-        return make_gateway(extra=admin_toml(idp), env=SECRET_ENV, clock=clock, **kwargs)
+        extra = admin_toml(idp, ops=ops)
+        return make_gateway(extra=extra, env=SECRET_ENV, clock=clock, **kwargs)
 
     return make
 
@@ -71,8 +75,9 @@ def gw(make_admin: Callable[..., Gateway]) -> Gateway:
 
 
 def user(idp: str, sub: str, **claims: Any) -> None:
-    """Tell the provider who `sub` is (by default just their email)."""
-    answer = httpx2.put(f"{idp}/users/{quote(sub, safe='')}", json=claims or {"email": sub})
+    """Tell the provider who `sub` is (by default their email, verified)."""
+    claims = claims or {"email": sub, "email_verified": True}
+    answer = httpx2.put(f"{idp}/users/{quote(sub, safe='')}", json=claims)
     assert answer.status_code == 204, answer.text
 
 
@@ -142,6 +147,7 @@ def test_the_authorization_request_uses_pkce_and_the_public_url(gw: Gateway, idp
 
 
 def test_an_auditor_signs_in_and_is_refused_ops_work_once_audited(gw: Gateway, idp: str) -> None:
+    user(idp, DPO)
     browser = sign_in(gw, idp, DPO)
     assert whoami(browser) == {"identity": DPO, "roles": ["auditor"]}
     cookie = browser.cookies.get(SESSION)
@@ -179,7 +185,7 @@ def test_staff_without_a_session_asks_to_sign_in(gw: Gateway) -> None:
 
 def test_a_groups_claim_grants_its_role(gw: Gateway, idp: str) -> None:
     user(idp, "grace", email="grace@example.org", groups=["stream-ops", "staff"])
-    assert whoami(sign_in(gw, idp, "grace")) == {"identity": "grace@example.org", "roles": ["ops"]}
+    assert whoami(sign_in(gw, idp, "grace")) == {"identity": "grace", "roles": ["ops"]}
 
 
 def test_ops_also_have_auditor_access() -> None:
@@ -211,6 +217,51 @@ def test_an_unverified_email_grants_nothing(gw: Gateway, idp: str) -> None:
     answer = browser.get(authorize(browser, idp, "mallory"), follow_redirects=False)
     assert answer.status_code == 403
     assert events(gw, "admin.refused") == [("mallory", {"reason": "not_staff"})]
+
+
+@pytest.mark.parametrize("verified", [None, "true", 1, "yes"])
+def test_an_email_not_verified_by_a_json_true_grants_nothing(
+    gw: Gateway, idp: str, verified: Any
+) -> None:
+    claims = {"email": OPS} if verified is None else {"email": OPS, "email_verified": verified}
+    user(idp, "olli", **claims)  # no claim at all: not verified
+    browser = gw.browser()
+    answer = browser.get(authorize(browser, idp, "olli"), follow_redirects=False)
+    assert answer.status_code == 403 and "olli is not on the console" in answer.text
+    assert events(gw, "admin.refused") == [("olli", {"reason": "not_staff"})]
+    assert SESSION not in browser.cookies
+
+
+def test_a_provider_without_email_verified_maps_by_subject(
+    make_admin: Callable[..., Gateway], idp: str
+) -> None:
+    gw = make_admin(ops=("sub:olli-7",))
+    user(idp, "olli-7", email=OPS)
+    assert whoami(sign_in(gw, idp, "olli-7")) == {"identity": "olli-7", "roles": ["ops"]}
+
+
+def test_roles_come_from_the_current_config_on_every_request(
+    make_admin: Callable[..., Gateway], idp: str
+) -> None:
+    user(idp, OPS)
+    user(idp, "grace", email="grace@example.org", email_verified=True, groups=["stream-ops"])
+    before = make_admin()
+    olli, grace = sign_in(before, idp, OPS), sign_in(before, idp, "grace")
+    assert whoami(olli)["roles"] == ["ops"] and whoami(grace)["roles"] == ["ops"]
+    form = token(olli, "/admin/")  # the console left open in a tab
+    after = make_admin(ops=("grace@example.org",))  # restarted without Olli or the group
+    olli_after, grace_after = after.browser(), after.browser()
+    olli_after.cookies, grace_after.cookies = olli.cookies, grace.cookies
+    stop = olli_after.post("/admin/live/stop", data={"csrf": form}, follow_redirects=False)
+    assert stop.status_code == 303 and stop.headers["location"].startswith("/admin/login")
+    assert after.call(after.services.store.get_value, "control.stopped") is None
+    refused = [
+        (actor, {k: v for k, v in detail.items()})
+        for actor, detail in events(after, "admin.refused")
+    ]
+    assert refused == [(OPS, {"reason": "not_staff", "action": "POST /admin/live/stop"})]
+    assert whoami(olli_after) == 303 and whoami(olli) == 303  # signed out, on every replica
+    assert whoami(grace_after) == {"identity": "grace@example.org", "roles": ["ops"]}
 
 
 @pytest.mark.parametrize(

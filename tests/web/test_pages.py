@@ -122,3 +122,20 @@ def test_security_headers(gateway: Gateway) -> None:
     assert "unsafe-inline" not in csp
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_no_location_is_ever_built_from_the_host_header(gateway: Gateway) -> None:
+    """`GET /w/<token>/` with `Host: evil.example` answered `Location: http://evil.example/…`
+    (Starlette's trailing-slash redirect). Absolute URLs come from event.public_url only."""
+    token = gateway.link_path(gateway.register()).rsplit("/", 1)[1]
+    browser = gateway.browser()
+    for path in (
+        f"/w/{token}/", f"/w/{token}", "/watch/", "/register/", "/admin", "/admin/login/",
+        "/api/status/", "/live/", "/recording/", "/", "//evil.example/", "/accessibility/",
+    ):  # fmt: skip
+        answer = browser.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+        location = answer.headers.get("location", "")
+        assert "evil.example" not in location, (path, answer.status_code, location)
+        assert answer.status_code < 500, path
+    typed = browser.get("/admin", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert typed.status_code == 308 and typed.headers["location"] == "/admin/"

@@ -22,7 +22,7 @@ def _form(browser: TestClient) -> dict[str, str]:
     page = browser.get("/register")
     assert page.status_code == 200
     hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
-    assert "csrf" in hidden and "gw_csrf" in browser.cookies
+    assert "csrf" in hidden and "__Host-gw_csrf" in browser.cookies  # https public_url
     return hidden
 
 
@@ -127,6 +127,12 @@ def test_after_the_deadline_the_form_says_closed_and_post_is_403(gateway: Gatewa
         ({"name": ""}, "name"),
         ({"name": "N" * 20_000}, "name"),
         ({"name": "Eve\r\nBcc: attacker@evil.example"}, "name"),
+        ({"name": "=?UTF-8?Q?=0A?=Bcc: x@evil.example"}, "name"),
+        ({"name": "=?UTF-8?Q?=0D=0A=0D=0A?=Text of the attacker's"}, "name"),
+        ({"name": "Eve =?utf-8?b?DQpSZXBseS1UbzogeEBldmlsLmV4YW1wbGU=?="}, "name"),
+        ({"name": "Eve\x00Null"}, "name"),
+        ({"name": "Eve\u202eevE"}, "name"),
+        ({"organisation": "Org\x1b[31m"}, "organisation"),
         ({"organisation": "O" * 300}, "organisation"),
     ],
 )
@@ -173,3 +179,34 @@ def test_the_landing_page_links_to_registration_until_it_closes(
     assert 'href="/register"' in gateway.client.get("/").text
     gateway.clock.now = helsinki("2021-11-17T12:00")
     assert 'href="/register"' not in gateway.client.get("/").text
+
+
+def test_a_client_hanging_up_mid_body_is_one_quiet_line(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway.clock.now = helsinki("2021-11-10T12:00")
+    messages: list[dict[str, object]] = [
+        {"type": "http.request", "body": b"name=Maija&email=ma", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"stream.example.org"), (b"content-length", b"200")]
+    headers.append((b"content-type", b"application/x-www-form-urlencoded"))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "https", "path": "/register", "raw_path": b"/register", "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("203.0.113.5", 4000),
+        "server": ("stream.example.org", 443), "state": {},
+    }  # fmt: skip
+    with caplog.at_level("INFO"):
+        gateway.call(gateway.client.app, scope, receive, send)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+    assert all(m.get("status") != 500 for m in sent)
+    assert not gateway.call(gateway.services.store.registrants)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -63,6 +64,27 @@ def test_refusals_are_audited_with_their_reason(gateway: Gateway) -> None:
     refused = [e for e in events if e.type == "link.refused"]
     assert refused[-1].detail["reason"] == "bad_signature"
     assert token not in json.dumps([e.detail for e in events])
+
+
+def test_a_flood_of_bad_links_is_summarised_and_limited_per_address(gateway: Gateway) -> None:
+    """The review's finding: every refused /w/<garbage> appended an event (814/s from one
+    client). Now one event per address, reason and minute, then one with the count."""
+    flood, other = gateway.browser("203.0.113.7"), gateway.browser("198.51.100.2")
+    statuses = [flood.get(f"/w/garbage{i}", follow_redirects=False).status_code for i in range(500)]
+    assert statuses[0] == 403 and set(statuses) <= {403, 429} and 429 in statuses
+    limited = flood.get("/w/garbage", follow_redirects=False)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert other.get("/w/garbage", follow_redirects=False).status_code == 403  # others unaffected
+    gateway.clock.advance(minutes=1)
+    gateway.call(gateway.services.gatekeeper.flush_refusals)
+    refused = [
+        e for e in gateway.call(gateway.services.store.audit_events) if e.type == "link.refused"
+    ]
+    assert len(refused) <= 4, [e.detail for e in refused]
+    counted = sum(e.detail["count"] for e in refused if e.detail["reason"] == "bad_signature")
+    assert counted == statuses.count(403) + 1  # every refusal counted, the other address's too
+    assert {e.ip for e in refused} == {e.ip for e in refused if e.ip}  # hashed addresses only
+    assert len({e.ip for e in refused}) == 2
 
 
 def test_revoke_refuses_the_running_session_and_the_link(any_gateway: Gateway) -> None:
@@ -313,3 +335,17 @@ def test_a_grant_is_forgotten_at_once_when_access_changes_in_this_process(
     assert viewer.get("/live/index.m3u8").status_code == 200
     gateway.call(gateway.registry.revoke, registrant.email, actor="test")
     assert viewer.get("/live/index.m3u8").status_code == 403  # same instant: not remembered
+
+
+def test_links_and_sessions_stop_when_the_recording_closes(gateway: Gateway) -> None:
+    until = gateway.settings.schedule.recording_until
+    registrant = gateway.register()
+    gateway.clock.now = until - dt.timedelta(hours=2)
+    viewer = gateway.login(registrant)  # its session lasts past the recording: no matter
+    gateway.clock.now = until + dt.timedelta(seconds=1)
+    assert viewer.get("/recording/index.m3u8").status_code == 410
+    late = gateway.browser().get(gateway.link_path(registrant), follow_redirects=False)
+    assert late.status_code == 403 and "no longer works" in late.text
+    assert "set-cookie" not in late.headers
+    events = gateway.call(gateway.services.store.audit_events)
+    assert [e.detail["reason"] for e in events if e.type == "link.refused"] == ["expired"]

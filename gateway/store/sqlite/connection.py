@@ -56,11 +56,14 @@ class SqliteBase:
         self.path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
         self._access_changes = 0  # made through this object (local_access_changes)
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
             return self._conn
+        if self._closed:  # never a connection nobody will close
+            raise StoreUnavailable(f"sqlite {self.path}: the store was closed")
         if self.path != ":memory:" and not self.path.startswith("file:"):
             parent = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(parent, exist_ok=True)
@@ -122,6 +125,7 @@ class SqliteBase:
     async def close(self) -> None:
         def work() -> None:
             with self._lock:
+                self._closed = True
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None

@@ -4,9 +4,11 @@ Authorization code flow with PKCE (S256), `state` and `nonce`. The pending
 sign-in lives in a signed cookie for 10 minutes, so a sign-in started on one
 replica completes on another. The ID token is checked here with joserfc
 (signature by the provider's JWKS, issuer, audience, expiry, nonce). Roles
-come from the verified email or a `groups` claim matched against `[admin]`.
-A signed-in staff member has a session in the store (`admin-session:<id>`),
-named by a random id in a signed cookie; sign-out deletes both.
+come from the email (when `email_verified` is true), a `groups` claim or the
+subject (`sub:<sub>`) matched against `[admin]`, looked up on every request.
+A signed-in staff member has a session in the store (`admin-session:<id>`,
+holding who they are, never their roles), named by a random id in a signed
+cookie; sign-out deletes both, and so does being taken off every list.
 
 Console pages call `staff(request, role)`. Words are English: staff only.
 """
@@ -18,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
@@ -93,10 +96,12 @@ class FormExpired(AdminError):
 
 @dataclass(frozen=True)
 class Staff:
-    """A signed-in staff member: an identity (email, or the provider's subject) and roles."""
+    """A signed-in staff member: an identity (email, or the provider's subject), the roles
+    `[admin]` gives them now, and the names (verified email, groups, `sub:`) it was read by."""
 
     identity: str
     roles: frozenset[str]
+    names: frozenset[str] = frozenset()
 
     def can(self, role: str) -> bool:
         """Whether they may act as `role`; ops can do everything an auditor can."""
@@ -127,19 +132,32 @@ def _local(path: str) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-def _roles(claims: dict[str, Any], admin: AdminSettings) -> tuple[str, frozenset[str]]:
-    """(identity, roles) from verified ID token claims."""
+def _names(claims: dict[str, Any]) -> tuple[str, frozenset[str]]:
+    """(identity, names to look up in `[admin]`) from verified ID token claims.
+
+    The email counts only when `email_verified` is the JSON boolean true: a provider
+    that leaves the claim out (or sends "true") has not verified it. Such providers
+    are mapped by a `groups` claim or by subject (`sub:<sub>` in a list).
+    """
     email = claims.get("email")
-    verified = isinstance(email, str) and claims.get("email_verified", True) is True
-    names = {email.lower()} if verified and isinstance(email, str) else set()
+    verified = isinstance(email, str) and claims.get("email_verified") is True
+    names = {f"sub:{claims['sub']}"}
+    if verified and isinstance(email, str):
+        names.add(email.lower())
     groups = claims.get("groups")
     if isinstance(groups, list):
         names.update(g.lower() for g in groups if isinstance(g, str))
-    roles = {OPS} if names & set(admin.ops) else set()
-    if names & set(admin.auditors):
-        roles.add(AUDITOR)
     identity = email.lower() if verified and isinstance(email, str) else str(claims["sub"])
-    return identity, frozenset(roles)
+    return identity, frozenset(names)
+
+
+def roles_of(names: Iterable[str], admin: AdminSettings) -> frozenset[str]:
+    """The roles `names` have under `admin` as configured now (never frozen into a session)."""
+    names = set(names)
+    roles = {OPS} if names & {n.lower() for n in admin.ops} else set()
+    if names & {n.lower() for n in admin.auditors}:
+        roles.add(AUDITOR)
+    return frozenset(roles)
 
 
 def _configured(svc: Services) -> AdminSettings:
@@ -192,7 +210,18 @@ async def signed_in(request: Request) -> Staff | None:
     if dt.datetime.fromisoformat(data["expires_at"]) <= svc.clock():
         await svc.store.delete_value(SESSION_KEY + sid)
         return None
-    return Staff(data["identity"], frozenset(data["roles"]))
+    roles = roles_of(data.get("names", ()), svc.settings.admin)
+    if not roles:  # taken off every list since signing in: signed out here and everywhere
+        await svc.store.delete_value(SESSION_KEY + sid)
+        await svc.audit.record(
+            "admin.refused",
+            actor=data["identity"],
+            ip=client_ip(request),
+            reason="not_staff",
+            action=f"{request.method} {request.url.path}",
+        )
+        return None
+    return Staff(data["identity"], roles)
 
 
 async def staff(request: Request, role: str) -> Staff:
@@ -299,12 +328,13 @@ async def _complete(request: Request, svc: Services) -> tuple[Staff, str]:
     except SignInFailed:
         await svc.audit.record("admin.refused", ip=ip, reason="invalid_id_token")
         raise
-    identity, roles = _roles(claims, admin)
+    identity, names = _names(claims)
+    roles = roles_of(names, admin)
     if not roles:
         await svc.audit.record("admin.refused", actor=identity, ip=ip, reason="not_staff")
         raise NotAllowed(identity, "staff")
     await svc.audit.record("admin.login", actor=identity, ip=ip, roles=sorted(roles))
-    return Staff(identity, roles), safe_next(pending["next"])
+    return Staff(identity, roles, names), safe_next(pending["next"])
 
 
 async def callback(request: Request) -> Response:
@@ -322,9 +352,9 @@ async def callback(request: Request) -> Response:
     await _end_session(request, svc)  # never carry a session id over a sign-in
     sid = secrets.token_urlsafe(32)
     expires = svc.clock() + dt.timedelta(seconds=SESSION_MAX_AGE)
-    record = {
+    record = {  # who, and the names their roles are looked up by: never the roles
         "identity": member.identity,
-        "roles": sorted(member.roles),
+        "names": sorted(member.names),
         "expires_at": expires.isoformat(),
     }
     await svc.store.set_value(SESSION_KEY + sid, json.dumps(record))
@@ -347,7 +377,7 @@ async def _end_session(request: Request, svc: Services) -> None:
 async def logout_form(request: Request) -> Response:
     """A page with the sign-out button (the console's header has one too)."""
     svc = services(request)
-    token, cookie = csrf.issue(request, svc.csrf_signer)
+    token, cookie = csrf.issue(request, svc.csrf_signer, secure=svc.settings.event.secure)
     response = render(
         request, "admin_message.html", heading="Sign out", message="", csrf=token, link=None
     )

@@ -169,7 +169,13 @@ async def schedule_apply(request: Request) -> Response:
     return RedirectResponse("/admin/schedule?done=changed", status_code=303)
 
 
+async def to_console(request: Request) -> Response:
+    """`/admin` as typed: on to the console, by a relative redirect (never from Host)."""
+    return RedirectResponse("/admin/", status_code=308)
+
+
 routes = [
+    Route("/admin", to_console, methods=["GET"]),
     Route("/admin/", dashboard),
     Route("/admin/live/stop", stop_or_resume, methods=["POST"]),
     Route("/admin/live/resume", stop_or_resume, methods=["POST"]),

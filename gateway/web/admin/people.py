@@ -29,7 +29,6 @@ from gateway.web.services import Services, services
 
 PER_PAGE = 50
 MAX_QUERY = 200
-SCAN_PAGE = 1000
 FLASH = {  # `done=` picks one of these: the page never shows text from the URL
     "revoked": "Access revoked: the registrant's links and sessions no longer work.",
     "reissued": "A new link was issued (lifting any revocation); older links no longer work. "
@@ -53,7 +52,7 @@ def page(
 ) -> Response:
     """An admin page with what the layout needs (staff, CSRF token, section, flash)."""
     svc = services(request)
-    token, cookie = csrf.issue(request, svc.csrf_signer)
+    token, cookie = csrf.issue(request, svc.csrf_signer, secure=svc.settings.event.secure)
     response = render(
         request,
         template,
@@ -101,28 +100,14 @@ def mail_state(registrant: Registrant, jobs: list[MailJob], svc: Services) -> st
 
 
 async def opened(svc: Services, shown: list[Registrant]) -> dict[str, str]:
-    """Whether each shown registrant opened their current link, or only an older one.
-
-    Cost: this reads the whole audit log, a page at a time, once per request
-    (the store has no index of events by registrant). Fine for a console used
-    by a few people; an index in the store would be the fix for a long log.
-    """
-    current = {
-        links.fingerprint(links.make_token(svc.registry.signer, r.id, r.link_version)): r.id
-        for r in shown
-    }
-    wanted = {r.id for r in shown}
+    """Whether each shown registrant opened their current link, or only an older one:
+    one stored value per registrant shown (`links.opened_key`), never the audit log."""
     found: dict[str, str] = {}
-    after = 0
-    while wanted and (batch := await svc.store.audit_events(after_seq=after, limit=SCAN_PAGE)):
-        for event in batch:
-            if event.type != "link.opened" or event.registrant not in wanted:
-                continue
-            if current.get(event.detail.get("token", "")) == event.registrant:
-                found[event.registrant] = "yes"
-            else:
-                found.setdefault(event.registrant, "an older link only")
-        after = batch[-1].seq
+    for registrant in shown:
+        version = await svc.store.get_value(links.opened_key(registrant.id))
+        if version is not None:
+            current = version == str(registrant.link_version)
+            found[registrant.id] = "yes" if current else "an older link only"
     return found
 
 
