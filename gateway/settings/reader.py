@@ -285,7 +285,7 @@ class _Reader(Values):
             if not all(isinstance(v, str) for v in value):
                 self.problem(f"admin.{role}", "must be a list of strings")
                 value = []
-            lists[role] = tuple(v.lower() for v in value)
+            lists[role] = tuple(v if v.startswith("sub:") else v.lower() for v in value)
         return AdminSettings(
             oidc_discovery_url=self.get(table, "oidc_discovery_url", str, None, name="admin"),
             client_id=self.get(table, "client_id", str, None, name="admin"),

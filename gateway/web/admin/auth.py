@@ -153,9 +153,9 @@ def _names(claims: dict[str, Any]) -> tuple[str, frozenset[str]]:
 
 def roles_of(names: Iterable[str], admin: AdminSettings) -> frozenset[str]:
     """The roles `names` have under `admin` as configured now (never frozen into a session)."""
-    names = set(names)
-    roles = {OPS} if names & {n.lower() for n in admin.ops} else set()
-    if names & {n.lower() for n in admin.auditors}:
+    names = set(names)  # the lists are read in lower case, but for `sub:` subjects
+    roles = {OPS} if names & set(admin.ops) else set()
+    if names & set(admin.auditors):
         roles.add(AUDITOR)
     return frozenset(roles)
 
