@@ -88,6 +88,17 @@ class Metrics:
             "Live segments listed by the origin that could not be dated, so never served",
             registry=self.registry,
         )
+        self.origin_age = Gauge(
+            "gateway_origin_last_segment_age_seconds",
+            "Seconds since the live origin's newest segment was first listed (NaN: none yet)",
+            registry=self.registry,
+        )
+        self.origin_state = Gauge(
+            "gateway_origin_state",
+            "The live origin's state: 1 for the current one of ok, stalled, ended, missing",
+            ["state"],
+            registry=self.registry,
+        )
         self.stale_grants = Counter(
             "gateway_stale_session_grants",
             "Grants made from a session verified within 5 s while the store was down",

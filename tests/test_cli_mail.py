@@ -124,13 +124,19 @@ def test_send_links_unsent_only_twice_mails_each_once(
     gateway(
         "registrants", "import", "--config", str(config), str(_csv(tmp_path, _people(30))), env=KEYS
     )
-    for _ in range(2):
-        result = gateway("mail", "send-links", "--config", str(config), "--unsent-only", env=KEYS)
+    for flags in ([], ["--unsent-only"]):  # the default sends only what was not yet sent
+        result = gateway("mail", "send-links", "--config", str(config), *flags, env=KEYS)
         assert result.returncode == 0, result.stderr
     assert sorted(r.recipients[0] for r in smtp.handler.received) == sorted(
         f"person{i}@example.org" for i in range(30)
     )
     assert all(line.endswith(",yes") for line in _registrants(config))
+    unconfirmed = gateway("mail", "send-links", "--config", str(config), "--all", env=KEYS)
+    assert unconfirmed.returncode != 0 and "--yes" in unconfirmed.stderr  # no terminal to ask
+    assert len(smtp.handler.received) == 30
+    again = gateway("mail", "send-links", "--config", str(config), "--all", "--yes", env=KEYS)
+    assert again.returncode == 0, again.stderr
+    assert len(smtp.handler.received) == 60  # everyone once more, on purpose
 
 
 def test_server_down_at_the_start_then_the_rerun_sends_everything_once(

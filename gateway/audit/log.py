@@ -45,6 +45,9 @@ TYPES = frozenset(
         "admin.refused",
         "captions.overdue",
         "audit.checkpoint",
+        "origin.stalled",
+        "origin.recovered",
+        "link.shown",
     }
 )
 IP_KEY = "audit.ip_key"

@@ -12,9 +12,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
-from gateway.cli import audit, mail, privacy, registrants, report, running
+from gateway.cli import audit, mail, ops, privacy, registrants, report, running
 from gateway.cli.common import Parser, command
 from gateway.core.errors import ConfigError, GatewayError, StoreUnavailable, UsageError
 from gateway.settings import load_settings
@@ -22,8 +23,10 @@ from gateway.settings import load_settings
 
 def parser() -> argparse.ArgumentParser:
     top = Parser(prog="gateway", description="Livestream access gateway.")
-    commands = top.add_subparsers(dest="command", required=True, parser_class=Parser)
+    top.add_argument("--version", action="version", version=f"gateway {_version()}")
+    commands = top.add_subparsers(dest="command", parser_class=Parser)
     running.add(commands)
+    ops.add_live(commands)
     for module, name, help in (
         (registrants, "registrants", "add, import and list registrants"),
         (registrants, "links", "revoke or reissue personal links"),
@@ -36,6 +39,13 @@ def parser() -> argparse.ArgumentParser:
         sub = group.add_subparsers(dest="action", required=True, parser_class=Parser)
         module.add(name, sub)
     return top
+
+
+def _version() -> str:
+    try:
+        return metadata.version("stream-gateway")
+    except metadata.PackageNotFoundError:  # run from a source tree without installing
+        return "unknown"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -53,7 +63,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command is None:  # bare `gateway`: what it can do
+        top.print_help()
+        return 0
     try:
         return _run(args)
     except ConfigError as exc:

@@ -35,16 +35,34 @@ async def bulk_send(ctx: Context, *, unsent_only: bool, lang: str) -> int:
 
 
 def _send_links(settings: Settings, args: argparse.Namespace) -> int:
+    if args.all and not args.yes and not _confirmed():
+        return 1
     return with_context(
-        settings, lambda ctx: bulk_send(ctx, unsent_only=args.unsent_only, lang=args.lang)
+        settings, lambda ctx: bulk_send(ctx, unsent_only=not args.all, lang=args.lang)
     )
+
+
+def _confirmed() -> bool:
+    """Ask before mailing everyone again; without a terminal to ask, refuse (use --yes)."""
+    if not sys.stdin.isatty():
+        print("gateway: --all mails every registrant again: add --yes to confirm", file=sys.stderr)
+        return False
+    answer = input("Mail every registrant their link again, also those already sent? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def add(group: str, sub: Subparsers[Parser]) -> None:
-    send = command(sub, "send-links", "mail every registrant their personal link", _send_links)
+    send = command(
+        sub,
+        "send-links",
+        "mail each registrant whose current link was not sent yet (a re-run sends the rest)",
+        _send_links,
+    )
     send.add_argument(
         "--unsent-only",
         action="store_true",
-        help="only those whose current link was not mailed yet",
+        help="the default, kept for scripts that say it",
     )
+    send.add_argument("--all", action="store_true", help="mail everyone again (asks first)")
+    send.add_argument("--yes", action="store_true", help="with --all: do not ask")
     send.add_argument("--lang", choices=("en", "fi", "sv"), default="en")

@@ -124,11 +124,22 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 def _revoke(settings: Settings, args: argparse.Namespace) -> int:
     async def work(ctx: Context) -> int:
+        if (await ctx.registry.find(args.email)).revoked:
+            print(f"{args.email.strip()} was already revoked: nothing changed.")
+            return 0
         registrant = await ctx.registry.revoke(args.email, actor="cli")
         print(
             f"Revoked {registrant.email} (id {registrant.id}): their links and sessions "
             "no longer work."
         )
+        return 0
+
+    return with_context(settings, work)
+
+
+def _show(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        print(await ctx.registry.show(args.email, actor="cli"))
         return 0
 
     return with_context(settings, work)
@@ -158,6 +169,9 @@ def add(group: str, sub: Subparsers[Parser]) -> None:
         command(sub, "revoke", "stop a registrant's links and sessions", _revoke).add_argument(
             "email"
         )
+        command(
+            sub, "show", "print a registrant's current link (audited as link.shown)", _show
+        ).add_argument("email")
         reissue = command(sub, "reissue", "issue a new link; older links stop working", _reissue)
         reissue.add_argument("email")
         _mail_options(reissue)

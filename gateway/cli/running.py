@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from gateway.cli import ops
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
 from gateway.cli.schedule_report import report
 from gateway.core.clock import system_clock
 from gateway.core.errors import ConfigError, StoreUnavailable
-from gateway.core.times import parse_time
 from gateway.sessions.controls import ControlState
 from gateway.settings import Settings
 from gateway.stream.captions import Found, MalformedCaptions, captions_status, inspect
@@ -48,7 +48,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _schedule(settings: Settings, args: argparse.Namespace) -> int:
-    at = parse_time(args.at, settings.event.timezone) if args.at else system_clock()
+    at = ops.event_time(args.at, settings) if args.at else system_clock()
     found = captions_found(settings, refuse=False)
     captions = captions_status(
         at, settings.schedule.recording_from, settings.captions.due_days, found.present
@@ -90,4 +90,7 @@ def add(commands: Subparsers[Parser]) -> None:
     schedule = command(
         commands, "schedule", "print the parts and what is served at a moment", _schedule
     )
-    schedule.add_argument("--at", help="a date and time (default: now)")
+    schedule.add_argument(
+        "--at", help="a date and time, or a time of day on the event's day (default: now)"
+    )
+    ops.add_schedule_set(schedule)

@@ -124,9 +124,21 @@ class Registry:
             raise UsageError(f"no registrant with the address {email.strip()!r}")
         return registrant
 
+    async def show(self, email: str, *, actor: str) -> str:
+        """The registrant's current link, for ops to pass on by hand; audited (`link.shown`)."""
+        registrant = await self.find(email)
+        await self.audit.record(
+            "link.shown", registrant=registrant.id, actor=actor, version=registrant.link_version
+        )
+        return self.link(registrant)
+
     async def revoke(self, email: str, *, actor: str) -> Registrant:
-        """Stop every link and session of the registrant (they get 403 from now on)."""
-        registrant = await self.store.bump_link((await self.find(email)).id, revoked=True)
+        """Stop every link and session of the registrant (they get 403 from now on).
+        Revoking someone already revoked changes nothing (no event)."""
+        found = await self.find(email)
+        if found.revoked:
+            return found
+        registrant = await self.store.bump_link(found.id, revoked=True)
         self.journal.add(registrant)
         await self.audit.record(
             "link.revoked", registrant=registrant.id, actor=actor, version=registrant.link_version

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from gateway.core.times import in_zone, iso
 from gateway.store import ValueStore
 
 PARTS_KEY = "control.parts"
+CHANGED_BY_KEY = "control.parts.changed_by"  # who made the last change, and when (JSON)
 WRITE_TRIES = 5  # a change made over others' changes made meanwhile, at most this often
 STOPPED_KEY = "control.stopped"
 log = logging.getLogger(__name__)
@@ -72,6 +74,10 @@ def _decode(text: str) -> tuple[Part, ...]:
         )
         for p in json.loads(text)
     )
+
+
+def _version(stored: str | None) -> str:
+    return hashlib.sha256((stored or "config").encode()).hexdigest()[:16]
 
 
 def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
@@ -198,18 +204,33 @@ class ControlState:
         changed = frozenset(p.name for p in schedule.parts if config_parts.get(p.name) != p)
         return Controls(schedule, stopped, changed)
 
+    async def version(self) -> str:
+        """A name for the parts in force now: a change previewed against it is applied only
+        if they are still the same (`change_part(expected=...)`)."""
+        return _version(await self.store.get_value(PARTS_KEY))
+
     async def change_part(
-        self, name: str, *, start: dt.datetime, end: dt.datetime, streamed: bool, actor: str
+        self,
+        name: str,
+        *,
+        start: dt.datetime,
+        end: dt.datetime,
+        streamed: bool,
+        actor: str,
+        expected: str | None = None,
     ) -> Schedule:
         """Move a part or change whether it is streamed; audited. ScheduleRefused if impossible.
 
         The parts are written over exactly the ones read (`Store.replace_value`):
         should another ops person change a part in between, on any replica, the
         parts are read again and this change checked and made over theirs, so
-        neither is lost.
+        neither is lost. With `expected` (a `version()` taken when the change was
+        previewed), a change by anyone since is refused instead, naming who and when.
         """
         for _ in range(WRITE_TRIES):
             stored = await self.store.get_value(PARTS_KEY)
+            if expected is not None and _version(stored) != expected:
+                raise ScheduleRefused(await self._changed_since())
             current = self.config if stored is None else with_parts(self.config, _decode(stored))
             old = next((p for p in current.parts if p.name == name), None)
             if old is None:
@@ -223,6 +244,8 @@ class ControlState:
         else:
             raise ScheduleRefused("the schedule kept changing meanwhile: look at it again")
         self._cached = None
+        changed_by = {"actor": actor, "at": iso(self.clock(), current.timezone)}
+        await self.store.set_value(CHANGED_BY_KEY, json.dumps(changed_by))
         tz = current.timezone
         await self.audit.record(
             "schedule.changed",
@@ -233,11 +256,21 @@ class ControlState:
         )
         return schedule
 
-    async def set_stopped(self, stopped: bool, *, actor: str) -> None:
-        """The kill switch: stop live serving now, or resume it; audited."""
+    async def _changed_since(self) -> str:
+        raw = await self.store.get_value(CHANGED_BY_KEY)
+        who = json.loads(raw) if raw else {}
+        at = dt.datetime.fromisoformat(who["at"]).strftime("%H:%M") if "at" in who else "?"
+        return (
+            f"the schedule was changed by {who.get('actor', 'someone')} at {at} since you "
+            "looked: review the change again"
+        )
+
+    async def set_stopped(self, stopped: bool, *, actor: str, reason: str | None = None) -> None:
+        """The kill switch: stop live serving now, or resume it; audited (with `reason`)."""
         if stopped:
             await self.store.set_value(STOPPED_KEY, "1")
         else:
             await self.store.delete_value(STOPPED_KEY)
         self._cached = None
-        await self.audit.record("live.stopped" if stopped else "live.resumed", actor=actor)
+        why = {"reason": reason} if reason else {}
+        await self.audit.record("live.stopped" if stopped else "live.resumed", actor=actor, **why)

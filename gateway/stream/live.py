@@ -25,17 +25,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.audit.log import AuditLog
 from gateway.core import dating, playlists
 from gateway.core.clock import Clock
 from gateway.core.dating import Dated
-from gateway.core.errors import AccessRefused, GatewayError, NotFound, RangeNotSatisfiable
+from gateway.core.errors import (
+    AccessRefused,
+    GatewayError,
+    NotFound,
+    RangeNotSatisfiable,
+    StoreUnavailable,
+)
 from gateway.core.playlists import MediaPlaylist, MultivariantPlaylist, Range
 from gateway.core.schedule import LiveWindow
 from gateway.metrics import Metrics
@@ -49,6 +56,8 @@ _SEEN_KEPT = 64  # playlists kept parsed and dated (variants, audio and subtitle
 _SERVED_KEPT = 4  # windows kept cut per playlist (a part and its grace)
 _GAP_FLOOR = 2.0  # s: the shortest gap between two looks that makes the second a first look
 _READS_AT_ONCE = 16  # segments read at once to learn their content (a first look reads many)
+_DEFAULT_TARGET = 6.0  # s: a playlist without EXT-X-TARGETDURATION
+_COMPLAIN = dt.timedelta(minutes=1)  # an unreadable origin is logged once a minute
 _BYTES = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 
 
@@ -65,6 +74,31 @@ class _Seen:
     looked_at: dt.datetime
     undated: int = 0  # segments a recent look could not date (see `_count_undated`)
     served: dict[tuple[dt.datetime, dt.datetime, bool], bytes] = field(default_factory=dict)
+
+
+STALL_TARGETS = 3  # target durations without a new segment: the encoder has stalled
+ORIGIN_STATES = ("ok", "stalled", "ended", "missing")
+
+
+@dataclass(frozen=True)
+class OriginHealth:
+    """The live origin as last looked at: `state` (ORIGIN_STATES) and `age`, the seconds
+    since the newest segment was first listed (None: none listed yet)."""
+
+    state: str
+    age: float | None
+
+
+def origin_state(*, readable: bool, ended: bool, age: float | None, target: float) -> str:
+    """`missing` (unreadable), `ended` (ENDLIST), `stalled` (no new segment for
+    STALL_TARGETS target durations, or none at all) or `ok`."""
+    if not readable:
+        return "missing"
+    if ended:
+        return "ended"
+    if age is None or age > STALL_TARGETS * target:
+        return "stalled"
+    return "ok"
 
 
 @dataclass(frozen=True)
@@ -112,6 +146,11 @@ class LiveStream:
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._dating = asyncio.Lock()
         self.health: tuple[bool, dt.datetime | None, str] = (False, None, "not polled yet")
+        # media playlist → (its last entry, when first listed last, ended, target duration)
+        self._edges: dict[str, tuple[tuple[object, ...] | None, dt.datetime, bool, float]] = {}
+        self._reported: str = "ok"  # the state last audited (an episode is open unless ok)
+        # Whether a streamed part runs at that moment (set by the app): health is judged then.
+        self.streaming: Callable[[dt.datetime], Awaitable[bool]] | None = None
 
     async def playlist(self, path: str, window: LiveWindow) -> bytes:
         """The origin playlist at `path`, listing only segments dated whole inside `window`."""
@@ -167,19 +206,67 @@ class LiveStream:
         return sum(len(seen.dated) for seen in media if isinstance(seen.parsed, MediaPlaylist))
 
     async def watch(self, interval: float) -> None:
-        """Observe the origin every `interval` s until cancelled; complain once a minute."""
-        last_complaint: dt.datetime | None = None
+        """`look` every `interval` s until cancelled."""
         while True:
-            try:
-                count = await self.observe()
-                self.health = (True, self.clock(), f"{count} segments listed")
-            except GatewayError as exc:
-                now = self.clock()
-                self.health = (False, now, f"{type(exc).__name__}: {exc}")
-                if last_complaint is None or now - last_complaint > dt.timedelta(minutes=1):
-                    log.warning("live origin not readable (%s): %s", type(exc).__name__, exc)
-                    last_complaint = now
+            await self.look()
             await asyncio.sleep(interval)
+
+    async def look(self) -> OriginHealth:
+        """Observe the origin once and judge its health: metrics always; while a streamed
+        part runs, a change to a bad state is audited (`origin.stalled`, once per state and
+        newest segment across replicas) and logged, and the way back (`origin.recovered`)."""
+        try:
+            count = await self.observe()
+            self.health = (True, self.clock(), f"{count} segments listed")
+        except GatewayError as exc:
+            now = self.clock()
+            if self.health[0] or self.health[1] is None or now - self.health[1] > _COMPLAIN:
+                log.warning("live origin not readable (%s): %s", type(exc).__name__, exc)
+            self.health = (False, now, f"{type(exc).__name__}: {exc}")
+        now = self.clock()
+        health = self.origin_health(now)
+        if self.metrics is not None:
+            self.metrics.origin_age.set(health.age if health.age is not None else float("nan"))
+            for state in ORIGIN_STATES:
+                self.metrics.origin_state.labels(state).set(1 if state == health.state else 0)
+        try:
+            watched = self.streaming is not None and await self.streaming(now)
+            if watched and health.state != self._reported:
+                await self._report(health, now)
+            elif not watched:
+                self._reported = "ok"  # a new part starts a new episode
+        except StoreUnavailable:
+            pass  # judged again at the next look; the watcher never stops
+        return health
+
+    def origin_health(self, now: dt.datetime) -> OriginHealth:
+        """The origin's state at `now` from the last looks (see `origin_state`)."""
+        edges = list(self._edges.values())
+        newest = max((since for last, since, _, _ in edges if last is not None), default=None)
+        age = (now - newest).total_seconds() if newest is not None else None
+        state = origin_state(
+            readable=self.health[0],
+            ended=bool(edges) and all(ended for _, _, ended, _ in edges),
+            age=age,
+            target=max((target for *_, target in edges), default=_DEFAULT_TARGET),
+        )
+        return OriginHealth(state, age)
+
+    async def _report(self, health: OriginHealth, now: dt.datetime) -> None:
+        previous, self._reported = self._reported, health.state
+        newest = max(self._edges.values(), key=lambda edge: edge[1], default=None)
+        where = repr(newest[0]) if newest is not None else f"none {now:%Y-%m-%d %H}"
+        age = round(health.age, 1) if health.age is not None else None
+        fields: dict[str, object]
+        if health.state == "ok":
+            log.info("live origin recovered (was %s)", previous)
+            kind, fields = "origin.recovered", {"was": previous}
+        else:
+            log.warning("live origin %s: newest segment %s s old", health.state, age)
+            kind, fields = "origin.stalled", {"state": health.state, "age": age}
+        if self.audit is not None:
+            key = f"{kind}:{health.state}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+            await self.audit.record_once(key, kind, **fields)
 
     # Looking at playlists
 
@@ -204,6 +291,7 @@ class LiveStream:
                 return seen
             parsed = playlists.parse(data, path)
             if isinstance(parsed, MediaPlaylist):
+                self._note_edge(path, parsed, now)
                 previous = seen.looked_at if seen is not None else None
                 if previous is not None and not now - _gap(parsed) <= previous <= now:
                     previous = None  # too long unwatched (or the clock went back): a first look
@@ -218,6 +306,14 @@ class LiveStream:
             while len(self._seen) > _SEEN_KEPT:
                 self._seen.popitem(last=False)
             return fresh
+
+    def _note_edge(self, path: str, playlist: MediaPlaylist, now: dt.datetime) -> None:
+        """Remember when `path`'s last entry was first listed (its age tells a stall)."""
+        last = _entry(playlist.segments[-1]) if playlist.segments else None
+        known = self._edges.get(path)
+        since = known[1] if known is not None and known[0] == last else now
+        target = float(playlist.target_duration or _DEFAULT_TARGET)
+        self._edges[path] = (last, since, playlist.ended, target)
 
     async def _date(
         self,

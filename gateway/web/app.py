@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Coroutine
 from functools import partial
 from pathlib import Path
@@ -169,6 +170,10 @@ async def _services(
     )
     registry = Registry(settings, the_store, audit)
     captions = await _captions(settings, recording, audit, clock)
+    live = LiveStream(
+        origin(settings.origin.live, name="live"), the_store, clock, metrics=metrics, audit=audit
+    )
+    live.streaming = partial(_streaming, gatekeeper)
     return Services(
         settings,
         clock,
@@ -176,13 +181,7 @@ async def _services(
         audit,
         metrics,
         gatekeeper,
-        LiveStream(
-            origin(settings.origin.live, name="live"),
-            the_store,
-            clock,
-            metrics=metrics,
-            audit=audit,
-        ),
+        live,
         recording,
         registry=registry,
         mailer=Mailer(the_store, audit, registry, transport_for(settings), clock),
@@ -210,6 +209,13 @@ async def _captions(
     )
     await captions.start()
     return captions
+
+
+async def _streaming(gatekeeper: Gatekeeper, now: dt.datetime) -> bool:
+    """Whether a streamed part runs at `now` (stopped by ops or not): the origin is watched."""
+    schedule, _ = await gatekeeper.schedule(now)
+    part = schedule.part_at(now)
+    return part is not None and part.streamed
 
 
 async def _last_refusals(svc: Services) -> None:

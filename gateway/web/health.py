@@ -22,18 +22,19 @@ async def api_status(request: Request) -> Response:
     now = svc.clock()
     current = status(schedule, now, stopped=stopped)
     tz = schedule.timezone
-    return JSONResponse(
-        {
-            "phase": current.phase,
-            "part": current.part,
-            "live": current.live,
-            "recording_available": current.recording_available,
-            "next_change": iso(current.next_change, tz) if current.next_change else None,
-            "now": iso(now, tz),
-            "timezone": tz.key,
-        },
-        headers={"Cache-Control": "no-cache"},
-    )
+    body: dict[str, object] = {
+        "phase": current.phase,
+        "part": current.part,
+        "live": current.live,
+        "recording_available": current.recording_available,
+        "next_change": iso(current.next_change, tz) if current.next_change else None,
+        "now": iso(now, tz),
+        "timezone": tz.key,
+    }
+    part = schedule.part_at(now)
+    if part is not None and part.streamed:  # the encoder matters only then
+        body["origin"] = svc.live.origin_health(now).state
+    return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 
 
 async def audit_head(request: Request) -> Response:

@@ -285,6 +285,14 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                         "next_change": {"type": "string", "format": "date-time", "nullable": True},
                         "now": {"type": "string", "format": "date-time"},
                         "timezone": {"type": "string", "example": "Europe/Helsinki"},
+                        "origin": {
+                            "type": "string",
+                            "enum": ["ok", "stalled", "ended", "missing"],
+                            "description": (
+                                "Only while a streamed part runs: the encoder's output as "
+                                "seen (stalled: no new segment for 3 target durations)"
+                            ),
+                        },
                     },
                 },
                 "Registration": {

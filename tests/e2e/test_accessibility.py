@@ -355,6 +355,10 @@ def test_every_page_passes_axe_in_every_language(rig: Rig, chromium: Browser) ->
     check(admin, "console: confirm a change")
     admin.goto(rig.url("live", "/admin/"))
     admin.click("text=Stop live serving now")
+    admin.wait_for_load_state()
+    check(admin, "console: confirm stopping live")
+    admin.fill("#reason", "rehearsal")
+    admin.click("text=Yes, stop live serving")
     admin.wait_for_url("**/admin/?done=stopped")
     check(admin, "console: dashboard, stopped")
     try:

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import helsinki
 from tests.web.conftest import Gateway, encoder
-from tests.web.test_admin_pages import ADMIN, auditor, ops, token
+from tests.web.test_admin_pages import ADMIN, auditor, ops, signed_in, token
 
 
 @pytest.fixture
@@ -76,16 +76,23 @@ def test_the_kill_switch_and_the_dashboard(gw: Gateway) -> None:
     browser = ops(gw)
     page = browser.get("/admin/")
     assert page.status_code == 200 and "Part I" in page.text and "Stop live serving" in page.text
-    stop = browser.post(
-        "/admin/live/stop", data={"csrf": token(browser, "/admin/")}, follow_redirects=False
-    )
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    gw.call(gw.services.attendance.flush)  # what the dashboard counts as watching
+    asked = browser.post("/admin/live/stop", data={"csrf": token(browser, "/admin/")})
+    assert asked.status_code == 200 and "Stop live serving now?" in asked.text
+    assert "1 viewer watched in the last minute" in asked.text
+    assert viewer.get("/live/index.m3u8").status_code == 200  # nothing stopped yet
+    confirmed = {"csrf": token(browser, "/admin/"), "confirmed": "yes", "reason": "Part II early"}
+    stop = browser.post("/admin/live/stop", data=confirmed, follow_redirects=False)
     assert stop.status_code == 303
     assert viewer.get("/live/index.m3u8").json()["error"] == "stopped_by_ops"
     assert "STOPPED" in browser.get("/admin/").text
     browser.post("/admin/live/resume", data={"csrf": token(browser, "/admin/")})
     assert viewer.get("/live/index.m3u8").status_code == 200
-    types = [e.type for e in gw.call(gw.services.store.audit_events)]
-    assert "live.stopped" in types and "live.resumed" in types
+    events = gw.call(gw.services.store.audit_events)
+    [stopped] = [e for e in events if e.type == "live.stopped"]
+    assert stopped.detail == {"reason": "Part II early"}
+    assert "live.resumed" in [e.type for e in events]
 
 
 def test_an_auditor_sees_but_cannot_change(gw: Gateway) -> None:
@@ -109,3 +116,28 @@ def test_without_a_session_the_console_asks_to_sign_in(gw: Gateway) -> None:
     answer = gw.browser().get("/admin/schedule", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/admin/login?next=")
+
+
+def test_a_change_made_since_the_preview_is_refused_naming_who_and_when(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    gw = make_gateway(
+        extra=ADMIN.replace(
+            'ops = ["ops@example.org"]', 'ops = ["ops@example.org", "ops2@example.org"]'
+        )
+    )
+    gw.clock.now = helsinki("2021-11-18T12:30")
+    first, second = ops(gw), signed_in(gw, "ops2@example.org")
+    mine = _preview(first, "Part I", "2021-11-18T10:00", "2021-11-18T12:35")
+    theirs = _preview(second, "Part I", "2021-11-18T10:00", "2021-11-18T12:40")
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', theirs))
+    gw.clock.now = helsinki("2021-11-18T12:44")
+    assert (
+        second.post("/admin/schedule/apply", data=hidden, follow_redirects=False).status_code == 303
+    )
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', mine))
+    late = first.post("/admin/schedule/apply", data=hidden)
+    assert late.status_code == 400
+    assert "changed by ops2@example.org at 12:44" in late.text and "review" in late.text
+    [change] = [e for e in gw.call(gw.services.store.audit_events) if e.type == "schedule.changed"]
+    assert change.actor == "ops2@example.org"  # theirs stands; mine was not written over it

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from gateway.core.schedule import Part, status
 from gateway.core.times import in_zone, parse_time
 from gateway.sessions.controls import Controls, ScheduleRefused, consequences, with_parts
+from gateway.stream.live import OriginHealth
 from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.admin.people import page
 from gateway.web.services import services
@@ -41,6 +42,8 @@ async def dashboard(request: Request) -> Response:
     minute = now.replace(second=0, microsecond=0)
     current = status(controls.schedule, now, stopped=controls.stopped)
     healthy, checked, health = svc.live.health
+    part = controls.schedule.part_at(now)
+    origin = svc.live.origin_health(now) if part is not None and part.streamed else None
     tz = controls.schedule.timezone
     captions = svc.captions
     if captions is not None:
@@ -60,6 +63,8 @@ async def dashboard(request: Request) -> Response:
         pending=len(await svc.store.mail_jobs(state="pending")),
         failed=len(await svc.store.mail_jobs(state="failed")),
         origin_ok=healthy,
+        origin=origin,
+        origin_words=origin_words(origin),
         origin_note=health,
         origin_checked=in_zone(checked, tz, seconds=True) if checked else "never",
         captions=captions.status(now) if captions else None,
@@ -67,12 +72,44 @@ async def dashboard(request: Request) -> Response:
     )
 
 
+def origin_words(health: OriginHealth | None) -> str:
+    """The live origin in words for ops, while a streamed part runs."""
+    if health is None:
+        return "Not watched now: no streamed part is running."
+    age = f"{_duration(health.age)}" if health.age is not None else "the whole part so far"
+    return {
+        "ok": f"Live video arriving (newest segment {age} old).",
+        "stalled": f"No new video for {age} — check the encoder.",
+        "ended": "The encoder ended the stream (ENDLIST) while the part runs — restart it.",
+        "missing": "The live playlist cannot be read — check the encoder and the origin.",
+    }[health.state]
+
+
+def _duration(seconds: float) -> str:
+    """`13 s`, `1 min 04 s`."""
+    whole = int(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
+
+
 async def stop_or_resume(request: Request) -> Response:
+    """Resume at once; stop only once confirmed on a page that says what it does to whom
+    (the viewers watching now), with an optional reason kept in the audit event."""
     who = await staff(request, "ops")
     svc = services(request)
-    await posted(request, svc, max_fields=50)
+    fields = await posted(request, svc, max_fields=50)
     stop = request.url.path.endswith("/stop")
-    await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity)
+    if stop and fields.get("confirmed") != "yes":
+        minute = svc.clock().replace(second=0, microsecond=0)
+        viewers = await svc.store.viewers([minute - dt.timedelta(minutes=1), minute])
+        watching = (
+            f"{viewers} viewer{'s' if viewers != 1 else ''} watched in the last minute: "
+            "every one of them stops within a second or two."
+            if viewers
+            else "Nobody watched in the last minute."
+        )
+        return page(request, who, "admin/stop_confirm.html", "dashboard", watching=watching)
+    reason = " ".join(fields.get("reason", "").split())[:200] or None
+    await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity, reason=reason)
     return RedirectResponse(f"/admin/?done={'stopped' if stop else 'resumed'}", status_code=303)
 
 
@@ -147,6 +184,7 @@ async def schedule_preview(request: Request) -> Response:
         streamed=streamed,
         effects=consequences(controls.schedule, new, svc.clock()),
         shown=f"{in_zone(start, tz)} – {end.astimezone(tz):%H:%M}",
+        seen=await svc.gatekeeper.controls.version(),
     )
 
 
@@ -163,6 +201,7 @@ async def schedule_apply(request: Request) -> Response:
             end=parse_time(fields.get("end", "").replace("T", " "), tz),
             streamed=fields.get("streamed") == "yes",
             actor=who.identity,
+            expected=fields.get("seen", "") or "unseen",  # as previewed, or refused
         )
     except (ValueError, ScheduleRefused) as exc:
         return _schedule(request, who, await controls.current(), 400, error=str(exc))

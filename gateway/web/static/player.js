@@ -191,7 +191,10 @@
     switch (status.phase) {
       case "live":
         attach(root.dataset.live);
-        say(t("now_live", { part: status.part }));
+        // The encoder stopped sending: say so, the player waits and resumes by itself.
+        say(status.origin && status.origin !== "ok"
+          ? `${t("now_live", { part: status.part })} ${t("player_origin_paused")}`
+          : t("now_live", { part: status.part }));
         break;
       case "recording":
         attach(root.dataset.recording);

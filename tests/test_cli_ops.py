@@ -1,0 +1,76 @@
+"""The break-glass command line (issue 16): what the console does, from a shell on the
+server when nobody can sign in, audited with actor `cli`; and the CLI's own manners."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import KEYS, config, gateway
+
+__all__ = ["config"]
+pytestmark = pytest.mark.subprocess
+
+
+def _events(config: Path, type: str) -> list[dict[str, object]]:
+    out = gateway("audit", "export", "--config", str(config), "--type", type, env=KEYS)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_bare_gateway_prints_help_and_version_prints_the_version() -> None:
+    bare = gateway()
+    assert bare.returncode == 0 and "usage: gateway" in bare.stdout and "serve" in bare.stdout
+    version = gateway("--version")
+    assert version.returncode == 0 and version.stdout.startswith("gateway ")
+
+
+def test_live_stop_and_resume_are_audited_as_cli(config: Path) -> None:
+    stop = gateway("live", "stop", "--config", str(config), "--reason", "encoder shows Part II")
+    assert stop.returncode == 0, stop.stderr
+    assert "stopped" in stop.stdout
+    [stopped] = _events(config, "live.stopped")
+    assert stopped["actor"] == "cli" and stopped["detail"] == {"reason": "encoder shows Part II"}
+    resume = gateway("live", "resume", "--config", str(config))
+    assert resume.returncode == 0 and "resumed" in resume.stdout
+    assert [e["actor"] for e in _events(config, "live.resumed")] == ["cli"]
+
+
+def test_schedule_set_previews_then_applies_with_yes(config: Path) -> None:
+    args = ["schedule", "set", "--config", str(config), "--part", "Part I", "--end", "12:30"]
+    preview = gateway(*args)
+    assert preview.returncode == 0, preview.stderr
+    assert "Part I" in preview.stdout and "--yes" in preview.stdout
+    assert _events(config, "schedule.changed") == []
+    applied = gateway(*args, "--yes")
+    assert applied.returncode == 0, applied.stderr
+    [change] = _events(config, "schedule.changed")
+    assert change["actor"] == "cli"
+    detail = change["detail"]
+    assert isinstance(detail, dict) and detail["after"]["end"] == "2021-11-18T12:30:00+02:00"
+    day = gateway("schedule", "--config", str(config), "--at", "12:20")  # on the event's day
+    assert day.returncode == 0 and "Part I" in day.stdout.splitlines()[-1], day.stdout
+    overlap = gateway(*args[:-1], "14:00", "--yes")  # into Part II: refused, the reason said
+    assert overlap.returncode != 0 and "overlap" in overlap.stderr
+    assert len(overlap.stderr.strip().splitlines()) == 1
+    unknown = gateway("schedule", "set", "--config", str(config), "--part", "Part IX", "--yes")
+    assert unknown.returncode != 0 and "Part IX" in unknown.stderr
+
+
+def test_links_show_is_audited_and_a_second_revoke_changes_nothing(config: Path) -> None:
+    added = gateway(
+        "registrants", "add", "--config", str(config), "--email", "r@example.org", "--name", "R",
+        env=KEYS,
+    )  # fmt: skip
+    link = added.stdout.strip().splitlines()[-1]
+    shown = gateway("links", "show", "--config", str(config), "R@example.org", env=KEYS)
+    assert shown.returncode == 0 and shown.stdout.strip() == link
+    [event] = _events(config, "link.shown")
+    assert event["actor"] == "cli" and event["registrant"]
+    for _ in range(2):
+        revoked = gateway("links", "revoke", "--config", str(config), "r@example.org", env=KEYS)
+        assert revoked.returncode == 0, revoked.stderr
+    assert "already revoked: nothing changed" in revoked.stdout
+    assert len(_events(config, "link.revoked")) == 1
