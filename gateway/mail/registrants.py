@@ -132,7 +132,7 @@ class Registry:
         )
         return self.link(registrant)
 
-    async def revoke(self, email: str, *, actor: str) -> Registrant:
+    async def revoke(self, email: str, *, actor: str, reason: str | None = None) -> Registrant:
         """Stop every link and session of the registrant (they get 403 from now on).
         Revoking someone already revoked changes nothing (no event)."""
         found = await self.find(email)
@@ -140,12 +140,17 @@ class Registry:
             return found
         registrant = await self.store.bump_link(found.id, revoked=True)
         self.journal.add(registrant)
+        why = {"reason": reason} if reason else {}
         await self.audit.record(
-            "link.revoked", registrant=registrant.id, actor=actor, version=registrant.link_version
+            "link.revoked",
+            registrant=registrant.id,
+            actor=actor,
+            version=registrant.link_version,
+            **why,
         )
         return registrant
 
-    async def reissue(self, email: str, *, actor: str) -> Registrant:
+    async def reissue(self, email: str, *, actor: str, reason: str | None = None) -> Registrant:
         """A new link; every older link and the sessions opened with them stop working.
 
         Reissuing also lifts a revocation: it is how ops give access back.
@@ -161,5 +166,6 @@ class Registry:
             version=registrant.link_version,
             reissued=True,
             was_revoked=old.revoked,
+            **({"reason": reason} if reason else {}),
         )
         return registrant

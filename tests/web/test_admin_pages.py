@@ -146,8 +146,13 @@ def test_revoke_reissue_and_resend_are_audited_with_the_staff_identity(gw: Gatew
     browser = ops(gw)
     csrf = token(browser)
     base = f"/admin/registrants/{maija.id}"
+    asked = browser.post(f"{base}/revoke", data={"csrf": csrf, "q": "maija"})
+    assert asked.status_code == 200 and "Revoke Maija's access?" in asked.text
+    assert "within a second" in asked.text and events(gw, "link.revoked") == []
     answer = browser.post(
-        f"{base}/revoke", data={"csrf": csrf, "q": "maija"}, follow_redirects=False
+        f"{base}/revoke",
+        data={"csrf": csrf, "q": "maija", "confirmed": "yes", "reason": "asked to leave"},
+        follow_redirects=False,
     )
     assert answer.status_code == 303
     assert answer.headers["location"] == "/admin/registrants?done=revoked&q=maija"
@@ -157,7 +162,11 @@ def test_revoke_reissue_and_resend_are_audited_with_the_staff_identity(gw: Gatew
     resend = browser.post(f"{base}/resend", data={"csrf": csrf}, follow_redirects=False)
     assert resend.headers["location"].endswith("done=revoked_not_sent")
 
-    answer = browser.post(f"{base}/reissue", data={"csrf": csrf}, follow_redirects=False)
+    asked = browser.post(f"{base}/reissue", data={"csrf": csrf})
+    assert "Reissue Maija's link?" in asked.text and "Send the new link now" in asked.text
+    answer = browser.post(
+        f"{base}/reissue", data={"csrf": csrf, "confirmed": "yes"}, follow_redirects=False
+    )
     assert answer.headers["location"] == "/admin/registrants?done=reissued"
     now: Registrant = gw.call(gw.services.store.registrant, maija.id)
     assert not now.revoked and now.link_version == 3
@@ -170,6 +179,16 @@ def test_revoke_reissue_and_resend_are_audited_with_the_staff_identity(gw: Gatew
     jobs = gw.call(gw.services.store.mail_jobs, registrant_id=maija.id)
     assert [(j.link_version, j.state) for j in jobs] == [(3, "pending")]
     assert "pending" in table_rows(browser.get("/admin/registrants").text)[0]
+    revoked = [e for e in gw.call(gw.services.store.audit_events) if e.type == "link.revoked"]
+    assert revoked[0].detail.get("reason") == "asked to leave"
+    sent_at_once = browser.post(
+        f"{base}/reissue",
+        data={"csrf": csrf, "confirmed": "yes", "send": "yes"},
+        follow_redirects=False,
+    )
+    assert sent_at_once.headers["location"] == "/admin/registrants?done=reissued_sent"
+    jobs = gw.call(gw.services.store.mail_jobs, registrant_id=maija.id)
+    assert (4, "pending") in [(j.link_version, j.state) for j in jobs]
 
 
 def test_flash_shows_only_fixed_messages(gw: Gateway) -> None:

@@ -35,6 +35,7 @@ FLASH = {  # `done=` picks one of these: the page never shows text from the URL
     "Use Resend to mail it.",
     "resent": "The current link's mail is queued.",
     "already_queued": "The current link's mail was already queued; nothing added.",
+    "reissued_sent": "A new link was issued and queued for mailing; older links no longer work.",
     "revoked_not_sent": "Not queued: the registrant's access is revoked (reissue first).",
     "purged": "Not changed: this registrant's personal data was purged.",
 }
@@ -165,25 +166,43 @@ async def act(request: Request) -> Response:
     registrant = await svc.store.registrant(request.path_params["id"])
     if registrant is None:
         raise HTTPException(404)
+    back: dict[str, str] = {}
+    if query := fields.get("q", "").strip()[:MAX_QUERY]:
+        back["q"] = query
+    if (number := fields.get("page", "")).isdigit():
+        back["page"] = number
+    confirming = action in ("revoke", "reissue") and registrant.email
+    if confirming and fields.get("confirmed") != "yes":  # what cannot be undone asks first
+        return page(
+            request,
+            who,
+            "admin/registrant_confirm.html",
+            "registrants",
+            registrant=registrant,
+            action=action,
+            query=back.get("q", ""),
+            number=back.get("page", ""),
+        )
+    reason = " ".join(fields.get("reason", "").split())[:200] or None
     if not registrant.email:
         done = "purged"  # `Registry` finds people by address, and a purged one has none
     elif action == "revoke":
-        await svc.registry.revoke(registrant.email, actor=who.identity)
+        await svc.registry.revoke(registrant.email, actor=who.identity, reason=reason)
         done = "revoked"
     elif action == "reissue":
-        await svc.registry.reissue(registrant.email, actor=who.identity)
+        renewed = await svc.registry.reissue(registrant.email, actor=who.identity, reason=reason)
         done = "reissued"
+        if fields.get("send") == "yes":
+            jobs = await svc.store.mail_jobs(registrant_id=registrant.id)
+            await svc.mailer.enqueue(renewed, jobs[-1].lang if jobs else "en")
+            done = "reissued_sent"
     elif registrant.revoked:
         done = "revoked_not_sent"
     else:
         jobs = await svc.store.mail_jobs(registrant_id=registrant.id)
         lang = jobs[-1].lang if jobs else "en"
         done = "resent" if await svc.mailer.enqueue(registrant, lang) else "already_queued"
-    back: dict[str, str] = {"done": done}
-    if query := fields.get("q", "").strip()[:MAX_QUERY]:
-        back["q"] = query
-    if (number := fields.get("page", "")).isdigit():
-        back["page"] = number
+    back = {"done": done, **back}
     return RedirectResponse(f"/admin/registrants?{urlencode(back)}", status_code=303)
 
 
