@@ -44,6 +44,23 @@ def test_moving_the_end_of_a_running_part_says_when_viewers_are_cut_off() -> Non
     assert status(new, helsinki("2021-11-18T12:50")).part == "Part I"
 
 
+def test_past_ends_are_immediate_gaps_are_shown_and_a_reopened_part_goes_live() -> None:
+    shorter = with_parts(SEMINAR, moved("Part I", "2021-11-18T10:00", "2021-11-18T12:20"))
+    said = consequences(SEMINAR, shorter, helsinki("2021-11-18T12:30"))
+    assert said[0] == (
+        "At once: Viewers of Part I are cut off immediately: "
+        "the new end, 12:20, has already passed."
+    )
+    assert said[1] == "Nothing runs from 12:20 to 12:45: the gap this change leaves before Part II."
+    later = consequences(SEMINAR, shorter, helsinki("2021-11-18T11:00"))
+    assert later[0] == "Viewers of Part I will be cut off at 12:20 (was 12:45)."
+    longer_three = with_parts(SEMINAR, moved("Part III", "2021-11-18T17:10", "2021-11-18T18:30"))
+    reopened = consequences(SEMINAR, longer_three, helsinki("2021-11-18T18:25"))
+    assert (
+        reopened[0] == "At once: Part III goes live again now, until 18:30 (it had ended at 18:20)."
+    )
+
+
 @pytest.mark.parametrize(
     ("parts", "reason"),
     [

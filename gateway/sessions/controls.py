@@ -102,8 +102,12 @@ def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
     return replace(base, parts=ordered, recording_from=opens)
 
 
+AT_ONCE = "At once: "
+
+
 def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
-    """What a change means for viewers, in sentences for the confirmation page."""
+    """What a change means for viewers, in sentences for the confirmation page; those
+    that start with AT_ONCE are said in red (something happens as soon as it is applied)."""
     tz = old.timezone
     said: list[str] = []
     before = {p.name: p for p in old.parts}
@@ -112,9 +116,20 @@ def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
         if was is None or was == part:
             continue
         if part.streamed and was.holds(now) and part.end != was.end:
+            if part.end <= now:
+                said.append(
+                    f"{AT_ONCE}Viewers of {part.name} are cut off immediately: the new end, "
+                    f"{part.end.astimezone(tz):%H:%M}, has already passed."
+                )
+            else:
+                said.append(
+                    f"Viewers of {part.name} will be cut off at "
+                    f"{part.end.astimezone(tz):%H:%M} (was {was.end.astimezone(tz):%H:%M})."
+                )
+        elif part.streamed and was.end <= now < part.end and part.start <= now:
             said.append(
-                f"Viewers of {part.name} will be cut off at "
-                f"{part.end.astimezone(tz):%H:%M} (was {was.end.astimezone(tz):%H:%M})."
+                f"{AT_ONCE}{part.name} goes live again now, until "
+                f"{part.end.astimezone(tz):%H:%M} (it had ended at {was.end.astimezone(tz):%H:%M})."
             )
         elif part.streamed and part.start != was.start:
             said.append(
@@ -125,6 +140,14 @@ def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
             said.append(
                 f"{part.name} will end at {in_zone(part.end, tz)} "
                 f"(was {was.end.astimezone(tz):%H:%M})."
+            )
+        if part.end < was.end:
+            following = next((p for p in new.parts if p.start >= was.end), None)
+            gap_end = following.start if following is not None else was.end
+            said.append(
+                f"Nothing runs from {part.end.astimezone(tz):%H:%M} to "
+                f"{gap_end.astimezone(tz):%H:%M}: the gap this change leaves"
+                + (f" before {following.name}." if following is not None else ".")
             )
         if part.streamed != was.streamed:
             said.append(

@@ -141,3 +141,15 @@ def test_a_change_made_since_the_preview_is_refused_naming_who_and_when(
     assert "changed by ops2@example.org at 12:44" in late.text and "review" in late.text
     [change] = [e for e in gw.call(gw.services.store.audit_events) if e.type == "schedule.changed"]
     assert change.actor == "ops2@example.org"  # theirs stands; mine was not written over it
+
+
+def test_the_preview_says_in_red_what_happens_at_once_and_who_watches(gw: Gateway) -> None:
+    encoder(gw.tmp, "2021-11-18T12:29:40", 3)
+    gw.clock.now = helsinki("2021-11-18T12:30")
+    viewer = gw.login()
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    gw.call(gw.services.attendance.flush)
+    text = _preview(ops(gw), "Part I", "2021-11-18T10:00", "2021-11-18T12:20")
+    assert '<li class="warning" role="alert">At once: Viewers of Part I are cut off' in text
+    assert "the gap this change leaves before Part II" in text
+    assert "1 viewer watched in the last minute." in text

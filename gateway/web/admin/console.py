@@ -20,7 +20,7 @@ from gateway.sessions.controls import Controls, ScheduleRefused, consequences, w
 from gateway.stream.live import OriginHealth
 from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.admin.people import page
-from gateway.web.services import services
+from gateway.web.services import Services, services
 
 FLASH = {
     "stopped": "Live serving is stopped on every replica.",
@@ -182,10 +182,16 @@ async def schedule_preview(request: Request) -> Response:
         start=fields["start"],
         end=fields["end"],
         streamed=streamed,
-        effects=consequences(controls.schedule, new, svc.clock()),
+        effects=[*consequences(controls.schedule, new, svc.clock()), await _watching(svc)],
         shown=f"{in_zone(start, tz)} – {end.astimezone(tz):%H:%M}",
         seen=await svc.gatekeeper.controls.version(),
     )
+
+
+async def _watching(svc: Services) -> str:
+    minute = svc.clock().replace(second=0, microsecond=0)
+    viewers = await svc.store.viewers([minute - dt.timedelta(minutes=1), minute])
+    return f"{viewers} viewer{'s' if viewers != 1 else ''} watched in the last minute."
 
 
 async def schedule_apply(request: Request) -> Response:
