@@ -3,6 +3,7 @@ server when nobody can sign in, audited with actor `cli`; and the CLI's own mann
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -74,3 +75,24 @@ def test_links_show_is_audited_and_a_second_revoke_changes_nothing(config: Path)
         assert revoked.returncode == 0, revoked.stderr
     assert "already revoked: nothing changed" in revoked.stdout
     assert len(_events(config, "link.revoked")) == 1
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    """`gateway X --help` explains every option (argparse's own -h and --version aside)."""
+    from gateway.cli import parser
+
+    def walk(node: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = [
+            f"{path} {'/'.join(a.option_strings) or a.dest}"
+            for a in node._actions  # noqa: SLF001 - argparse names no public way to list them
+            if not a.help
+            and not isinstance(a, argparse._SubParsersAction)  # noqa: SLF001
+            and a.dest not in ("help", "version")
+        ]
+        for action in node._actions:  # noqa: SLF001
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                for name, child in action.choices.items():
+                    missing += walk(child, f"{path} {name}")
+        return missing
+
+    assert walk(parser(), "gateway") == []

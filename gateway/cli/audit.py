@@ -92,7 +92,9 @@ def run_keygen() -> int:
 
 def add(group: str, sub: Subparsers[Parser]) -> None:
     exp = command(sub, "export", "print audit events", _export)
-    exp.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    exp.add_argument(
+        "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)"
+    )
     exp.add_argument("--since", help="only events at or after this time")
     exp.add_argument("--until", help="only events before this time")
     exp.add_argument("--type", help="only events of this type")

@@ -65,4 +65,6 @@ def add(group: str, sub: Subparsers[Parser]) -> None:
     )
     send.add_argument("--all", action="store_true", help="mail everyone again (asks first)")
     send.add_argument("--yes", action="store_true", help="with --all: do not ask")
-    send.add_argument("--lang", choices=("en", "fi", "sv"), default="en")
+    send.add_argument(
+        "--lang", choices=("en", "fi", "sv"), default="en", help="language of the mail (default en)"
+    )

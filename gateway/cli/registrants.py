@@ -167,27 +167,29 @@ def _mail_options(parser: argparse.ArgumentParser) -> None:
 def add(group: str, sub: Subparsers[Parser]) -> None:
     if group == "links":
         command(sub, "revoke", "stop a registrant's links and sessions", _revoke).add_argument(
-            "email"
+            "email", help="the registrant's address"
         )
         command(
             sub, "show", "print a registrant's current link (audited as link.shown)", _show
-        ).add_argument("email")
+        ).add_argument("email", help="the registrant's address")
         reissue = command(sub, "reissue", "issue a new link; older links stop working", _reissue)
-        reissue.add_argument("email")
+        reissue.add_argument("email", help="the registrant's address")
         _mail_options(reissue)
         return
     one = command(sub, "add", "add a registrant and print their personal link", _add)
-    one.add_argument("--email", required=True)
-    one.add_argument("--name", required=True)
-    one.add_argument("--organisation", default="")
+    one.add_argument("--email", required=True, help="their address (also how they are found)")
+    one.add_argument("--name", required=True, help="their name, as the mail greets them")
+    one.add_argument("--organisation", default="", help="optional")
     _mail_options(one)
     many = command(
         sub, "import", "import registrants from CSV (name,email[,organisation])", _import
     )
-    many.add_argument("file", type=_path)
+    many.add_argument("file", type=_path, help="the CSV file (name,email[,organisation])")
     _mail_options(many)
     listing = command(sub, "list", "list registrants", _list)
-    listing.add_argument("--format", choices=("table", "csv"), default="table")
+    listing.add_argument(
+        "--format", choices=("table", "csv"), default="table", help="output format (default table)"
+    )
 
 
 def _path(value: str) -> object:

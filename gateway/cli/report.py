@@ -63,7 +63,9 @@ def add(group: str, sub: Subparsers[Parser]) -> None:
     attendance = command(
         sub, "attendance", "who watched which part, counted in minutes", _attendance
     )
-    attendance.add_argument("--format", choices=("table", "csv"), default="table")
+    attendance.add_argument(
+        "--format", choices=("table", "csv"), default="table", help="output format (default table)"
+    )
     attendance.add_argument(
         "--with-names",
         action="store_true",

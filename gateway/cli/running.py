@@ -71,8 +71,10 @@ def _schedule(settings: Settings, args: argparse.Namespace) -> int:
 
 def add(commands: Subparsers[Parser]) -> None:
     serve = command(commands, "serve", "run the gateway", _serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument(
         "--trusted-proxies",
         default="127.0.0.1",
@@ -85,7 +87,7 @@ def add(commands: Subparsers[Parser]) -> None:
         help="rehearse on embedded defaults: a local test stream, the day shifted to "
         "now, a demo registrant",
     )
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     demo.add_argument("--data", default="demo-data", help="data folder (reused by a second run)")
     schedule = command(
         commands, "schedule", "print the parts and what is served at a moment", _schedule
