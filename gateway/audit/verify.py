@@ -186,13 +186,7 @@ async def _read_page(store: Store, after: int, limit: int) -> tuple[list[Event],
         return [], f"the stored event cannot be read ({type(exc).__name__}: {detail})"
 
 
-async def verify(
-    store: Store,
-    *,
-    checkpoint_dir: Path | None,
-    verify_key: str | None,
-    first_checkpoint: bool = False,
-) -> Report:
+async def verify(store: Store, *, checkpoint_dir: Path | None, verify_key: str | None) -> Report:
     """Check the whole audit log in `store`, and the checkpoints in `checkpoint_dir`.
 
     Not ok when: an event does not follow from its predecessor or cannot be
@@ -202,12 +196,19 @@ async def verify(
     line is malformed, edited, missing from the numbered chain, or its
     signature does not verify with `verify_key`; the log records a checkpoint
     newer than any found; the folder is configured, the log has events and no
-    checkpoint is found (unless `first_checkpoint`: about to write the first);
-    checkpoints exist but `verify_key` is missing or not a key. An event problem
-    is reported before a checkpoint-file problem. Raises StoreUnavailable when
-    the store does not answer.
+    checkpoint is found; checkpoints exist but `verify_key` is missing or not a
+    key. An event problem is reported before a checkpoint-file problem. Raises
+    StoreUnavailable when the store does not answer.
     """
     trusted = _load(checkpoint_dir, verify_key)
+    return await _verify(store, trusted, checkpoint_dir, first_checkpoint=False)
+
+
+async def _verify(
+    store: Store, trusted: _Checkpoints, checkpoint_dir: Path | None, *, first_checkpoint: bool
+) -> Report:
+    """`verify` against checkpoints already loaded; `first_checkpoint`: an empty folder
+    is no failure (about to write the first)."""
     links, valid, matched, head, recorded = _Links(), 0, 0, None, 0
     after = 0
     while True:
@@ -293,12 +294,12 @@ async def checkpoint(
     ChainBroken is raised instead. ValueError for a malformed key.
     """
     public = checkpoints.public_key_of(private_key)
-    report = await verify(store, checkpoint_dir=folder, verify_key=public, first_checkpoint=True)
+    trusted = _load(folder, public)  # read once: verified against, then followed
+    report = await _verify(store, trusted, folder, first_checkpoint=True)
     if not report.ok:
         raise ChainBroken(report)
     if report.head is None:
         return None
-    trusted = _load(folder, public)
     newest = trusted.by_number.get(trusted.newest)
     seq, head = report.head
     if newest is not None and seq <= newest["seq"] + 1:
