@@ -41,6 +41,12 @@ class Schedule:
         """The part running at `now`, if any."""
         return next((p for p in self.parts if p.holds(now)), None)
 
+    def streaming_at(self, now: dt.datetime) -> bool:
+        """Whether a streamed part runs at `now` (stopped by ops or not): the encoder's
+        output is watched then."""
+        part = self.part_at(now)
+        return part is not None and part.streamed
+
     def next_streamed(self, now: dt.datetime) -> Part | None:
         """The first streamed part that starts after `now`."""
         return next((p for p in self.parts if p.streamed and p.start > now), None)

@@ -214,8 +214,7 @@ async def _captions(
 async def _streaming(gatekeeper: Gatekeeper, now: dt.datetime) -> bool:
     """Whether a streamed part runs at `now` (stopped by ops or not): the origin is watched."""
     schedule, _ = await gatekeeper.schedule(now)
-    part = schedule.part_at(now)
-    return part is not None and part.streamed
+    return schedule.streaming_at(now)
 
 
 async def _last_refusals(svc: Services) -> None:

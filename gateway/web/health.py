@@ -31,8 +31,7 @@ async def api_status(request: Request) -> Response:
         "now": iso(now, tz),
         "timezone": tz.key,
     }
-    part = schedule.part_at(now)
-    if part is not None and part.streamed:  # the encoder matters only then
+    if schedule.streaming_at(now):  # the encoder matters only then
         body["origin"] = svc.live.origin_health(now).state
     return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 

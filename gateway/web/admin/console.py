@@ -42,8 +42,7 @@ async def dashboard(request: Request) -> Response:
     minute = now.replace(second=0, microsecond=0)
     current = status(controls.schedule, now, stopped=controls.stopped)
     healthy, checked, health = svc.live.health
-    part = controls.schedule.part_at(now)
-    origin = svc.live.origin_health(now) if part is not None and part.streamed else None
+    origin = svc.live.origin_health(now) if controls.schedule.streaming_at(now) else None
     tz = controls.schedule.timezone
     captions = svc.captions
     if captions is not None:
