@@ -60,7 +60,9 @@ def test_schedule_set_previews_then_applies_with_yes(config: Path) -> None:
     assert unknown.returncode != 0 and "Part IX" in unknown.stderr
 
 
-def test_links_show_is_audited_and_a_second_revoke_changes_nothing(config: Path) -> None:
+def test_links_show_is_audited_a_second_revoke_changes_nothing_and_reinstate_gives_it_back(
+    config: Path,
+) -> None:
     added = gateway(
         "registrants", "add", "--config", str(config), "--email", "r@example.org", "--name", "R",
         env=KEYS,
@@ -75,6 +77,15 @@ def test_links_show_is_audited_and_a_second_revoke_changes_nothing(config: Path)
         assert revoked.returncode == 0, revoked.stderr
     assert "already revoked: nothing changed" in revoked.stdout
     assert len(_events(config, "link.revoked")) == 1
+    reinstate = ["links", "reinstate", "--config", str(config), "r@example.org"]
+    back = gateway(*reinstate, "--reason", "wrong person", env=KEYS)
+    assert back.returncode == 0 and "the same link" in back.stdout, back.stderr
+    [event] = _events(config, "link.reinstated")
+    assert event["actor"] == "cli" and event["detail"] == {"version": 1, "reason": "wrong person"}
+    same = gateway("links", "show", "--config", str(config), "r@example.org", env=KEYS)
+    assert same.stdout.strip() == link
+    again = gateway(*reinstate, env=KEYS)
+    assert again.returncode == 0 and "was not revoked: nothing changed" in again.stdout
 
 
 def test_every_option_of_every_command_has_help() -> None:

@@ -1,13 +1,16 @@
-"""The access journal: revocations and reissues, also kept on local disk and replayed.
+"""The access journal: revocations, reinstatements and reissues, also kept on local disk
+and replayed.
 
 Redis with `appendfsync everysec` can lose the last second of writes in a
-crash; a revocation must not be one of them. So every revoke and reissue is
-also appended (fsync'd) to a local journal, and the gateway replays it at
-start and every few seconds: a registrant whose stored link version is behind
-the journal's is put back to the journal's version and revocation state. The
-replay only ever moves versions forward, so it is idempotent and harmless
-when nothing was lost. (On several machines, put the journal on a volume the
-replicas share, or accept that each replays the changes made through it.)
+crash; a revocation must not be one of them. So every link change is also
+appended (fsync'd) to a local journal, and the gateway replays it at start and
+every few seconds: a registrant whose stored revision (`Registrant.revision`,
+counting every link change) is behind the journal's is put back to the
+journal's revision, link version and revocation state. The replay only ever
+moves revisions forward, so it is idempotent and harmless when nothing was
+lost, and a change made later through another replica is never undone. (On
+several machines, put the journal on a volume the replicas share, or accept
+that each replays the changes made through it.)
 """
 
 from __future__ import annotations
@@ -37,15 +40,17 @@ class AccessJournal:
             "id": registrant.id,
             "version": registrant.link_version,
             "revoked": registrant.revoked,
+            "revision": registrant.revision,
         }
         with self.path.open("a", encoding="utf-8") as file:
             file.write(json.dumps(entry) + "\n")
             file.flush()
             os.fsync(file.fileno())
 
-    def latest(self) -> dict[str, tuple[int, bool]]:
-        """The newest (version, revoked) per registrant id."""
-        newest: dict[str, tuple[int, bool]] = {}
+    def latest(self) -> dict[str, tuple[int, int, bool]]:
+        """The newest (revision, version, revoked) per registrant id. An entry written
+        before revisions counts its version (each change then bumped it)."""
+        newest: dict[str, tuple[int, int, bool]] = {}
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -54,21 +59,25 @@ class AccessJournal:
             try:
                 entry = json.loads(line)
                 version, revoked = int(entry["version"]), bool(entry["revoked"])
-            except (ValueError, KeyError, TypeError):
+                revision = int(entry.get("revision", version))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a torn last line after a crash
-            if version >= newest.get(entry["id"], (0, False))[0]:
-                newest[entry["id"]] = (version, revoked)
+            if revision >= newest.get(entry["id"], (0, 0, False))[0]:
+                newest[entry["id"]] = (revision, version, revoked)
         return newest
 
     async def replay(self, store: RegistrantStore) -> int:
         """Put back what the store lost; how many registrants were restored."""
         restored = 0
-        for registrant_id, (version, revoked) in self.latest().items():
-            if await store.restore_link(registrant_id, version=version, revoked=revoked):
+        for registrant_id, (revision, version, revoked) in self.latest().items():
+            changed = await store.restore_link(
+                registrant_id, revision=revision, version=version, revoked=revoked
+            )
+            if changed:
                 restored += 1
         if restored:
             log.warning(
-                "access journal: restored %d revocation(s) or reissue(s) the store had lost",
+                "access journal: restored %d link change(s) the store had lost",
                 restored,
             )
         return restored

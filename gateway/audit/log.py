@@ -48,6 +48,7 @@ TYPES = frozenset(
         "origin.stalled",
         "origin.recovered",
         "link.shown",
+        "link.reinstated",
     }
 )
 IP_KEY = "audit.ip_key"

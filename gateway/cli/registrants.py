@@ -137,6 +137,22 @@ def _revoke(settings: Settings, args: argparse.Namespace) -> int:
     return with_context(settings, work)
 
 
+def _reinstate(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(ctx: Context) -> int:
+        found = await ctx.registry.find(args.email)
+        if not found.revoked:
+            print(f"{found.email} was not revoked: nothing changed.")
+            return 0
+        registrant = await ctx.registry.reinstate(found.email, actor="cli", reason=args.reason)
+        print(
+            f"Reinstated {registrant.email} (id {registrant.id}): the same link, and the "
+            "devices signed in with it, work again."
+        )
+        return 0
+
+    return with_context(settings, work)
+
+
 def _show(settings: Settings, args: argparse.Namespace) -> int:
     async def work(ctx: Context) -> int:
         print(await ctx.registry.show(args.email, actor="cli"))
@@ -169,6 +185,11 @@ def add(group: str, sub: Subparsers[Parser]) -> None:
         command(sub, "revoke", "stop a registrant's links and sessions", _revoke).add_argument(
             "email", help="the registrant's address"
         )
+        reinstate = command(
+            sub, "reinstate", "lift a revocation: the same link works again", _reinstate
+        )
+        reinstate.add_argument("email", help="the registrant's address")
+        reinstate.add_argument("--reason", help="why, kept in the audit event")
         command(
             sub, "show", "print a registrant's current link (audited as link.shown)", _show
         ).add_argument("email", help="the registrant's address")

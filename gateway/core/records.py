@@ -17,8 +17,9 @@ class Registrant:
     name: str
     organisation: str
     created_at: dt.datetime
-    link_version: int = 1
+    link_version: int = 1  # what the current link and the sessions opened with it carry
     revoked: bool = False
+    revision: int = 0  # counts every link change (reissue, revoke, reinstate), never goes back
 
 
 @dataclass(frozen=True)

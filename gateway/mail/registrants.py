@@ -134,19 +134,32 @@ class Registry:
 
     async def revoke(self, email: str, *, actor: str, reason: str | None = None) -> Registrant:
         """Stop every link and session of the registrant (they get 403 from now on).
+        The link keeps its version, so `reinstate` can give the same link back.
         Revoking someone already revoked changes nothing (no event)."""
         found = await self.find(email)
         if found.revoked:
             return found
-        registrant = await self.store.bump_link(found.id, revoked=True)
+        return await self._set_revoked(found, True, "link.revoked", actor, reason)
+
+    async def reinstate(self, email: str, *, actor: str, reason: str | None = None) -> Registrant:
+        """Lift a revocation: the same link, and the sessions opened with it, work again.
+        Reinstating someone not revoked changes nothing (no event)."""
+        found = await self.find(email)
+        if not found.revoked:
+            return found
+        return await self._set_revoked(found, False, "link.reinstated", actor, reason)
+
+    async def _set_revoked(
+        self, found: Registrant, revoked: bool, kind: str, actor: str, reason: str | None
+    ) -> Registrant:
+        registrant = await self.store.set_revoked(found.id, revoked=revoked)
         self.journal.add(registrant)
-        why = {"reason": reason} if reason else {}
         await self.audit.record(
-            "link.revoked",
+            kind,
             registrant=registrant.id,
             actor=actor,
             version=registrant.link_version,
-            **why,
+            **({"reason": reason} if reason else {}),
         )
         return registrant
 

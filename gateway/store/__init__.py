@@ -82,12 +82,20 @@ class RegistrantStore(Protocol):
         """All, in creation order."""
 
     async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
-        """Atomically increment link_version and set `revoked`; KeyError if unknown."""
+        """A new link: atomically increment link_version and revision, and set `revoked`;
+        KeyError if unknown."""
 
-    async def restore_link(self, registrant_id: str, *, version: int, revoked: bool) -> bool:
-        """Raise the registrant's link_version to `version` with `revoked`, if it is lower
-        (replaying the access journal after the store lost recent writes). True if changed;
-        False when already at or past `version`, or unknown."""
+    async def set_revoked(self, registrant_id: str, *, revoked: bool) -> Registrant:
+        """Revoke or reinstate the same link: set `revoked` and increment revision, never
+        link_version (a reinstated registrant's link and sessions work again); KeyError if
+        unknown."""
+
+    async def restore_link(
+        self, registrant_id: str, *, revision: int, version: int, revoked: bool
+    ) -> bool:
+        """Put back a link change the store lost (replaying the access journal): set
+        revision, link_version and `revoked` if the stored revision is lower. True if
+        changed; False when already at or past `revision`, or unknown."""
 
 
 class SessionStore(Protocol):
@@ -105,17 +113,18 @@ class SessionStore(Protocol):
     async def end_sessions(self, registrant_id: str) -> list[str]:
         """End every session of the registrant; returns their ids."""
 
-    async def count_sessions(self, now: dt.datetime) -> int:
-        """Sessions not ended and not expired at `now`."""
+    async def count_sessions(self, now: dt.datetime, *, registrant_id: str | None = None) -> int:
+        """Sessions not ended and not expired at `now`: all, or one registrant's."""
 
     # Access changes: how every replica's session cache learns what to forget
     async def access_epoch(self) -> int:
         """A counter of access changes (0 before the first; it may start anywhere).
 
-        An access change is one that can end a running session's access: every
-        `bump_link` (revoke, reissue), and `create_session` or `end_sessions` when
-        they end at least one session. Each adds exactly 1, atomically with the
-        change itself (one Lua script, one transaction): no caller can forget it.
+        An access change is one that can end (or give back) a running session's access:
+        every `bump_link` (reissue) and `set_revoked` (revoke, reinstate), and
+        `create_session` or `end_sessions` when they end at least one session. Each
+        adds exactly 1, atomically with the change itself (one Lua script, one
+        transaction): no caller can forget it.
         Redis starts a missing counter at its clock's microseconds, so a store that
         lost its data is told apart from the one a replica knew.
         """

@@ -2,11 +2,11 @@
 
 Hypothesis drives the app in process (SQLite store in a temp folder, frozen
 clock, a live origin whose playlist is dated all day) through registrations,
-link opens (current and old links), revocations, reissues, key rotations (a new
-app instance over the same store with a new first key; sometimes only "new,previous"
-are kept, and sessions and links signed with an older key stop working), part
-moves, the ops kill switch and the clock,
-and after every step checks each session ever opened against the model:
+link opens (current and old links), revocations, reinstatements, reissues, key
+rotations (a new app instance over the same store with a new first key;
+sometimes only "new,previous" are kept, and sessions and links signed with an
+older key stop working), part moves, the ops kill switch and the clock, and
+after every step checks each session ever opened against the model:
 
 - a revoked registrant's sessions get 403; a session ended by a reissue, by
   eviction beyond max_devices, by expiry or by the retirement of its key gets 401;
@@ -266,9 +266,14 @@ class GatewayModel(RuleBasedStateMachine):
     def revoke(self, data: st.DataObject) -> None:
         email = data.draw(st.sampled_from(sorted(self.people)))
         self.call(self.services.registry.revoke, email, actor="model")
-        if not self.people[email].revoked:  # revoking the revoked changes nothing
-            self.people[email].version += 1
-        self.people[email].revoked = True
+        self.people[email].revoked = True  # the same link version: reinstating gives it back
+
+    @precondition(lambda self: self.people)
+    @rule(data=st.data())
+    def reinstate(self, data: st.DataObject) -> None:
+        email = data.draw(st.sampled_from(sorted(self.people)))
+        self.call(self.services.registry.reinstate, email, actor="model")
+        self.people[email].revoked = False  # its sessions and its link work again
 
     @precondition(lambda self: self.people)
     @rule(target=links, data=st.data())

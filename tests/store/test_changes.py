@@ -1,7 +1,8 @@
 """The store contract for access changes: the epoch and log every replica's session cache polls.
 
-Every change that can end a running session's access (revoke or reissue via
-`bump_link`, an eviction beyond max_devices, `end_sessions`) adds 1 to the epoch
+Every change that can end (or give back) a running session's access (a reissue via
+`bump_link`, a revocation set or lifted via `set_revoked`, an eviction beyond
+max_devices, `end_sessions`) adds 1 to the epoch
 and names its registrant, atomically with the change; nothing else does. Where
 the epoch starts is the store's business (Redis starts it at its clock), so the
 tests count from the first answer. Two instances on one backend stand for two
@@ -72,6 +73,15 @@ async def test_revoke_and_reissue_bump_the_epoch_and_name_the_registrant(store: 
     assert await store.access_changes(e0 + 2) == changed(e0 + 3, "r1")
     assert await store.access_changes(e0 + 3) == changed(e0 + 3)
     assert store.local_access_changes() == 3
+
+
+async def test_revoke_and_reinstate_of_the_same_link_are_access_changes(store: Store) -> None:
+    e0 = await registered(store, 1, 2)
+    await store.set_revoked("r1", revoked=True)
+    await store.set_revoked("r1", revoked=False)  # a cached "revoked" must be forgotten too
+    assert await store.access_changes(e0) == changed(e0 + 2, "r1")
+    assert await store.access_changes(e0 + 1) == changed(e0 + 2, "r1")
+    assert store.local_access_changes() == 2
 
 
 async def test_registering_and_purging_are_no_access_change(store: Store) -> None:
@@ -214,6 +224,29 @@ async def test_sqlite_version_3_file_gains_the_access_log_and_keeps_its_data(
         await store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     finally:
         conn.close()
+
+
+async def test_sqlite_version_5_file_gains_revisions_counted_from_the_link_version(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "gateway.db")
+    old = SqliteStore(path)
+    await registered(old, 1)
+    await old.bump_link("r1", revoked=False)
+    await old.close()
+    conn = sqlite3.connect(path)  # back to what a version-5 gateway left behind
+    conn.execute("ALTER TABLE registrants DROP COLUMN revision")
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+
+    store = SqliteStore(path)
+    try:
+        found = await store.registrant("r1")
+        assert found is not None and (found.link_version, found.revision) == (2, 2)
+        assert (await store.set_revoked("r1", revoked=True)).revision == 3
+    finally:
+        await store.close()

@@ -137,15 +137,43 @@ async def test_bump_link_increments_version_and_revokes_then_restores(store: Sto
     revoked = await store.bump_link("r1", revoked=True)
     restored = await store.bump_link("r1", revoked=False)
 
-    assert (revoked.link_version, revoked.revoked) == (2, True)
-    assert (restored.link_version, restored.revoked) == (3, False)
+    assert (revoked.link_version, revoked.revoked, revoked.revision) == (2, True, 1)
+    assert (restored.link_version, restored.revoked, restored.revision) == (3, False, 2)
     assert await store.registrant("r1") == restored
     assert restored.email == "person1@example.org" and restored.created_at == person(1).created_at
 
 
-async def test_bump_link_raises_key_error_for_unknown_registrant(store: Store) -> None:
+async def test_set_revoked_keeps_the_link_version_and_counts_a_revision(store: Store) -> None:
+    await store.add_registrant(person(1))
+
+    revoked = await store.set_revoked("r1", revoked=True)
+    reinstated = await store.set_revoked("r1", revoked=False)
+
+    assert (revoked.link_version, revoked.revoked, revoked.revision) == (1, True, 1)
+    assert (reinstated.link_version, reinstated.revoked, reinstated.revision) == (1, False, 2)
+    assert await store.registrant("r1") == reinstated
+
+
+@pytest.mark.parametrize("change", ["bump_link", "set_revoked"])
+async def test_link_changes_raise_key_error_for_unknown_registrant(
+    store: Store, change: str
+) -> None:
     with pytest.raises(KeyError):
-        await store.bump_link("nobody", revoked=True)
+        await getattr(store, change)("nobody", revoked=True)
+
+
+async def test_restore_link_moves_only_a_lower_revision_forward(store: Store) -> None:
+    await store.add_registrant(person(1))
+    await store.set_revoked("r1", revoked=True)  # revision 1
+    await store.set_revoked("r1", revoked=False)  # revision 2, the same link works again
+
+    assert not await store.restore_link("r1", revision=1, version=1, revoked=True)  # older
+    assert not await store.restore_link("r1", revision=2, version=1, revoked=True)  # same
+    assert not (await store.registrant("r1")).revoked  # type: ignore[union-attr]
+    assert await store.restore_link("r1", revision=3, version=2, revoked=True)  # lost: put back
+    found = await store.registrant("r1")
+    assert found is not None and (found.revision, found.link_version, found.revoked) == (3, 2, True)
+    assert not await store.restore_link("nobody", revision=9, version=9, revoked=True)
 
 
 # Sessions
@@ -222,6 +250,19 @@ async def test_count_sessions_counts_those_not_ended_and_not_expired(store: Stor
     await store.end_sessions("r2")
     assert await store.count_sessions(T0 + HOUR / 2) == 2
     assert await store.count_sessions(T0 + 3 * HOUR) == 0
+
+
+async def test_count_sessions_of_one_registrant(store: Store) -> None:
+    await store.create_session(visit("a", "r1", ttl=HOUR), max_devices=3, now=T0)
+    await store.create_session(visit("b", "r1", ttl=2 * HOUR), max_devices=3, now=T0)
+    await store.create_session(visit("c", "r2", ttl=2 * HOUR), max_devices=3, now=T0)
+
+    assert await store.count_sessions(T0, registrant_id="r1") == 2
+    assert await store.count_sessions(T0 + HOUR, registrant_id="r1") == 1  # a expired
+    assert await store.count_sessions(T0, registrant_id="nobody") == 0
+    await store.end_sessions("r1")
+    assert await store.count_sessions(T0, registrant_id="r1") == 0
+    assert await store.count_sessions(T0, registrant_id="r2") == 1
 
 
 async def test_concurrent_create_session_from_two_instances_keeps_at_most_max_devices(

@@ -197,10 +197,12 @@ async def test_a_purged_registrant_keeps_its_link_version_and_sessions(store: St
     assert await store.purge_registrants(T0 + HOUR) == ["r1"]
 
     purged = await store.registrant("r1")
-    assert purged == Registrant("r1", "", "", "", T0 + MINUTE, link_version=2, revoked=True)
+    assert purged == Registrant(
+        "r1", "", "", "", T0 + MINUTE, link_version=2, revoked=True, revision=1
+    )
     assert await store.session("s1") == session
     assert await store.bump_link("r1", revoked=False) == Registrant(
-        "r1", "", "", "", T0 + MINUTE, link_version=3, revoked=False
+        "r1", "", "", "", T0 + MINUTE, link_version=3, revoked=False, revision=2
     )
     second = Session("s2", "r1", 3, T0 + MINUTE, T0 + HOUR)
     assert await store.create_session(second, max_devices=1, now=T0 + MINUTE) == ["s1"]
@@ -270,7 +272,7 @@ async def test_sqlite_version_2_file_gains_attendance_and_counted_sets_and_keeps
         await store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     finally:
         conn.close()
 

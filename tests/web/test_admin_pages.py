@@ -20,7 +20,7 @@ from gateway.core.records import Registrant
 from gateway.sessions.signing import Purpose, timed_signer
 from gateway.web.admin import auth
 from tests.conftest import SECRET, helsinki
-from tests.web.conftest import Gateway
+from tests.web.conftest import Gateway, encoder
 
 OPS = "ops@example.org"
 AUDITOR = "auditor@example.org"
@@ -148,7 +148,7 @@ def test_revoke_reissue_and_resend_are_audited_with_the_staff_identity(gw: Gatew
     base = f"/admin/registrants/{maija.id}"
     asked = browser.post(f"{base}/revoke", data={"csrf": csrf, "q": "maija"})
     assert asked.status_code == 200 and "Revoke Maija's access?" in asked.text
-    assert "within a second" in asked.text and events(gw, "link.revoked") == []
+    assert "not signed in on any device" in asked.text and events(gw, "link.revoked") == []
     answer = browser.post(
         f"{base}/revoke",
         data={"csrf": csrf, "q": "maija", "confirmed": "yes", "reason": "asked to leave"},
@@ -169,7 +169,7 @@ def test_revoke_reissue_and_resend_are_audited_with_the_staff_identity(gw: Gatew
     )
     assert answer.headers["location"] == "/admin/registrants?done=reissued"
     now: Registrant = gw.call(gw.services.store.registrant, maija.id)
-    assert not now.revoked and now.link_version == 3
+    assert not now.revoked and now.link_version == 2
     assert events(gw, "link.issued")[-1] == (maija.id, OPS)
 
     answer = browser.post(f"{base}/resend", data={"csrf": csrf}, follow_redirects=False)
@@ -177,7 +177,7 @@ def test_revoke_reissue_and_resend_are_audited_with_the_staff_identity(gw: Gatew
     again = browser.post(f"{base}/resend", data={"csrf": csrf}, follow_redirects=False)
     assert again.headers["location"] == "/admin/registrants?done=already_queued"
     jobs = gw.call(gw.services.store.mail_jobs, registrant_id=maija.id)
-    assert [(j.link_version, j.state) for j in jobs] == [(3, "pending")]
+    assert [(j.link_version, j.state) for j in jobs] == [(2, "pending")]
     assert "pending" in table_rows(browser.get("/admin/registrants").text)[0]
     revoked = [e for e in gw.call(gw.services.store.audit_events) if e.type == "link.revoked"]
     assert revoked[0].detail.get("reason") == "asked to leave"
@@ -188,7 +188,43 @@ def test_revoke_reissue_and_resend_are_audited_with_the_staff_identity(gw: Gatew
     )
     assert sent_at_once.headers["location"] == "/admin/registrants?done=reissued_sent"
     jobs = gw.call(gw.services.store.mail_jobs, registrant_id=maija.id)
-    assert (4, "pending") in [(j.link_version, j.state) for j in jobs]
+    assert (3, "pending") in [(j.link_version, j.state) for j in jobs]
+
+
+def test_a_revoked_registrant_is_reinstated_with_the_same_link(gw: Gateway) -> None:
+    encoder(gw.tmp, "2021-11-18T10:29:40", 3)
+    maija = gw.register()
+    viewer = gw.login(maija)
+    assert viewer.get("/live/index.m3u8").status_code == 200
+    browser = ops(gw)
+    csrf = token(browser)
+    base = f"/admin/registrants/{maija.id}"
+    asked = browser.post(f"{base}/revoke", data={"csrf": csrf})
+    assert "Maija is signed in on 1 device: it stops within a second" in asked.text
+    browser.post(f"{base}/revoke", data={"csrf": csrf, "confirmed": "yes"})
+    assert viewer.get("/live/index.m3u8").status_code == 403
+    row = table_rows(browser.get("/admin/registrants").text)[0]
+    assert "Reinstate" in row and ">Revoke<" not in row
+
+    asked = browser.post(f"{base}/reinstate", data={"csrf": csrf})
+    assert asked.status_code == 200 and "Reinstate Maija's access?" in asked.text
+    assert "same link" in asked.text and events(gw, "link.reinstated") == []
+    answer = browser.post(
+        f"{base}/reinstate",
+        data={"csrf": csrf, "confirmed": "yes", "reason": "revoked the wrong Maija"},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/admin/registrants?done=reinstated"
+    assert "reinstated" in browser.get(answer.headers["location"]).text
+    assert viewer.get("/live/index.m3u8").status_code == 200  # the same session, again
+    assert gw.browser().get(gw.link_path(maija), follow_redirects=False).status_code == 303
+    back: Registrant = gw.call(gw.services.store.registrant, maija.id)
+    assert not back.revoked and back.link_version == maija.link_version
+    assert events(gw, "link.reinstated") == [(maija.id, OPS)]
+    [event] = [e for e in gw.call(gw.services.store.audit_events) if e.type == "link.reinstated"]
+    assert event.detail == {"version": 1, "reason": "revoked the wrong Maija"}
+    again = browser.post(f"{base}/reinstate", data={"csrf": csrf, "confirmed": "yes"})
+    assert "was not revoked" in again.text and len(events(gw, "link.reinstated")) == 1
 
 
 def test_flash_shows_only_fixed_messages(gw: Gateway) -> None:

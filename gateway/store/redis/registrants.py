@@ -25,6 +25,7 @@ def _registrant(fields: Mapping[str, str]) -> Registrant:
         created_at=decode_time(fields["created_at"]),
         link_version=int(fields["link_version"]),
         revoked=fields["revoked"] == "1",
+        revision=int(fields.get("revision", fields["link_version"])),  # older hashes: none
     )
 
 
@@ -39,6 +40,7 @@ class RegistrantsMixin(RedisBase):
             "created_at": encode_time(stored.created_at),
             "link_version": str(stored.link_version),
             "revoked": "1" if stored.revoked else "0",
+            "revision": str(stored.revision),
         }
         keys = [
             self._key("email", stored.email.lower()),
@@ -77,18 +79,26 @@ class RegistrantsMixin(RedisBase):
         return [_registrant(pairs(flat)) for flat in rows if flat]
 
     async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
+        return await self._change_link(registrant_id, bump=True, revoked=revoked)
+
+    async def set_revoked(self, registrant_id: str, *, revoked: bool) -> Registrant:
+        return await self._change_link(registrant_id, bump=False, revoked=revoked)
+
+    async def _change_link(self, registrant_id: str, *, bump: bool, revoked: bool) -> Registrant:
         keys = [self._key("reg", registrant_id), *self._access_keys()]
-        args = ["1" if revoked else "0", registrant_id]
+        args = ["1" if bump else "0", "1" if revoked else "0", registrant_id]
         async with self._reachable():
-            flat = await self._scripts["bump_link"](keys=keys, args=args)
+            flat = await self._scripts["change_link"](keys=keys, args=args)
         if not flat:
             raise KeyError(registrant_id)
         self._access_changes += 1
         return _registrant(pairs(flat))
 
-    async def restore_link(self, registrant_id: str, *, version: int, revoked: bool) -> bool:
+    async def restore_link(
+        self, registrant_id: str, *, revision: int, version: int, revoked: bool
+    ) -> bool:
         keys = [self._key("reg", registrant_id), *self._access_keys()]
-        args = [str(version), "1" if revoked else "0", registrant_id]
+        args = [str(revision), str(version), "1" if revoked else "0", registrant_id]
         async with self._reachable():
             restored = bool(await self._scripts["restore_link"](keys=keys, args=args))
         if restored:

@@ -25,7 +25,7 @@ _NOTE_CHANGE = _EPOCH_START + _read("note_change")
 
 # The prelude each script runs after (none when absent).
 _PRELUDES = {
-    "bump_link": _NOTE_CHANGE,
+    "change_link": _NOTE_CHANGE,
     "restore_link": _NOTE_CHANGE,
     "create_session": _NOTE_CHANGE,
     "end_sessions": _NOTE_CHANGE,
@@ -38,7 +38,7 @@ SCRIPTS: dict[str, str] = {
         "add_registrant",
         "registrant_by_email",
         "all_registrants",
-        "bump_link",
+        "change_link",
         "restore_link",
         "create_session",
         "end_sessions",

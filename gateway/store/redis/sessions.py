@@ -70,11 +70,14 @@ class SessionsMixin(RedisBase):
         self._access_changes += bool(ended)
         return ended
 
-    async def count_sessions(self, now: dt.datetime) -> int:
-        keys = [self._key("session-expiry")]
+    async def count_sessions(self, now: dt.datetime, *, registrant_id: str | None = None) -> int:
+        if registrant_id is None:
+            keys, mine = [self._key("session-expiry")], "0"
+        else:
+            keys, mine = [self._key("reg-sessions", registrant_id)], "1"
         async with self._reachable():
             count = await self._scripts["count_sessions"](
-                keys=keys, args=[self._key("session", ""), micros(now)]
+                keys=keys, args=[self._key("session", ""), micros(now), mine]
             )
         return int(count)
 

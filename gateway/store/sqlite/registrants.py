@@ -17,35 +17,38 @@ from gateway.store.sqlite.connection import SqliteBase
 from gateway.store.sqlite.sessions import note_change
 
 _REGISTRANT_BY_ID = (
-    "SELECT id, email, name, organisation, created_at, link_version, revoked"
+    "SELECT id, email, name, organisation, created_at, link_version, revoked, revision"
     " FROM registrants WHERE id = ?"
 )
 _REGISTRANT_BY_EMAIL = (
-    "SELECT id, email, name, organisation, created_at, link_version, revoked"
+    "SELECT id, email, name, organisation, created_at, link_version, revoked, revision"
     " FROM registrants WHERE email_key = ?"
 )
 _ALL_REGISTRANTS = (
-    "SELECT id, email, name, organisation, created_at, link_version, revoked"
+    "SELECT id, email, name, organisation, created_at, link_version, revoked, revision"
     " FROM registrants ORDER BY n"
 )
 _INSERT_REGISTRANT = (
     "INSERT INTO registrants (id, email, email_key, name, organisation, created_at,"
-    " link_version, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " link_version, revoked, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_BUMP_LINK = (
-    "UPDATE registrants SET link_version = link_version + 1, revoked = ? WHERE id = ?"
-    " RETURNING id, email, name, organisation, created_at, link_version, revoked"
+_CHANGE_LINK = (  # a reissue bumps link_version (? = 1), a revocation set or lifted does not
+    "UPDATE registrants SET link_version = link_version + ?, revoked = ?,"
+    " revision = revision + 1 WHERE id = ?"
+    " RETURNING id, email, name, organisation, created_at, link_version, revoked, revision"
 )
 _RESTORE_LINK = (
-    "UPDATE registrants SET link_version = ?, revoked = ? WHERE id = ? AND link_version < ?"
+    "UPDATE registrants SET revision = ?, link_version = ?, revoked = ?"
+    " WHERE id = ? AND revision < ?"
 )
 
 
 def _registrant(row: Sequence[Any]) -> Registrant:
-    rid, email, name, organisation, created_at, link_version, revoked = row
+    rid, email, name, organisation, created_at, link_version, revoked, revision = row
     return Registrant(
-        rid, email, name, organisation, decode_time(created_at), link_version, bool(revoked)
-    )
+        rid, email, name, organisation, decode_time(created_at), link_version, bool(revoked),
+        revision,
+    )  # fmt: skip
 
 
 class RegistrantsMixin(SqliteBase):
@@ -61,7 +64,8 @@ class RegistrantsMixin(SqliteBase):
             conn.execute(
                 _INSERT_REGISTRANT,
                 (stored.id, stored.email, stored.email.lower(), stored.name, stored.organisation,
-                 encode_time(stored.created_at), stored.link_version, int(stored.revoked)),
+                 encode_time(stored.created_at), stored.link_version, int(stored.revoked),
+                 stored.revision),
             )  # fmt: skip
             return stored, True
 
@@ -79,8 +83,14 @@ class RegistrantsMixin(SqliteBase):
         return [_registrant(row) for row in await self._all(_ALL_REGISTRANTS)]
 
     async def bump_link(self, registrant_id: str, *, revoked: bool) -> Registrant:
+        return await self._change_link(registrant_id, bump=True, revoked=revoked)
+
+    async def set_revoked(self, registrant_id: str, *, revoked: bool) -> Registrant:
+        return await self._change_link(registrant_id, bump=False, revoked=revoked)
+
+    async def _change_link(self, registrant_id: str, *, bump: bool, revoked: bool) -> Registrant:
         def work(conn: sqlite3.Connection) -> Registrant:
-            row = conn.execute(_BUMP_LINK, (int(revoked), registrant_id)).fetchone()
+            row = conn.execute(_CHANGE_LINK, (int(bump), int(revoked), registrant_id)).fetchone()
             if row is None:
                 raise KeyError(registrant_id)
             note_change(conn, registrant_id)
@@ -90,9 +100,11 @@ class RegistrantsMixin(SqliteBase):
         self._access_changes += 1
         return registrant
 
-    async def restore_link(self, registrant_id: str, *, version: int, revoked: bool) -> bool:
+    async def restore_link(
+        self, registrant_id: str, *, revision: int, version: int, revoked: bool
+    ) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
-            params = (version, int(revoked), registrant_id, version)
+            params = (revision, version, int(revoked), registrant_id, revision)
             changed = conn.execute(_RESTORE_LINK, params).rowcount
             if changed:
                 note_change(conn, registrant_id)

@@ -9,10 +9,11 @@ order is time order.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from gateway.core.errors import StoreUnavailable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS registrants (
@@ -102,13 +103,26 @@ _LIVE_SEGMENTS_SCHEMA = """
 DROP TABLE IF EXISTS segments;
 CREATE TABLE IF NOT EXISTS live_segments (key TEXT PRIMARY KEY, dated TEXT NOT NULL);
 """
-# The migration to version i + 1 is MIGRATIONS[i].
-MIGRATIONS = (
+
+
+def _revision_schema(conn: sqlite3.Connection) -> None:
+    """Version 6: a registrant's revision, counting every link change
+    (`Registrant.revision`); a row stored before counts its link_version (each of its
+    changes bumped it). Added only where missing, so it stays idempotent."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(registrants)")}
+    if "revision" not in columns:
+        conn.execute("ALTER TABLE registrants ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+        conn.execute("UPDATE registrants SET revision = link_version")
+
+
+# The migration to version i + 1 is MIGRATIONS[i]: SQL statements, or a function.
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     _SCHEMA,
     _MAIL_SCHEMA,
     _ATTENDANCE_SCHEMA,
     _ACCESS_LOG_SCHEMA,
     _LIVE_SEGMENTS_SCHEMA,
+    _revision_schema,
 )
 
 
@@ -122,6 +136,9 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
         )
     if version < SCHEMA_VERSION:
         for migration in MIGRATIONS[version:SCHEMA_VERSION]:
+            if callable(migration):
+                migration(conn)
+                continue
             for statement in migration.split(";"):
                 if statement.strip():
                     conn.execute(statement)

@@ -96,10 +96,13 @@ class SessionsMixin(SqliteBase):
         self._access_changes += bool(ended)
         return ended
 
-    async def count_sessions(self, now: dt.datetime) -> int:
-        rows = await self._all(
-            "SELECT COUNT(*) FROM sessions WHERE expires_at > ?", encode_time(now)
-        )
+    async def count_sessions(self, now: dt.datetime, *, registrant_id: str | None = None) -> int:
+        if registrant_id is None:
+            query, args = "SELECT COUNT(*) FROM sessions WHERE expires_at > ?", [encode_time(now)]
+        else:
+            query = "SELECT COUNT(*) FROM sessions WHERE registrant_id = ? AND expires_at > ?"
+            args = [registrant_id, encode_time(now)]
+        rows = await self._all(query, *args)
         return int(rows[0][0])
 
     # Access changes

@@ -2,9 +2,9 @@
 
 Each row shows where the registrant's current link stands: its version, its
 mail (sent, pending or failed with the reason) and whether it was opened.
-Revoking and reissuing go through `Registry`, which audits them with the staff
-member's identity as actor; resending re-queues the current link's mail (its
-`link.sent` event records the sending). Every action is a POST with a CSRF
+Revoking, reinstating and reissuing ask first, then go through `Registry`, which
+audits them with the staff member's identity as actor; resending re-queues the
+current link's mail (its `link.sent` event records the sending). Every action is a POST with a CSRF
 token, answered 303 back to the list with one of a few fixed messages.
 """
 
@@ -36,7 +36,11 @@ FLASH = {  # `done=` picks one of these: the page never shows text from the URL
     "resent": "The current link's mail is queued.",
     "already_queued": "The current link's mail was already queued; nothing added.",
     "reissued_sent": "A new link was issued and queued for mailing; older links no longer work.",
-    "revoked_not_sent": "Not queued: the registrant's access is revoked (reissue first).",
+    "revoked_not_sent": "Not queued: the registrant's access is revoked (reinstate or reissue "
+    "first).",
+    "reinstated": "Access reinstated: the same link, and the devices signed in with it, work "
+    "again.",
+    "not_revoked": "Not changed: this registrant was not revoked.",
     "purged": "Not changed: this registrant's personal data was purged.",
 }
 
@@ -160,7 +164,7 @@ async def act(request: Request) -> Response:
     who = await staff(request, "ops")
     svc = services(request)
     action = request.path_params["action"]
-    if action not in ("revoke", "reissue", "resend"):
+    if action not in ("revoke", "reinstate", "reissue", "resend"):
         raise HTTPException(404)
     fields = await posted(request, svc, max_fields=20)
     registrant = await svc.store.registrant(request.path_params["id"])
@@ -171,7 +175,7 @@ async def act(request: Request) -> Response:
         back["q"] = query
     if (number := fields.get("page", "")).isdigit():
         back["page"] = number
-    confirming = action in ("revoke", "reissue") and registrant.email
+    confirming = action in ("revoke", "reinstate", "reissue") and registrant.email
     if confirming and fields.get("confirmed") != "yes":  # what cannot be undone asks first
         return page(
             request,
@@ -180,6 +184,7 @@ async def act(request: Request) -> Response:
             "registrants",
             registrant=registrant,
             action=action,
+            devices=await svc.store.count_sessions(svc.clock(), registrant_id=registrant.id),
             query=back.get("q", ""),
             number=back.get("page", ""),
         )
@@ -189,6 +194,9 @@ async def act(request: Request) -> Response:
     elif action == "revoke":
         await svc.registry.revoke(registrant.email, actor=who.identity, reason=reason)
         done = "revoked"
+    elif action == "reinstate":
+        done = "reinstated" if registrant.revoked else "not_revoked"
+        await svc.registry.reinstate(registrant.email, actor=who.identity, reason=reason)
     elif action == "reissue":
         renewed = await svc.registry.reissue(registrant.email, actor=who.identity, reason=reason)
         done = "reissued"
