@@ -60,6 +60,22 @@ def test_schedule_set_previews_then_applies_with_yes(config: Path) -> None:
     assert unknown.returncode != 0 and "Part IX" in unknown.stderr
 
 
+def test_schedule_set_moves_the_next_part_with_one_only_when_asked(config: Path) -> None:
+    args = ["schedule", "set", "--config", str(config), "--part", "Part I", "--end", "13:05"]
+    refused = gateway(*args, "--yes")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    assert "overlap" in refused.stderr and "--move-next" in refused.stderr, refused.stderr
+    assert "Part II's start to 13:05" in refused.stderr
+    preview = gateway(*args, "--move-next")
+    assert preview.returncode == 0 and "Part II moves with it" in preview.stdout, preview.stderr
+    assert _events(config, "schedule.changed") == []
+    applied = gateway(*args, "--move-next", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    first, second = _events(config, "schedule.changed")
+    assert (first["detail"]["part"], second["detail"]["part"]) == ("Part I", "Part II")  # type: ignore[index]
+    assert second["actor"] == "cli"
+
+
 def test_links_show_is_audited_a_second_revoke_changes_nothing_and_reinstate_gives_it_back(
     config: Path,
 ) -> None:

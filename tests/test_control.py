@@ -13,7 +13,13 @@ from gateway.audit.log import AuditLog
 from gateway.core.clock import FrozenClock
 from gateway.core.errors import AccessRefused, StoreUnavailable
 from gateway.core.schedule import Part, live_window, status
-from gateway.sessions.controls import ControlState, ScheduleRefused, consequences, with_parts
+from gateway.sessions.controls import (
+    ControlState,
+    ScheduleRefused,
+    consequences,
+    plan_change,
+    with_parts,
+)
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import REDIS_URL, OwnRedis, helsinki
@@ -40,7 +46,10 @@ def test_moving_the_end_of_a_running_part_says_when_viewers_are_cut_off() -> Non
         ),
     )
     said = consequences(SEMINAR, new, helsinki("2021-11-18T12:30"))
-    assert said == ["Viewers of Part I will be cut off at 12:55 (was 12:45)."]
+    assert said == [
+        "Viewers of Part I keep watching until 12:55 (was 12:45).",
+        "Part II will start at 12:55 (was 12:45).",
+    ]
     assert status(new, helsinki("2021-11-18T12:50")).part == "Part I"
 
 
@@ -77,6 +86,63 @@ def test_impossible_days_are_refused(parts: tuple[Part, ...], reason: str) -> No
 def test_a_late_last_part_pushes_the_recording_back() -> None:
     new = with_parts(SEMINAR, moved("Part III", "2021-11-18T17:10", "2021-11-18T18:40"))
     assert new.recording_from == helsinki("2021-11-18T18:40")
+
+
+def test_a_part_extended_into_the_next_can_move_the_next_start_with_it() -> None:
+    longer = Part("Part I", helsinki("2021-11-18T10:00"), helsinki("2021-11-18T13:05"), True)
+    with pytest.raises(ScheduleRefused, match="overlap"):
+        plan_change(SEMINAR, SEMINAR, longer)  # not asked to move Part II: refused
+    schedule, moved = plan_change(SEMINAR, SEMINAR, longer, move_next=True)
+    assert moved == Part(
+        "Part II", helsinki("2021-11-18T13:05"), helsinki("2021-11-18T17:10"), False
+    )
+    assert schedule.parts == (longer, moved, SEMINAR.parts[2])
+    shorter = Part("Part I", helsinki("2021-11-18T10:00"), helsinki("2021-11-18T12:30"), True)
+    assert plan_change(SEMINAR, SEMINAR, shorter, move_next=True)[1] is None  # no overlap
+    past = Part("Part I", helsinki("2021-11-18T10:00"), helsinki("2021-11-18T17:30"), True)
+    with pytest.raises(ScheduleRefused, match="past the end of Part II"):
+        plan_change(SEMINAR, SEMINAR, past, move_next=True)
+    with pytest.raises(ScheduleRefused, match="no part named"):
+        plan_change(SEMINAR, SEMINAR, Part("Part IX", longer.start, longer.end, True))
+
+
+async def test_moving_the_next_part_with_one_is_one_change_audited_for_both(
+    tmp_path: Path,
+) -> None:
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    try:
+        ops = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+        seen = await ops.version()
+        await ops.change_part(
+            "Part I",
+            start=helsinki("2021-11-18T10:00"),
+            end=helsinki("2021-11-18T13:05"),
+            streamed=True,
+            actor="ops@x",
+            expected=seen,
+            move_next=True,
+        )
+        now = await ops.current()
+        assert now.schedule.parts[1].start == helsinki("2021-11-18T13:05")
+        assert now.changed == {"Part I", "Part II"}
+        first, second = await store.audit_events()
+        assert (first.detail["part"], second.detail["part"]) == ("Part I", "Part II")
+        assert second.detail["moved_with"] == "Part I" and "moved_with" not in first.detail
+        assert second.detail["before"]["start"] == "2021-11-18T12:45:00+02:00"
+        assert second.detail["after"]["start"] == "2021-11-18T13:05:00+02:00"
+        with pytest.raises(ScheduleRefused, match="changed by ops@x at 12:30"):
+            await ops.change_part(  # the same preview applied twice: refused, not doubled
+                "Part I",
+                start=helsinki("2021-11-18T10:00"),
+                end=helsinki("2021-11-18T13:05"),
+                streamed=True,
+                actor="ops@y",
+                expected=seen,
+                move_next=True,
+            )
+    finally:
+        await store.close()
 
 
 async def test_changes_are_stored_audited_and_seen_by_another_replica(

@@ -12,7 +12,7 @@ from gateway.core.clock import system_clock
 from gateway.core.errors import UsageError
 from gateway.core.schedule import Part
 from gateway.core.times import in_zone, parse_time
-from gateway.sessions.controls import ControlState, consequences, with_parts
+from gateway.sessions.controls import ControlState, ScheduleRefused, consequences, plan_change
 from gateway.settings import Settings
 
 ACTOR = "cli"
@@ -53,6 +53,7 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(ctx: Context) -> int:
         controls = _controls(settings, ctx)
+        seen = await controls.version()
         current = (await controls.current()).schedule
         old = next((p for p in current.parts if p.name == args.part), None)
         if old is None:
@@ -64,7 +65,19 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
             event_time(args.end, settings) if args.end else old.end,
             old.streamed if args.streamed is None else args.streamed == "true",
         )
-        planned = with_parts(current, tuple(new if p is old else p for p in current.parts))
+        try:
+            planned, moved = plan_change(controls.config, current, new, move_next=args.move_next)
+        except ScheduleRefused as refused:
+            try:  # would moving the next part's start with it do? Then say so
+                _, moved = plan_change(controls.config, current, new, move_next=True)
+            except ScheduleRefused:
+                moved = None
+            if moved is None:
+                raise
+            raise UsageError(
+                f"{refused}; add --move-next to move {moved.name}'s start to "
+                f"{moved.start.astimezone(tz):%H:%M} as well"
+            ) from None
         print(
             f"{old.name}: {in_zone(old.start, tz)} – {in_zone(old.end, tz)}"
             f"{'' if old.streamed else ' (not streamed)'}"
@@ -73,13 +86,21 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
             f"  becomes {in_zone(new.start, tz)} – {in_zone(new.end, tz)}"
             f"{'' if new.streamed else ' (not streamed)'}"
         )
+        if moved is not None:
+            print(f"{moved.name} moves with it: it starts at {in_zone(moved.start, tz)}")
         for line in consequences(current, planned, system_clock()):
             print(f"  {line}")
         if not args.yes:
             print("Nothing changed yet: run the same command with --yes to apply it.")
             return 0
         await controls.change_part(
-            old.name, start=new.start, end=new.end, streamed=new.streamed, actor=ACTOR
+            old.name,
+            start=new.start,
+            end=new.end,
+            streamed=new.streamed,
+            actor=ACTOR,
+            expected=seen,  # as previewed above, or refused naming who changed it
+            move_next=args.move_next,
         )
         print("Applied: every replica follows within 2 s.")
         return 0
@@ -107,4 +128,9 @@ def add_schedule_set(schedule: argparse.ArgumentParser) -> None:
     change.add_argument("--start", help="new start: a time of day (18:20) or date and time")
     change.add_argument("--end", help="new end: a time of day (18:20) or date and time")
     change.add_argument("--streamed", choices=("true", "false"), help="stream the part or not")
+    change.add_argument(
+        "--move-next",
+        action="store_true",
+        help="when the part now runs into the next one, move that one's start to its new end",
+    )
     change.add_argument("--yes", action="store_true", help="apply (without it: a preview only)")

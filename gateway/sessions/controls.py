@@ -102,6 +102,37 @@ def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
     return replace(base, parts=ordered, recording_from=opens)
 
 
+def plan_change(
+    config: Schedule, current: Schedule, changed: Part, *, move_next: bool = False
+) -> tuple[Schedule, Part | None]:
+    """The parts of `current` with one part changed, checked (`with_parts` over `config`):
+    the new schedule, and the part moved with it if any. With `move_next`, a part extended
+    into the one after it moves that one's start to its new end (its end stays), as one
+    change. Raises ScheduleRefused."""
+    if changed.name not in {p.name for p in current.parts}:
+        raise ScheduleRefused(f"there is no part named {changed.name!r}")
+    parts = {p.name: p for p in current.parts}
+    parts[changed.name] = changed
+    after = next_part(current, changed.name)
+    if move_next and after is not None and after.start < changed.end:
+        if changed.end >= after.end:
+            raise ScheduleRefused(
+                f"{changed.name} would run past the end of {after.name} "
+                f"({in_zone(after.end, current.timezone)}): move {after.name} first"
+            )
+        parts[after.name] = moved = replace(after, start=changed.end)
+    else:
+        moved = None
+    return with_parts(config, tuple(parts.values())), moved
+
+
+def next_part(schedule: Schedule, name: str) -> Part | None:
+    """The part after `name` in time, if any."""
+    names = [p.name for p in schedule.parts]
+    at = names.index(name) if name in names else len(names)
+    return schedule.parts[at + 1] if at + 1 < len(names) else None
+
+
 AT_ONCE = "At once: "
 
 
@@ -115,7 +146,12 @@ def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
         was = before.get(part.name)
         if was is None or was == part:
             continue
-        if part.streamed and was.holds(now) and part.end != was.end:
+        if part.streamed and was.holds(now) and part.end > was.end:
+            said.append(
+                f"Viewers of {part.name} keep watching until "
+                f"{part.end.astimezone(tz):%H:%M} (was {was.end.astimezone(tz):%H:%M})."
+            )
+        elif part.streamed and was.holds(now) and part.end != was.end:
             if part.end <= now:
                 said.append(
                     f"{AT_ONCE}Viewers of {part.name} are cut off immediately: the new end, "
@@ -140,6 +176,11 @@ def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
             said.append(
                 f"{part.name} will end at {in_zone(part.end, tz)} "
                 f"(was {was.end.astimezone(tz):%H:%M})."
+            )
+        elif part.start != was.start:
+            said.append(
+                f"{part.name} will start at {part.start.astimezone(tz):%H:%M} "
+                f"(was {was.start.astimezone(tz):%H:%M})."
             )
         if part.end < was.end:
             following = next((p for p in new.parts if p.start >= was.end), None)
@@ -241,8 +282,11 @@ class ControlState:
         streamed: bool,
         actor: str,
         expected: str | None = None,
+        move_next: bool = False,
     ) -> Schedule:
-        """Move a part or change whether it is streamed; audited. ScheduleRefused if impossible.
+        """Move a part or change whether it is streamed (with `move_next`, also the start
+        of the part it now runs into: `plan_change`); each part changed is audited.
+        ScheduleRefused if impossible.
 
         The parts are written over exactly the ones read (`Store.replace_value`):
         should another ops person change a part in between, on any replica, the
@@ -255,12 +299,8 @@ class ControlState:
             if expected is not None and _version(stored) != expected:
                 raise ScheduleRefused(await self._changed_since())
             current = self.config if stored is None else with_parts(self.config, _decode(stored))
-            old = next((p for p in current.parts if p.name == name), None)
-            if old is None:
-                raise ScheduleRefused(f"there is no part named {name!r}")
-            new_part = Part(name, start, end, streamed)
-            schedule = with_parts(
-                self.config, tuple(new_part if p.name == name else p for p in current.parts)
+            schedule, moved = plan_change(
+                self.config, current, Part(name, start, end, streamed), move_next=move_next
             )
             if await self.store.replace_value(PARTS_KEY, stored, _encode(schedule.parts)):
                 break
@@ -270,13 +310,25 @@ class ControlState:
         changed_by = {"actor": actor, "at": iso(self.clock(), current.timezone)}
         await self.store.set_value(CHANGED_BY_KEY, json.dumps(changed_by))
         tz = current.timezone
-        await self.audit.record(
-            "schedule.changed",
-            actor=actor,
-            part=name,
-            before={"start": iso(old.start, tz), "end": iso(old.end, tz), "streamed": old.streamed},
-            after={"start": iso(start, tz), "end": iso(end, tz), "streamed": streamed},
-        )
+        before = {p.name: p for p in current.parts}
+
+        def fields(part: Part) -> dict[str, object]:
+            return {
+                "start": iso(part.start, tz),
+                "end": iso(part.end, tz),
+                "streamed": part.streamed,
+            }
+
+        asked = next(p for p in schedule.parts if p.name == name)
+        for part in (asked, moved) if moved else (asked,):  # and the one moved with it
+            await self.audit.record(
+                "schedule.changed",
+                actor=actor,
+                part=part.name,
+                before=fields(before[part.name]),
+                after=fields(part),
+                **({"moved_with": name} if part.name != name else {}),
+            )
         return schedule
 
     async def _changed_since(self) -> str:

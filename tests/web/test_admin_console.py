@@ -56,10 +56,9 @@ def test_impossible_or_ambiguous_times_are_refused_with_the_reason(gw: Gateway) 
     browser = ops(gw)
     fields = {
         "csrf": token(browser, "/admin/schedule"),
-        "part": "Part I",
-        "start": "2021-11-18T10:00",
-        "end": "2021-11-18T13:00",
-        "streamed": "yes",
+        "part": "Part II",
+        "start": "2021-11-18T12:30",  # into the part before: nothing to offer
+        "end": "2021-11-18T17:10",
     }
     overlap = browser.post("/admin/schedule/preview", data=fields)
     assert overlap.status_code == 400 and "overlap" in overlap.text
@@ -153,3 +152,34 @@ def test_the_preview_says_in_red_what_happens_at_once_and_who_watches(gw: Gatewa
     assert '<li class="warning" role="alert">At once: Viewers of Part I are cut off' in text
     assert "the gap this change leaves before Part II" in text
     assert "1 viewer watched in the last minute." in text
+
+
+def test_extending_a_part_into_the_next_offers_to_move_its_start_in_one_change(
+    gw: Gateway,
+) -> None:
+    encoder(gw.tmp, "2021-11-18T12:29:40", 3)
+    gw.clock.now = helsinki("2021-11-18T12:40")  # Part I runs late
+    viewer = gw.login()
+    browser = ops(gw)
+    text = _preview(browser, "Part I", "2021-11-18T10:00", "2021-11-18T13:05")
+    assert "Part I would run into Part II, which starts at 12:45." in text
+    assert "moves Part II&#39;s start to 13:05" in text and "Confirm both changes" in text
+    assert "Viewers of Part I keep watching until 13:05 (was 12:45)." in text
+    assert "Part II will start at 13:05 (was 12:45)." in text
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', text))
+    assert hidden["move_next"] == "yes"
+    done = browser.post("/admin/schedule/apply", data=hidden, follow_redirects=False)
+    assert done.status_code == 303
+    gw.clock.now = helsinki("2021-11-18T13:00")
+    assert viewer.get("/live/index.m3u8").status_code == 200  # still Part I
+    changes = [e for e in gw.call(gw.services.store.audit_events) if e.type == "schedule.changed"]
+    assert [(e.detail["part"], e.actor) for e in changes] == [
+        ("Part I", "ops@example.org"),
+        ("Part II", "ops@example.org"),
+    ]
+    fields = {"part": "Part I", "start": "2021-11-18T10:00", "end": "2021-11-18T17:30"}
+    past = browser.post(
+        "/admin/schedule/preview",
+        data={**fields, "csrf": token(browser, "/admin/schedule"), "streamed": "yes"},
+    )
+    assert past.status_code == 400 and "past the end of Part II" in past.text

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from gateway.core.schedule import Part, status
 from gateway.core.times import in_zone, parse_time
-from gateway.sessions.controls import Controls, ScheduleRefused, consequences, with_parts
+from gateway.sessions.controls import Controls, ScheduleRefused, consequences, plan_change
 from gateway.stream.live import OriginHealth
 from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.admin.people import page
@@ -157,21 +157,27 @@ async def schedule_preview(request: Request) -> Response:
     controls = await svc.gatekeeper.controls.current()
     tz = controls.schedule.timezone
     name = fields.get("part", "")
+    config = svc.gatekeeper.controls.config
     try:
         start = parse_time(fields.get("start", "").replace("T", " "), tz)
         end = parse_time(fields.get("end", "").replace("T", " "), tz)
         streamed = fields.get("streamed") == "yes"
-        if name not in {p.name for p in controls.schedule.parts}:
-            raise ScheduleRefused(f"there is no part named {name!r}")
-        new = with_parts(
-            controls.schedule,
-            tuple(
-                Part(name, start, end, streamed) if p.name == name else p
-                for p in controls.schedule.parts
-            ),
-        )
+        asked = Part(name, start, end, streamed)
+        try:
+            new, moved = plan_change(config, controls.schedule, asked)
+        except ScheduleRefused:  # into the next part: offer to move its start too
+            new, moved = plan_change(config, controls.schedule, asked, move_next=True)
     except (ValueError, ScheduleRefused) as exc:
         return _schedule(request, who, controls, 400, error=str(exc))
+    offer = None
+    if moved is not None:
+        runs_into = next(p for p in controls.schedule.parts if p.name == moved.name)
+        offer = (
+            f"{name} would run into {moved.name}, which starts at "
+            f"{runs_into.start.astimezone(tz):%H:%M}. Confirming also moves {moved.name}'s "
+            f"start to {moved.start.astimezone(tz):%H:%M} (its end stays "
+            f"{moved.end.astimezone(tz):%H:%M}): one change, both parts audited."
+        )
     return page(
         request,
         who,
@@ -181,6 +187,7 @@ async def schedule_preview(request: Request) -> Response:
         start=fields["start"],
         end=fields["end"],
         streamed=streamed,
+        offer=offer,
         effects=[*consequences(controls.schedule, new, svc.clock()), await _watching(svc)],
         shown=f"{in_zone(start, tz)} – {end.astimezone(tz):%H:%M}",
         seen=await svc.gatekeeper.controls.version(),
@@ -207,6 +214,7 @@ async def schedule_apply(request: Request) -> Response:
             streamed=fields.get("streamed") == "yes",
             actor=who.identity,
             expected=fields.get("seen", "") or "unseen",  # as previewed, or refused
+            move_next=fields.get("move_next") == "yes",
         )
     except (ValueError, ScheduleRefused) as exc:
         return _schedule(request, who, await controls.current(), 400, error=str(exc))
