@@ -27,7 +27,10 @@ class Row:
     organisation: str
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _rows(path: Path, label: str | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows by the line they start on; `label` names the file in messages (an upload's
+    name rather than where it was saved)."""
+    name = path if label is None else label
     try:
         with path.open(encoding="utf-8-sig", newline="") as file:
             reader = csv.reader(file, strict=True)
@@ -37,7 +40,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 or not set(header) <= set(COLUMNS)
                 or len(header) != len(set(header))
             ):
-                raise UsageError(f"{path}: line 1: the header must be name,email[,organisation]")
+                raise UsageError(f"{name}: line 1: the header must be name,email[,organisation]")
             line = reader.line_num + 1
             for record in reader:
                 start, line = line, reader.line_num + 1
@@ -48,11 +51,11 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     continue
                 yield start, dict(zip(header, record, strict=True))
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise UsageError(f"{name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
-        raise UsageError(f"{path}: not valid CSV ({exc})") from None
+        raise UsageError(f"{name}: not valid CSV ({exc})") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read the file ({exc.strerror})") from None
+        raise UsageError(f"{name}: cannot read the file ({exc.strerror})") from None
 
 
 def _check(line: int, fields: dict[str, str]) -> Row:
@@ -68,11 +71,12 @@ def _check(line: int, fields: dict[str, str]) -> Row:
     )
 
 
-def problems(path: Path) -> list[str]:
-    """Every bad row as `line N: reason`; empty when the whole file can be imported."""
+def problems(path: Path, label: str | None = None) -> list[str]:
+    """Every bad row as `line N: reason`; empty when the whole file can be imported.
+    UsageError when the file as a whole cannot be read (header, encoding, CSV)."""
     found: list[str] = []
     seen: dict[str, int] = {}
-    for line, fields in _rows(path):
+    for line, fields in _rows(path, label):
         try:
             row = _check(line, fields)
         except UsageError as exc:
@@ -84,7 +88,7 @@ def problems(path: Path) -> list[str]:
     return found
 
 
-def rows(path: Path) -> Iterator[Row]:
+def rows(path: Path, label: str | None = None) -> Iterator[Row]:
     """The rows of a file `problems` found nothing wrong with."""
-    for line, fields in _rows(path):
+    for line, fields in _rows(path, label):
         yield _check(line, fields)

@@ -182,12 +182,10 @@ async def send_links(
     sending is left to them. Stops early when the server cannot be reached.
     """
     store = mailer.store
-    done = {(j.registrant_id, j.link_version) for j in await store.mail_jobs(state="sent")}
-    registrants = await store.registrants()
     report = BulkReport()
     todo: list[str] = []
-    for registrant in registrants:
-        if registrant.revoked or (unsent_only and (registrant.id, registrant.link_version) in done):
+    for registrant, latest in (await current_link_mail(store)).items():
+        if registrant.revoked or (unsent_only and latest is not None and latest.state == "sent"):
             report.skipped += 1
             continue
         queued, _ = await store.enqueue_mail(mailer.link_job(registrant, lang))
@@ -209,3 +207,63 @@ async def send_links(
         if progress:
             progress(index + 1, len(todo))
     return report
+
+
+async def current_link_mail(store: Store) -> dict[Registrant, MailJob | None]:
+    """Every registrant (in registration order) with the mail of their current link: the
+    newest job that was sent, else the newest job, else None (never queued). Two reads,
+    whatever the number of people."""
+    newest: dict[tuple[str, int], MailJob] = {}
+    for job in await store.mail_jobs():  # in creation order: the last one wins...
+        key = (job.registrant_id, job.link_version)
+        if job.kind == "link" and (key not in newest or newest[key].state != "sent"):
+            newest[key] = job  # ...unless one was sent already
+    return {r: newest.get((r.id, r.link_version)) for r in await store.registrants()}
+
+
+async def queue_unsent(mailer: Mailer, default_lang: str = "en") -> int:
+    """Queue the current link of everyone not revoked whose current link was not sent
+    (never queued, or failed), each in the language of their last mail; the worker sends
+    them. Returns how many were queued now (a job already waiting is not doubled)."""
+    store = mailer.store
+    last_lang = {job.registrant_id: job.lang for job in await store.mail_jobs()}
+    queued = 0
+    for registrant, latest in (await current_link_mail(store)).items():
+        if registrant.revoked or (latest is not None and latest.state != "failed"):
+            continue
+        job = mailer.link_job(registrant, last_lang.get(registrant.id, default_lang))
+        queued += (await store.enqueue_mail(job))[1]
+    mailer.wake.set()
+    return queued
+
+
+@dataclass(frozen=True)
+class MailProgress:
+    """Where the mail of the current links stands, over the registrants not revoked."""
+
+    registrants: int
+    sent: int
+    queued: int  # pending or being sent
+    failed: int
+    not_queued: int
+    failures: tuple[tuple[Registrant, str], ...]  # the first few, with the reason
+
+    @property
+    def unsent(self) -> int:
+        return self.failed + self.not_queued
+
+
+async def mail_progress(store: Store, *, failures_shown: int = 20) -> MailProgress:
+    counts = {"sent": 0, "queued": 0, "failed": 0, "not_queued": 0}
+    failures: list[tuple[Registrant, str]] = []
+    active = 0
+    for registrant, latest in (await current_link_mail(store)).items():
+        if registrant.revoked:
+            continue
+        active += 1
+        state = "not_queued" if latest is None else latest.state
+        state = "queued" if state in ("pending", "sending") else state
+        counts[state] += 1
+        if state == "failed" and latest is not None and len(failures) < failures_shown:
+            failures.append((registrant, latest.last_error or "no reason given"))
+    return MailProgress(active, failures=tuple(failures), **counts)

@@ -38,7 +38,7 @@ from gateway.stream.captions import CaptionsMonitor, CheckedOrigin
 from gateway.stream.live import LiveStream
 from gateway.stream.origins import make_origin
 from gateway.web import errors, health, openapi, participant, register, stream
-from gateway.web.admin import auditing, console, people
+from gateway.web.admin import auditing, console, people, roster
 from gateway.web.admin import auth as admin_auth
 from gateway.web.middleware import SecurityHeaders
 from gateway.web.ratelimit import RateLimits
@@ -119,6 +119,7 @@ def create_app(
             *openapi.routes,
             *admin_auth.routes,
             *console.routes,
+            *roster.routes,
             *people.routes,
             *auditing.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

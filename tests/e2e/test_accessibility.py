@@ -335,12 +335,24 @@ def test_every_page_passes_axe_in_every_language(rig: Rig, chromium: Browser) ->
     for path, name in (
         ("/admin/schedule", "console: schedule"),
         ("/admin/registrants", "console: registrants"),
+        ("/admin/registrants/new", "console: add or import registrants"),
+        ("/admin/mail", "console: mail of the links"),
         ("/admin/audit", "console: audit log"),
         ("/admin/audit/verify", "console: audit verify"),
         ("/admin/attendance", "console: attendance"),
     ):
         admin.goto(rig.url("live", path))
         check(admin, name)
+    admin.goto(rig.url("live", "/admin/registrants"))
+    admin.click("text=Show link >> nth=0")
+    admin.wait_for_load_state()
+    check(admin, "console: a registrant's link shown")
+    admin.set_viewport_size({"width": 390, "height": 844})  # a phone: the page never scrolls
+    for path in ("/admin/registrants", "/admin/audit", "/admin/schedule"):  # sideways; tables do
+        admin.goto(rig.url("live", path))
+        wide = admin.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, (path, wide)
+    admin.set_viewport_size({"width": 1280, "height": 720})
     admin.goto(rig.url("live", "/admin/schedule"))
     admin.fill("#end-3", "2001-01-01T00:00")  # before its start: refused, with the reason
     admin.click("text=Preview change to Part III")

@@ -116,8 +116,8 @@ def _rows(parts: tuple[Part, ...], tz: Any) -> list[dict[str, Any]]:
     return [
         {
             "name": p.name,
-            "start": p.start.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
-            "end": p.end.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
+            "start": p.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),  # 24-hour, any locale
+            "end": p.end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
             "streamed": p.streamed,
             "shown": f"{in_zone(p.start, tz)} – {p.end.astimezone(tz):%H:%M}",
         }

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from gateway.core.records import MailJob, Registrant
 from gateway.core.times import in_zone
+from gateway.mail.queue import mail_progress
 from gateway.sessions import links
 from gateway.web import csrf
 from gateway.web.admin.auth import Staff, posted, staff
@@ -42,6 +43,8 @@ FLASH = {  # `done=` picks one of these: the page never shows text from the URL
     "again.",
     "not_revoked": "Not changed: this registrant was not revoked.",
     "purged": "Not changed: this registrant's personal data was purged.",
+    "added": "Added; the link was not mailed (use Resend to mail it).",
+    "added_sent": "Added; the link is queued for mailing.",
 }
 
 
@@ -122,7 +125,8 @@ async def registrants(request: Request) -> Response:
     query = request.query_params.get("q", "").strip()[:MAX_QUERY]
     raw_page = request.query_params.get("page", "1")
     number = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 10**6 else 1
-    found = [r for r in await svc.store.registrants() if matches(r, query)]
+    everyone = await svc.store.registrants()
+    found = [r for r in everyone if matches(r, query)]
     pages = max(1, -(-len(found) // PER_PAGE))
     number = min(number, pages)
     shown = found[(number - 1) * PER_PAGE : number * PER_PAGE]
@@ -156,6 +160,7 @@ async def registrants(request: Request) -> Response:
         pages=pages,
         previous=link(number - 1) if number > 1 else None,
         next=link(number + 1) if number < pages else None,
+        unsent=(await mail_progress(svc.store)).unsent if everyone else 0,
     )
 
 
@@ -164,7 +169,7 @@ async def act(request: Request) -> Response:
     who = await staff(request, "ops")
     svc = services(request)
     action = request.path_params["action"]
-    if action not in ("revoke", "reinstate", "reissue", "resend"):
+    if action not in ("show", "revoke", "reinstate", "reissue", "resend"):
         raise HTTPException(404)
     fields = await posted(request, svc, max_fields=20)
     registrant = await svc.store.registrant(request.path_params["id"])
@@ -187,6 +192,17 @@ async def act(request: Request) -> Response:
             devices=await svc.store.count_sessions(svc.clock(), registrant_id=registrant.id),
             query=back.get("q", ""),
             number=back.get("page", ""),
+        )
+    if action == "show" and registrant.email:  # a credential shown: audited (`link.shown`)
+        shown = await svc.registry.show(registrant.email, actor=who.identity)
+        return page(
+            request,
+            who,
+            "admin/registrant_link.html",
+            "registrants",
+            registrant=registrant,
+            link=shown,
+            back=f"/admin/registrants?{urlencode(back)}",
         )
     reason = " ".join(fields.get("reason", "").split())[:200] or None
     if not registrant.email:
