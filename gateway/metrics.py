@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Counts
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -40,9 +42,37 @@ class Tally:
         yield CounterMetricFamily(self.name, self.documentation, labels=self.labels)
 
 
+class Recent:
+    """Counts by name over the last few minutes, for the dashboard ("refused, last 5 min"):
+    one Counter per minute, the oldest dropped. This process's counts only."""
+
+    def __init__(self, minutes: int = 10, clock: Callable[[], float] = time.monotonic) -> None:
+        self.minutes = minutes
+        self.clock = clock
+        self.buckets: deque[tuple[int, Counts[str]]] = deque()
+
+    def note(self, name: str) -> None:
+        minute = int(self.clock() // 60)
+        if not self.buckets or self.buckets[-1][0] != minute:
+            self.buckets.append((minute, Counts()))
+            while self.buckets[0][0] <= minute - self.minutes:
+                self.buckets.popleft()
+        self.buckets[-1][1][name] += 1
+
+    def last(self, minutes: int = 5) -> Counts[str]:
+        """The counts of the last `minutes` minutes (the current one included)."""
+        since = int(self.clock() // 60) - minutes
+        total: Counts[str] = Counts()
+        for minute, counts in self.buckets:
+            if minute > since:
+                total.update(counts)
+        return total
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.recent = Recent()  # refusals and origin errors, for the dashboard
         self.decisions = Tally(
             "gateway_decisions",
             "Access decisions by area, outcome and reason",

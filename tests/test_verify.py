@@ -30,7 +30,15 @@ from gateway.audit.checkpoints import (
     write_checkpoint,
 )
 from gateway.audit.log import AuditLog
-from gateway.audit.verify import NO_VERIFY_KEY, ChainBroken, Report, checkpoint, verify
+from gateway.audit.verify import (
+    NO_VERIFY_KEY,
+    ChainBroken,
+    Report,
+    checkpoint,
+    checkpoint_forever,
+    last_verified,
+    verify,
+)
 from gateway.core import chain
 from gateway.core.chain import Event
 from gateway.core.clock import FrozenClock
@@ -402,6 +410,37 @@ async def test_an_outage_is_raised_not_mistaken_for_a_corrupt_event() -> None:
             await check(dead)
     finally:
         await dead.close()
+
+
+async def test_the_background_checkpoint_stores_what_its_verification_found(
+    db: tuple[SqliteStore, Path], clock: FrozenClock, tmp_path: Path
+) -> None:
+    store, path = db
+    private, _ = keygen()
+
+    async def one_round() -> None:
+        task = asyncio.create_task(
+            checkpoint_forever(store, tmp_path / "cp", private, clock, minutes=60)
+        )
+        before = await last_verified(store)
+        for _ in range(200):  # until it stored an outcome (then it sleeps for an hour)
+            found = await last_verified(store)
+            if found is not None and found != before:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    assert await last_verified(store) is None
+    await one_round()
+    good = await last_verified(store)
+    assert good is not None and good.ok and good.at == clock()
+    clock.advance(seconds=60)
+    put(path, 7, raw(path, 7).replace(b'"attempt":6', b'"attempt":9'))
+    await one_round()
+    bad = await last_verified(store)
+    assert bad is not None and not bad.ok and "seq 7" in (bad.reason or "")
 
 
 # The command line, as ops and cron run it

@@ -18,6 +18,9 @@ a log that verifies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -324,17 +327,48 @@ def newest_checkpoint(folder: Path) -> dict[str, Any] | None:
     return max(docs, key=lambda doc: doc["number"], default=None)
 
 
+VERIFIED_KEY = "audit.verified"  # the last background verification's outcome (JSON)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What the last background verification (before each checkpoint) found."""
+
+    ok: bool
+    at: dt.datetime
+    reason: str | None
+
+
+async def last_verified(store: Store) -> Verified | None:
+    """The outcome `checkpoint_forever` stored last, or None when it never ran."""
+    raw = await store.get_value(VERIFIED_KEY)
+    if raw is None:
+        return None
+    found = json.loads(raw)
+    return Verified(found["ok"], dt.datetime.fromisoformat(found["at"]), found.get("reason"))
+
+
+async def _store_outcome(store: Store, clock: Clock, reason: str | None) -> None:
+    outcome = {"ok": reason is None, "at": clock().isoformat(), "reason": reason}
+    with contextlib.suppress(StoreUnavailable):
+        await store.set_value(VERIFIED_KEY, json.dumps(outcome))
+
+
 async def checkpoint_forever(
     store: Store, folder: Path, private_key: str, clock: Clock, *, minutes: int
 ) -> None:
-    """`serve`'s background task: a signed checkpoint every `minutes` (and at start)."""
+    """`serve`'s background task: a signed checkpoint every `minutes` (and at start),
+    each after verifying the log; the outcome is stored for the dashboard to show."""
     while True:
         try:
             await checkpoint(store, folder, private_key, clock)
+            await _store_outcome(store, clock, None)
         except StoreUnavailable:
             log.warning("audit checkpoint skipped: the store is not reachable")
         except ChainBroken as broken:
             log.error("audit log broken, not signed: %s", broken)
+            await _store_outcome(store, clock, str(broken))
         except (OSError, ValueError) as exc:
             log.error("audit checkpoint failed: %s", exc)
+            await _store_outcome(store, clock, f"the checkpoint could not be written: {exc}")
         await asyncio.sleep(minutes * 60)

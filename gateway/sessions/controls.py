@@ -29,6 +29,7 @@ PARTS_KEY = "control.parts"
 CHANGED_BY_KEY = "control.parts.changed_by"  # who made the last change, and when (JSON)
 WRITE_TRIES = 5  # a change made over others' changes made meanwhile, at most this often
 STOPPED_KEY = "control.stopped"
+STOPPED_BY_KEY = "control.stopped_by"  # who stopped or resumed last, when and why (JSON)
 log = logging.getLogger(__name__)
 MAX_AGE = dt.timedelta(seconds=1)
 
@@ -347,5 +348,15 @@ class ControlState:
         else:
             await self.store.delete_value(STOPPED_KEY)
         self._cached = None
+        by = {"actor": actor, "at": iso(self.clock(), self.config.timezone), "reason": reason}
+        await self.store.set_value(STOPPED_BY_KEY, json.dumps(by))
         why = {"reason": reason} if reason else {}
         await self.audit.record("live.stopped" if stopped else "live.resumed", actor=actor, **why)
+
+    async def stopped_by(self) -> tuple[str, dt.datetime, str | None] | None:
+        """Who last stopped or resumed live serving, when, and why (None: nobody has)."""
+        raw = await self.store.get_value(STOPPED_BY_KEY)
+        if raw is None:
+            return None
+        by = json.loads(raw)
+        return by["actor"], dt.datetime.fromisoformat(by["at"]), by.get("reason")

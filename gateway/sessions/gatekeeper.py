@@ -119,6 +119,7 @@ class Gatekeeper:
                 raise LinkRefused("expired", registrant.id)
         except LinkRefused as refused:
             self.metrics.links.labels(refused.reason).inc()
+            self.metrics.recent.note(f"link {refused.reason}")
             await self._refused(refused, token, ip)
             raise
         now = self.clock()
@@ -275,12 +276,14 @@ class Gatekeeper:
             )
         except (AccessRefused, RecordingExpired) as refused:
             self.metrics.decisions.add(area, "refused", refused.reason)
+            self.metrics.recent.note(f"{area} {refused.reason}")
             if session_id is not None:
                 await self._audit_refusal(session_id, refused)
             raise
         except (NoSession, Revoked) as refused:
             reason = "revoked" if isinstance(refused, Revoked) else "no_session"
             self.metrics.decisions.add(area, "refused", reason)
+            self.metrics.recent.note(f"{area} {reason}")
             raise
         self.metrics.decisions.add(area, "granted", "")
         if cookie and not found.stale:

@@ -210,6 +210,13 @@ class AttendanceStore(Protocol):
     async def viewers(self, minutes: Collection[dt.datetime]) -> int:
         """How many registrants watched in any of these minutes (for "viewers now")."""
 
+    async def viewers_per_minute(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> dict[dt.datetime, int]:
+        """How many registrants watched in each minute from minute start `start` up to
+        `end` (exclusive, at most a day): every minute, 0 where nobody did. The store may
+        keep these counts for a day only (Redis does)."""
+
     async def add_member(self, key: str, member: str, *, ttl: dt.timedelta) -> int:
         """Add `member` to the set `key` (created with a lifetime of `ttl`, which later
         additions do not extend); return the set's size."""

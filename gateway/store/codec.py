@@ -39,6 +39,19 @@ def minute_start(moment: dt.datetime) -> dt.datetime:
     return at
 
 
+MAX_MINUTES = 24 * 60
+
+
+def minute_range(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The minute starts from `start` (a minute start) up to `end`, exclusive, in UTC;
+    ValueError beyond a day (what `viewers_per_minute` answers for)."""
+    first = minute_start(start)
+    count = max(0, -(-(stored_time(end) - first) // dt.timedelta(minutes=1)))
+    if count > MAX_MINUTES:
+        raise ValueError(f"at most a day of minutes, not {count}")
+    return [first + dt.timedelta(minutes=n) for n in range(count)]
+
+
 def encode_dated(dated: Dated) -> str:
     """A segment's date as text: `<start> <duration> <early>`."""
     return f"{encode_time(dated.start)} {dated.duration!r} {dated.early!r}"

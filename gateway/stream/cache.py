@@ -259,6 +259,7 @@ class CachingOrigin:
         if self._metrics is not None:
             kind = {NotFound: "not_found", OriginTimeout: "timeout"}.get(type(error), "unavailable")
             self._metrics.origin_errors.labels(self._name, kind).inc()
+            self._metrics.recent.note(f"origin {self._name} {kind}")
 
 
 def is_segment(path: str) -> bool:

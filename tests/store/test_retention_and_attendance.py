@@ -285,3 +285,22 @@ async def test_viewers_counts_registrants_in_any_of_the_minutes(store: Store) ->
     assert await store.viewers([base, base + minute]) == 2
     assert await store.viewers([base + 2 * minute]) == 0
     assert await store.viewers([]) == 0
+
+
+async def test_viewers_per_minute_counts_each_minute_zero_where_nobody_watched(
+    store: Store,
+) -> None:
+    base = dt.datetime(2021, 11, 18, 8, 30, tzinfo=dt.UTC)
+    minute = dt.timedelta(minutes=1)
+    await store.record_attendance({"a": [base, base + minute], "b": [base + minute]})
+    await store.record_attendance({"c": [base + 3 * minute, base - minute]})
+    assert await store.viewers_per_minute(base, base + 3 * minute) == {
+        base: 1,
+        base + minute: 2,
+        base + 2 * minute: 0,
+    }
+    assert await store.viewers_per_minute(base, base) == {}
+    with pytest.raises(ValueError):
+        await store.viewers_per_minute(base + dt.timedelta(seconds=1), base + minute)
+    with pytest.raises(ValueError):  # more than a day
+        await store.viewers_per_minute(base, base + dt.timedelta(days=1, minutes=1))

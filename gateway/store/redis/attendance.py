@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 
-from gateway.store.codec import minute_start, stored_time
+from gateway.store.codec import minute_range, minute_start, stored_time
 from gateway.store.redis.connection import EPOCH, RedisBase
 
 
@@ -57,6 +57,19 @@ class AttendanceMixin(RedisBase):
             return 0
         async with self._reachable():
             return len(await self._redis.sunion(keys))
+
+    async def viewers_per_minute(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> dict[dt.datetime, int]:
+        minutes = minute_range(start, end)
+        if not minutes:
+            return {}
+        async with self._reachable():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for minute in minutes:
+                    pipe.scard(self._key("attendance-minute", str(_minute(minute))))
+                counts = await pipe.execute()
+        return {m: int(c) for m, c in zip(minutes, counts, strict=True)}
 
     async def attendance(self) -> dict[str, list[dt.datetime]]:
         keys = [self._key("attendance-ids")]

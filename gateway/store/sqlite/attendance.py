@@ -16,7 +16,7 @@ import datetime as dt
 import sqlite3
 from collections.abc import Collection, Mapping
 
-from gateway.store.codec import decode_time, encode_time, minute_start
+from gateway.store.codec import decode_time, encode_time, minute_range, minute_start
 from gateway.store.sqlite.connection import SqliteBase
 
 # Not yet purged: a purged registrant's email_key is 'PURGED:' || id.
@@ -59,6 +59,20 @@ class AttendanceMixin(SqliteBase):
         sql = f"SELECT COUNT(DISTINCT registrant_id) FROM attendance WHERE minute IN ({marks})"  # noqa: S608 - only placeholders
         rows = await self._run(lambda conn: conn.execute(sql, stamps).fetchall())
         return int(rows[0][0])
+
+    async def viewers_per_minute(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> dict[dt.datetime, int]:
+        minutes = minute_range(start, end)
+        if not minutes:
+            return {}
+        sql = (
+            "SELECT minute, COUNT(*) FROM attendance WHERE minute >= ? AND minute < ?"
+            " GROUP BY minute"
+        )
+        rows = await self._all(sql, _minute(minutes[0]), encode_time(end))
+        counted = {decode_time(minute): int(count) for minute, count in rows}
+        return {m: counted.get(m, 0) for m in minutes}
 
     async def attendance(self) -> dict[str, list[dt.datetime]]:
         watched: dict[str, list[dt.datetime]] = {}

@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.core.schedule import Part, status
+from gateway.audit.verify import last_verified
+from gateway.core.schedule import Part, Schedule, status
 from gateway.core.times import in_zone, parse_time
 from gateway.sessions.controls import Controls, ScheduleRefused, consequences, plan_change
 from gateway.stream.live import OriginHealth
+from gateway.web.admin import glance
 from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.admin.people import page
 from gateway.web.services import Services, services
@@ -56,11 +58,20 @@ async def dashboard(request: Request) -> Response:
         now=in_zone(now, tz, seconds=True),
         now_status=current,
         controls=controls,
-        next_change=in_zone(current.next_change, tz) if current.next_change else "—",
-        viewers=await svc.store.viewers([minute - dt.timedelta(minutes=1), minute]),
+        next_change=glance.next_change(controls.schedule, now),
+        timeline=glance.timeline(controls.schedule, now),
+        chart=glance.viewers_chart(
+            await svc.store.viewers_per_minute(minute - CHART + MINUTE, minute + MINUTE),
+            controls.schedule,
+        ),
+        day_peak=await _day_peak(svc, controls.schedule, minute),
+        viewers=await svc.store.viewers([minute - MINUTE, minute]),
         registrants=len(await svc.store.registrants()),
         pending=len(await svc.store.mail_jobs(state="pending")),
         failed=len(await svc.store.mail_jobs(state="failed")),
+        troubles=_troubles(svc),
+        stopped_by=await _stopped_by(svc, tz) if controls.stopped else None,
+        verified=await _verified(svc, tz),
         origin_ok=healthy,
         origin=origin,
         origin_words=origin_words(origin),
@@ -69,6 +80,66 @@ async def dashboard(request: Request) -> Response:
         captions=captions.status(now) if captions else None,
         captions_line=captions.line(now) if captions else "Captions: not checked.",
     )
+
+
+MINUTE = dt.timedelta(minutes=1)
+CHART = dt.timedelta(hours=2)  # the viewers chart's span
+TROUBLE_MINUTES = 5
+
+
+async def _day_peak(svc: Services, schedule: Schedule, minute: dt.datetime) -> str:
+    """The most viewers in one minute since the first part started (within a day)."""
+    first = schedule.parts[0].start.replace(second=0, microsecond=0)
+    if minute < first:
+        return "—"
+    since = max(first, minute - dt.timedelta(days=1) + 2 * MINUTE)
+    counts = await svc.store.viewers_per_minute(since, minute + MINUTE)
+    peak = max(counts.values(), default=0)
+    if not peak:
+        return "0"
+    at = max(m for m, n in counts.items() if n == peak)
+    return f"{peak} at {at.astimezone(schedule.timezone):%H:%M}"
+
+
+def _troubles(svc: Services) -> list[str]:
+    """Refusals by reason and origin failures in the last few minutes, on this replica."""
+    counts = svc.metrics.recent.last(TROUBLE_MINUTES)
+    said = [
+        f"{count} {name.replace('_', ' ')}"
+        for name, count in sorted(counts.items(), key=lambda item: -item[1])
+        if not name.startswith("origin ")
+    ]
+    failures = sum(
+        n for name, n in counts.items() if name.startswith("origin ") and "not_found" not in name
+    )
+    if failures:
+        said.append(f"{failures} origin failure{'s' if failures != 1 else ''} (timeouts, errors)")
+    return said
+
+
+async def _stopped_by(svc: Services, tz: Any) -> str:
+    found = await svc.gatekeeper.controls.stopped_by()
+    if found is None:
+        return "Stopped by ops."
+    actor, at, reason = found
+    return f"Stopped by {actor} at {at.astimezone(tz):%H:%M}" + (f": {reason}" if reason else ".")
+
+
+async def _verified(svc: Services, tz: Any) -> tuple[bool, str]:
+    """(alarm, words): the last background verification of the audit log."""
+    settings = svc.settings
+    if not (settings.audit.checkpoint_dir and settings.secrets.audit_signing_key):
+        return False, (
+            "Not verified automatically: no checkpoint folder and signing key are configured; "
+            "run gateway audit verify by hand."
+        )
+    found = await last_verified(svc.store)
+    if found is None:
+        return False, "Not verified yet: the first check runs when the server starts."
+    at = in_zone(found.at, tz)
+    if found.ok:
+        return False, f"The audit log verified at {at}."
+    return True, f"The audit log FAILED verification at {at}: {found.reason}"
 
 
 def origin_words(health: OriginHealth | None) -> str:
