@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gateway.audit.attendance import RECORDING, report
+from gateway.audit.attendance import RECORDING, concurrent, day_span, report
 from tests.conftest import helsinki
 from tests.core.test_schedule import SEMINAR
 
@@ -33,3 +33,19 @@ def test_report_counts_viewers_peaks_and_hours_per_part() -> None:
         helsinki("2021-11-18T10:49"),
         30,
     )
+
+
+def test_minutes_per_viewer_and_the_day_curve() -> None:
+    watched = {
+        "a": minutes("2021-11-18T10:00", 30),
+        "b": minutes("2021-11-18T10:20", 10),
+        "c": minutes("2021-11-18T10:25", 80),
+    }
+    totals, _ = report(SEMINAR, watched)
+    part_one = next(t for t in totals if t.part == "Part I")
+    assert (part_one.mean_minutes, part_one.median_minutes) == (40.0, 30.0)
+    start, end = day_span(SEMINAR)
+    assert (start, end) == (helsinki("2021-11-18T10:00"), helsinki("2021-11-18T18:20"))
+    curve = concurrent(watched, start, end)
+    assert len(curve) == 500 and curve[helsinki("2021-11-18T10:26")] == 3
+    assert curve[helsinki("2021-11-18T12:00")] == 0

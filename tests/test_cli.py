@@ -175,6 +175,14 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(config: Path, tmp_path: Path) 
     serve = gateway("serve", "--config", str(broken), env=KEYS)
     assert serve.returncode == 2 and "event.timezone" in serve.stderr
     assert "Traceback" not in serve.stderr
+    assert len(serve.stderr.strip().splitlines()) == 1  # one problem, one line
+    two = tmp_path / "two.toml"
+    two.write_text(
+        seminar_toml(tmp_path).replace("Europe/Helsinki", "Mars/Olympus") + "\n[nonsense]\n"
+    )
+    problems = gateway("schedule", "--config", str(two)).stderr.strip().splitlines()
+    assert len(problems) == 2, problems  # config errors one per line, each line whole
+    assert all(line.startswith(f"gateway: config error: {two}: ") for line in problems)
     no_config = gateway("schedule")
     assert no_config.returncode == 2 and "config" in no_config.stderr
 

@@ -46,7 +46,23 @@ def test_attendance_report_by_id_and_with_names(config: Path, tmp_path: Path) ->
     named = gateway(
         "report", "attendance", "--config", str(config), "--format", "csv", "--with-names", env=KEYS
     )
-    assert "Part I,1,1,1.5" in named.stdout and "Ville Viewer,viewer@example.org" in named.stdout
+    assert "Part I,1,1,1.5,90.0,90.0" in named.stdout
+    assert "Ville Viewer,viewer@example.org" in named.stdout
+    for name in ("day.svg", "day.png"):
+        charted = gateway(
+            "report", "attendance", "--config", str(config), "--chart", str(tmp_path / name),
+            env=KEYS,
+        )  # fmt: skip
+        assert charted.returncode == 0 and "Chart of viewers" in charted.stderr, charted.stderr
+    svg = (tmp_path / "day.svg").read_text()
+    assert svg.startswith("<svg") and "peak 1 at 10:00" in svg and "<title" in svg
+    assert (tmp_path / "day.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wrong = gateway(
+        "report", "attendance", "--config", str(config), "--chart", str(tmp_path / "day.gif"),
+        env=KEYS,
+    )  # fmt: skip
+    assert wrong.returncode != 0 and ".svg or .png" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
 
 
 def test_purge_erases_names_and_emails_and_keeps_the_chain(config: Path) -> None:

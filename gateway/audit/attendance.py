@@ -3,8 +3,9 @@
 The hot path only notes (registrant, minute) in memory; the buffer is written
 to the store every few seconds and at shutdown, so a thousand requests of one
 viewer in one minute cost one row. The report is pure: per part, unique
-viewers, peak concurrent viewers and viewing hours; per registrant and part,
-first and last minute seen and minutes watched.
+viewers, peak concurrent viewers, viewing hours and the mean and median minutes
+a viewer watched; per registrant and part, first and last minute seen and
+minutes watched; and viewers in each minute of the day, for the chart.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +73,8 @@ class PartStats:
     viewers: int
     peak: int
     hours: float
+    mean_minutes: float = 0.0  # per viewer of the part
+    median_minutes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,38 @@ def report(
             concurrent.update(inside)
             watched += len(inside)
             presence.append(Presence(registrant, name, min(inside), max(inside), len(inside)))
-        viewers = sum(1 for p in presence if p.part == name)
+        each = [p.minutes for p in presence if p.part == name]
         totals.append(
-            PartStats(name, viewers, max(concurrent.values(), default=0), round(watched / 60, 2))
+            PartStats(
+                name,
+                len(each),
+                max(concurrent.values(), default=0),
+                round(watched / 60, 2),
+                round(statistics.fmean(each), 1) if each else 0.0,
+                float(statistics.median(each)) if each else 0.0,
+            )
         )
     return totals, presence
+
+
+def concurrent(
+    minutes: Mapping[str, Sequence[dt.datetime]], start: dt.datetime, end: dt.datetime
+) -> dict[dt.datetime, int]:
+    """Viewers in each minute from `start` (a minute start) up to `end`, 0 where none:
+    the day's curve for the attendance chart."""
+    counted: Counter[dt.datetime] = Counter(
+        m for seen in minutes.values() for m in seen if start <= m < end
+    )
+    count = int((end - start) // dt.timedelta(minutes=1))
+    every = (start + dt.timedelta(minutes=n) for n in range(max(count, 0)))
+    return {m: counted.get(m, 0) for m in every}
+
+
+def day_span(schedule: Schedule) -> tuple[dt.datetime, dt.datetime]:
+    """From the first streamed part's start to the last one's end, in whole minutes."""
+    streamed = [p for p in schedule.parts if p.streamed] or list(schedule.parts)
+    start = streamed[0].start.replace(second=0, microsecond=0)
+    end = streamed[-1].end
+    if end.second or end.microsecond:
+        end = end.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    return start, end

@@ -39,17 +39,21 @@ def formula_safe(value: object) -> str:
 @dataclass(frozen=True)
 class Filter:
     """Which events to keep. Filters combine: `since` inclusive, `until` exclusive
-    (half-open, like every window), `type` and `registrant` (an opaque id) exact."""
+    (half-open, like every window), `type`, `registrant` (an opaque id) and `actor`
+    (`system`, `cli` or a staff identity) exact."""
 
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     type: str | None = None
     registrant: str | None = None
+    actor: str | None = None
 
     def keep(self, event: Event) -> bool:
         if self.type and event.type != self.type:
             return False
         if self.registrant and event.registrant != self.registrant:
+            return False
+        if self.actor and event.actor != self.actor:
             return False
         if self.since is None and self.until is None:
             return True
@@ -93,8 +97,9 @@ async def export(
     until: dt.datetime | None = None,
     type: str | None = None,
     registrant: str | None = None,
+    actor: str | None = None,
 ) -> int:
     """Write matching events (see `Filter`) to `out` in seq order. Returns 0."""
-    async for text in chunks(store, fmt, Filter(since, until, type, registrant)):
+    async for text in chunks(store, fmt, Filter(since, until, type, registrant, actor)):
         out.write(text)
     return 0

@@ -49,6 +49,7 @@ TYPES = frozenset(
         "origin.recovered",
         "link.shown",
         "link.reinstated",
+        "names.shown",
     }
 )
 IP_KEY = "audit.ip_key"

@@ -70,8 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return _run(args)
-    except ConfigError as exc:
-        print(f"gateway: config error: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # one problem per line, each line whole on its own
+        for problem in exc.problems or [""]:
+            print(f"gateway: config error: {exc.path}: {problem}".rstrip(": "), file=sys.stderr)
         return 2
     except ValueError as exc:  # a bad --at/--since value or a missing secret key
         print(f"gateway: {exc}", file=sys.stderr)

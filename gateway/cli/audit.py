@@ -34,6 +34,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             until=until,
             type=args.type,
             registrant=args.registrant,
+            actor=args.actor,
         ),
     )
 
@@ -99,6 +100,7 @@ def add(group: str, sub: Subparsers[Parser]) -> None:
     exp.add_argument("--until", help="only events before this time")
     exp.add_argument("--type", help="only events of this type")
     exp.add_argument("--registrant", help="only events about this registrant id")
+    exp.add_argument("--actor", help="only events by this actor (system, cli or a staff identity)")
     command(sub, "verify", "check the hash chain and the signed checkpoints", _verify)
     command(sub, "checkpoint", "sign the log's current head into audit.checkpoint_dir", _checkpoint)
     sub.add_parser(

@@ -351,7 +351,12 @@ def test_every_page_passes_axe_in_every_language(rig: Rig, chromium: Browser) ->
     for path in ("/admin/registrants", "/admin/audit", "/admin/schedule"):  # sideways; tables do
         admin.goto(rig.url("live", path))
         wide = admin.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert wide <= 0, (path, wide)
+        offenders = admin.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+              .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+              .slice(0, 5).map((e) => e.tagName + '#' + e.id + '.' + e.className)"""
+        )
+        assert wide <= 0, (path, wide, offenders)
     admin.set_viewport_size({"width": 1280, "height": 720})
     admin.goto(rig.url("live", "/admin/schedule"))
     admin.fill("#end-3", "2001-01-01T00:00")  # before its start: refused, with the reason

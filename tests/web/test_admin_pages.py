@@ -311,7 +311,7 @@ def test_audit_lists_newest_first_with_filters(gw: Gateway) -> None:
     page = browser.get("/admin/audit", params={"type": "link.issued", "registrant": ville.id})
     rows = table_rows(page.text)
     assert len(rows) == 1 and "link.issued" in rows[0] and ville.id in rows[0]
-    assert '{"version":1}' in rows[0].replace("&#34;", '"')
+    assert "<td>version: 1</td>" in rows[0] and "Link issued" in rows[0]
     assert "2021-11-18 10:30:00 EET (+02:00)" in rows[0]
     later = browser.get("/admin/audit", params={"since": "2021-11-18T10:31"})
     assert "No event matches" in later.text
@@ -319,6 +319,27 @@ def test_audit_lists_newest_first_with_filters(gw: Gateway) -> None:
         "/admin/audit", params={"since": "2021-11-18T10:30", "until": "2021-11-18 10:31"}
     )
     assert len(table_rows(earlier.text)) == 4 and maija.id in earlier.text
+
+
+def test_audit_review_in_words_names_for_ops_ids_for_auditors_and_by_actor(gw: Gateway) -> None:
+    from gateway.audit.log import TYPES
+    from gateway.web.admin.auditing import WORDS
+
+    assert set(WORDS) == set(TYPES)  # every type has its words
+    maija = gw.register()
+    gw.call(gw.registry.revoke, "maija@example.org", actor=OPS)
+    as_ops = table_rows(ops(gw).get("/admin/audit").text)
+    revoked = next(row for row in as_ops if "link.revoked" in row)
+    assert "Access revoked" in revoked and "Maija<br>" in revoked and maija.id in revoked
+    as_auditor = table_rows(auditor(gw).get("/admin/audit").text)
+    revoked = next(row for row in as_auditor if "link.revoked" in row)
+    assert "Maija" not in revoked and maija.id in revoked
+    only_ops = table_rows(auditor(gw).get("/admin/audit", params={"actor": OPS}).text)
+    assert [("link.revoked" in row) for row in only_ops] == [True]
+    by_cli = auditor(gw).get("/admin/audit", params={"actor": "cli"})
+    assert "No event matches" in by_cli.text
+    export = auditor(gw).get("/admin/audit/export", params={"format": "jsonl", "actor": OPS})
+    assert [json.loads(line)["type"] for line in export.text.splitlines()] == ["link.revoked"]
 
 
 @pytest.mark.parametrize(
@@ -442,6 +463,54 @@ def test_verify_shows_the_first_failure(
 # Attendance
 
 
+def test_attendance_for_ops_names_people_and_exports_separate_files(gw: Gateway) -> None:
+    maija, ville = gw.register(), gw.register("ville@example.org", "Ville")
+    gw.call(
+        gw.services.store.record_attendance,
+        {maija.id: [helsinki("2021-11-18T10:00") + dt.timedelta(minutes=m) for m in range(5)]},
+    )
+    browser = ops(gw)
+    page = browser.get("/admin/attendance").text
+    assert f'Maija<br><code class="mono">{maija.id}</code>' in page
+    assert '<th scope="row">Part I</th><td>1</td><td>1</td>' in page  # Ville: a no-show
+    parts = list(csv.reader(io.StringIO(browser.get("/admin/attendance/parts.csv").text)))
+    assert parts[1][:4] == ["Part I", "2", "1", "1"] and len(parts) == 4  # I, III, recording
+    people = browser.get("/admin/attendance/registrants.csv")
+    assert 'filename="attendance-registrants-' in people.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(people.text)))
+    assert rows[0] == ["registrant", "name", "part", "first_seen", "last_seen", "minutes"]
+    assert rows[1][:3] == [maija.id, "Maija", "Part I"] and rows[1][5] == "5"
+    ids_only = list(
+        csv.reader(io.StringIO(auditor(gw).get("/admin/attendance/registrants.csv").text))
+    )
+    assert ids_only[0][1] == "part" and "Maija" not in str(ids_only)
+    assert ville.id not in str(rows)
+
+
+def test_an_auditor_sees_names_only_when_asking_with_a_reason_and_it_is_audited(
+    gw: Gateway,
+) -> None:
+    maija = gw.register()
+    gw.call(gw.services.store.record_attendance, {maija.id: [helsinki("2021-11-18T10:00")]})
+    browser = auditor(gw)
+    page = browser.get("/admin/attendance").text
+    assert "Maija" not in page and 'action="/admin/attendance/names"' in page
+    csrf = token(browser, "/admin/attendance")
+    refused = browser.post("/admin/attendance/names", data={"csrf": csrf, "reason": " "})
+    assert refused.status_code == 400 and events(gw, "names.shown") == []
+    shown = browser.post(
+        "/admin/attendance/names", data={"csrf": csrf, "reason": "complaint 2021/17"}
+    )
+    assert (
+        shown.status_code == 200 and f'Maija<br><code class="mono">{maija.id}</code>' in shown.text
+    )
+    [event] = [e for e in gw.call(gw.services.store.audit_events) if e.type == "names.shown"]
+    assert event.actor == AUDITOR
+    assert event.detail == {"page": "attendance", "reason": "complaint 2021/17"}
+    assert "Maija" not in browser.get("/admin/attendance").text  # once, not from now on
+    assert 'action="/admin/attendance/names"' not in ops(gw).get("/admin/attendance").text
+
+
 def test_attendance_per_part_and_per_registrant_without_names(gw: Gateway) -> None:
     maija, ville = gw.register(), gw.register("ville@example.org", "Ville")
     minutes = [helsinki(f"2021-11-18T10:{m:02d}") for m in range(0, 30)]
@@ -453,15 +522,20 @@ def test_attendance_per_part_and_per_registrant_without_names(gw: Gateway) -> No
     page = browser.get("/admin/attendance")
     assert page.status_code == 200 and "Maija" not in page.text and "ville@" not in page.text
     # Part I: 30 + 6 minutes, both at 10:00; Part III: Ville's one minute
-    assert '<th scope="row">Part I</th><td>2</td><td>2</td><td>0.60</td>' in page.text
-    assert '<th scope="row">Part III</th><td>1</td><td>1</td><td>0.02</td>' in page.text
-    assert f"<code>{maija.id}</code></th><td>Part I</td>" in page.text
+    # Part I: 30 + 6 minutes, both at 10:00 (no no-shows); Part III: Ville's one minute
+    assert (
+        '<th scope="row">Part I</th><td>2</td><td>0</td><td>2</td><td>0.60</td>'
+        "<td>18.0</td><td>18.0</td>"
+    ) in page.text
+    assert '<th scope="row">Part III</th><td>1</td><td>1</td><td>1</td><td>0.02</td>' in page.text
+    assert f'<code class="mono">{maija.id}</code></th><td>Part I</td>' in page.text
+    assert "Viewers per minute from 10:00 to 18:20, peak 2 at 10:00." in page.text
     answer = browser.get("/admin/attendance?format=csv")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert answer.headers["content-disposition"].startswith('attachment; filename="attendance-')
     rows = list(csv.reader(io.StringIO(answer.text)))
-    assert rows[0] == ["part", "unique_viewers", "peak_concurrent", "viewing_hours"]
-    assert rows[1] == ["Part I", "2", "2", "0.6"]
+    assert rows[0][:5] == ["part", "registered", "unique_viewers", "no_shows", "peak_concurrent"]
+    assert rows[1] == ["Part I", "2", "2", "0", "2", "0.6", "18.0", "18.0"]
     header = rows.index(["registrant", "part", "first_seen", "last_seen", "minutes"])
     presence = {(r[0].lstrip("'"), r[1], r[4]) for r in rows[header + 1 :]}
     assert presence == {

@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 import pytest
 
+from gateway.audit.chart import duration_words, viewers_chart
 from gateway.audit.checkpoints import keygen
 from gateway.audit.verify import VERIFIED_KEY
 from gateway.metrics import Recent
 from gateway.settings import Settings
-from gateway.web.admin.glance import duration_words, next_change, timeline, viewers_chart
+from gateway.web.admin.glance import next_change, timeline
 from tests.conftest import helsinki
 from tests.core.test_schedule import SEMINAR
 from tests.web.conftest import Gateway, encoder
@@ -61,7 +62,7 @@ def test_the_timeline_places_the_parts_and_now() -> None:
 def test_the_chart_says_now_and_the_peak() -> None:
     base = dt.datetime(2021, 11, 18, 9, 0, tzinfo=dt.UTC)
     counts = {base + dt.timedelta(minutes=n): n % 7 for n in range(120)}
-    chart = viewers_chart(counts, SEMINAR)
+    chart = viewers_chart(counts, SEMINAR.timezone)
     assert chart.peak == 6 and chart.peak_at == "11:06" and chart.now == 119 % 7
     assert len(chart.columns) == len([n for n in counts.values() if n])
     assert max(c.height for c in chart.columns) == 100

@@ -1,9 +1,11 @@
 """For auditors: browsing and exporting the audit log, verifying it, and attendance.
 
-Read-only: nothing here changes state, so every route is a GET. The log is
+Read-only: nothing here changes state, so every route is a GET, but one: an
+auditor asking to see names in attendance (a POST, recorded as `names.shown`). The log is
 listed newest first, 100 events a page, with `before=`/`after=` seq cursors;
 filters are the export's (`gateway.audit.export.Filter`), and a download
-applies the same ones. Attendance names registrants by id only.
+applies the same ones. Ops see registrants' names beside their ids (in the log
+and in attendance); auditors see ids only.
 """
 
 from __future__ import annotations
@@ -15,25 +17,56 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.audit.attendance import report
+from gateway.audit.attendance import concurrent, day_span, report
+from gateway.audit.chart import viewers_chart
 from gateway.audit.export import FORMATS, Filter, chunks, csv_text
 from gateway.audit.log import TYPES
 from gateway.audit.verify import verify
 from gateway.core.chain import Event
 from gateway.core.times import in_zone, parse_time
 from gateway.store import Store
-from gateway.web.admin.auth import staff
+from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.admin.people import page
 from gateway.web.services import services
 
 PER_PAGE = 100
 WINDOW = 500  # events read per store call while paging
 MAX_TEXT = 200
-FIELDS = ("type", "registrant", "since", "until")
+FIELDS = ("type", "registrant", "actor", "since", "until")
+# Each event type in words, as the log page says it (the type itself is shown too).
+WORDS = {
+    "registration.created": "Registered",
+    "registration.refused": "Registration refused",
+    "registration.purged": "Personal data purged",
+    "link.issued": "Link issued",
+    "link.sent": "Link mailed",
+    "mail.failed": "Mail failed",
+    "link.opened": "Link opened",
+    "link.refused": "Link refused",
+    "link.revoked": "Access revoked",
+    "link.reinstated": "Access reinstated",
+    "link.shown": "Link shown to staff",
+    "names.shown": "Names shown to an auditor",
+    "session.created": "Signed in on a device",
+    "session.evicted": "Device signed out (too many devices)",
+    "session.sharing_suspected": "Link sharing suspected",
+    "access.refused": "Stream refused",
+    "schedule.changed": "Schedule changed",
+    "live.stopped": "Live serving stopped",
+    "live.resumed": "Live serving resumed",
+    "admin.login": "Staff signed in",
+    "admin.refused": "Staff action refused",
+    "captions.overdue": "Captions overdue",
+    "audit.checkpoint": "Audit log checkpoint signed",
+    "origin.stalled": "Live origin in trouble",
+    "origin.recovered": "Live origin recovered",
+}
+ACTORS = {"system": "the gateway (system)", "cli": "command line (cli)"}
 CSV = "text/csv; charset=utf-8"
 
 
@@ -52,7 +85,9 @@ class Shown:
     seq: int
     time: str
     type: str
+    words: str
     registrant: str
+    name: str  # the registrant's name, for ops only ("" for auditors)
     actor: str
     detail: str
     hash: str
@@ -74,7 +109,13 @@ def read_filter(request: Request, raw: dict[str, str]) -> Filter:
             times[field] = parse_time(raw[field], tz) if raw[field] else None
         except ValueError as exc:
             raise BadInput(field, str(exc)) from None
-    return Filter(times["since"], times["until"], raw["type"] or None, raw["registrant"] or None)
+    return Filter(
+        times["since"],
+        times["until"],
+        raw["type"] or None,
+        raw["registrant"] or None,
+        raw["actor"] or None,
+    )
 
 
 def cursor(request: Request, name: str) -> int | None:
@@ -138,29 +179,53 @@ async def newest_first(
     return picked, older, picked[0].seq if picked else before - 1
 
 
-def shown(event: Event, request: Request) -> Shown:
+def shown(event: Event, request: Request, names: dict[str, str]) -> Shown:
     tz = services(request).settings.schedule.timezone
     try:
         time = in_zone(dt.datetime.fromisoformat(event.ts), tz, seconds=True)
     except ValueError:
         time = event.ts
-    detail = json.dumps(event.detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return Shown(
-        event.seq, time, event.type, event.registrant or "", event.actor, detail, event.hash[:12]
+    detail = " · ".join(
+        f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+        for key, value in sorted(event.detail.items())
     )
+    return Shown(
+        event.seq,
+        time,
+        event.type,
+        WORDS.get(event.type, event.type),
+        event.registrant or "",
+        names.get(event.registrant or "", ""),
+        ACTORS.get(event.actor, event.actor),
+        detail,
+        event.hash[:12],
+    )
+
+
+async def names_for(who: Staff, store: Store, events: list[Event]) -> dict[str, str]:
+    """The names of the registrants on a page, for ops (auditors see ids only): one read
+    per registrant shown, never the whole list."""
+    if not who.can("ops"):
+        return {}
+    names: dict[str, str] = {}
+    for rid in {e.registrant for e in events if e.registrant}:
+        found = await store.registrant(rid)
+        names[rid] = (found.name if found else "") or "(purged)"
+    return names
 
 
 async def audit_page(request: Request) -> Response:
     who = await staff(request, "auditor")
     store = services(request).store
     raw = raw_filters(request)
-    context: dict[str, Any] = {"types": sorted(TYPES), "form": raw}
+    context: dict[str, Any] = {"types": [(t, WORDS.get(t, t)) for t in sorted(TYPES)], "form": raw}
     try:
         keep = read_filter(request, raw)
         before, after = cursor(request, "before"), cursor(request, "after")
     except BadInput as bad:
         return page(request, who, "admin/audit.html", "audit", 400, error=bad, events=[], **context)
     events, older, newer = await newest_first(store, keep, before=before, after=after)
+    names = await names_for(who, store, events)
     query = {k: v for k, v in raw.items() if v}
 
     def link(**more: int | str) -> str:
@@ -172,7 +237,7 @@ async def audit_page(request: Request) -> Response:
         "admin/audit.html",
         "audit",
         error=None,
-        events=[shown(e, request) for e in events],
+        events=[shown(e, request, names) for e in events],
         older=link(before=older) if older else None,
         newer=link(after=newer) if newer is not None else None,
         newest=link() if before is not None or after is not None else None,
@@ -199,7 +264,10 @@ async def audit_export(request: Request) -> Response:
             raise BadInput("format", "must be csv or jsonl")
         keep = read_filter(request, raw)
     except BadInput as bad:
-        context: dict[str, Any] = {"types": sorted(TYPES), "form": raw}
+        context: dict[str, Any] = {
+            "types": [(t, WORDS.get(t, t)) for t in sorted(TYPES)],
+            "form": raw,
+        }
         return page(request, who, "admin/audit.html", "audit", 400, error=bad, events=[], **context)
     stamp = f"{svc.clock():%Y%m%dT%H%M%SZ}"
     media = CSV if fmt == "csv" else "application/x-ndjson"
@@ -217,29 +285,107 @@ async def verify_page(request: Request) -> Response:
     return page(request, who, "admin/audit_verify.html", "audit", report=result, checked=checked)
 
 
-async def attendance(request: Request) -> Response:
+async def _attendance(request: Request, *, names_asked: bool = False) -> tuple[Staff, Any]:
+    """Who asks, and the report: totals, presence, registered, names (for ops, or for an
+    auditor who asked: `attendance_names`), chart."""
     who = await staff(request, "auditor")
     svc = services(request)
     await svc.attendance.flush()  # this replica's last seconds too
     schedule = (await svc.gatekeeper.controls.current()).schedule
-    totals, presence = report(schedule, await svc.store.attendance())
-    if request.query_params.get("format") == "csv":
-        body = csv_text(
-            [
-                ["part", "unique_viewers", "peak_concurrent", "viewing_hours"],
-                *([t.part, t.viewers, t.peak, t.hours] for t in totals),
-                [],
-                ["registrant", "part", "first_seen", "last_seen", "minutes"],
-                *(
-                    [p.registrant, p.part, p.first.isoformat(), p.last.isoformat(), p.minutes]
-                    for p in presence
-                ),
-            ]
-        )
-        return download(body, f"attendance-{svc.clock():%Y%m%dT%H%M%SZ}.csv", CSV)
-    tz = schedule.timezone
+    watched = await svc.store.attendance()
+    totals, presence = report(schedule, watched)
+    everyone = await svc.store.registrants()
+    named = who.can("ops") or names_asked
+    names = {r.id: r.name or "(purged)" for r in everyone} if named else {}
+    per_minute = concurrent(watched, *day_span(schedule))
+    found = {
+        "totals": totals,
+        "presence": presence,
+        "registered": len(everyone),
+        "names": names,
+        "per_minute": per_minute,
+        "chart": viewers_chart(per_minute, schedule.timezone, until_now=False),
+        "tz": schedule.timezone,
+    }
+    return who, found
+
+
+def _stamp(request: Request) -> str:
+    return f"{services(request).clock():%Y%m%dT%H%M%SZ}"
+
+
+async def attendance(request: Request, *, names_asked: bool = False) -> Response:
+    who, found = await _attendance(request, names_asked=names_asked)
+    totals, presence, tz = found["totals"], found["presence"], found["tz"]
+    if request.query_params.get("format") == "csv":  # both tables in one file (as before)
+        body = csv_text([*_part_rows(found), [], *_presence_rows(found)])
+        return download(body, f"attendance-{_stamp(request)}.csv", CSV)
     rows = [(p, in_zone(p.first, tz), in_zone(p.last, tz)) for p in presence]
-    return page(request, who, "admin/attendance.html", "attendance", totals=totals, rows=rows)
+    return page(
+        request,
+        who,
+        "admin/attendance.html",
+        "attendance",
+        totals=totals,
+        rows=rows,
+        registered=found["registered"],
+        names=found["names"],
+        chart=found["chart"],
+        names_asked=names_asked,
+    )
+
+
+async def attendance_names(request: Request) -> Response:
+    """An auditor asks to see names beside the ids, giving a reason: shown once, on this
+    answer, and recorded as `names.shown` (ops see names anyway)."""
+    who = await staff(request, "auditor")
+    svc = services(request)
+    fields = await posted(request, svc, max_fields=10)
+    reason = " ".join(fields.get("reason", "").split())[:200]
+    if not reason:
+        raise HTTPException(400, "Say why you need the names: the reason is kept in the audit log.")
+    await svc.audit.record("names.shown", actor=who.identity, page="attendance", reason=reason)
+    return await attendance(request, names_asked=True)
+
+
+def _part_rows(found: dict[str, Any]) -> list[list[object]]:
+    head: list[object] = [
+        "part", "registered", "unique_viewers", "no_shows", "peak_concurrent",
+        "viewing_hours", "mean_minutes", "median_minutes",
+    ]  # fmt: skip
+    return [
+        head,
+        *(
+            [t.part, found["registered"], t.viewers, found["registered"] - t.viewers, t.peak,
+             t.hours, t.mean_minutes, t.median_minutes]
+            for t in found["totals"]
+        ),
+    ]  # fmt: skip
+
+
+def _presence_rows(found: dict[str, Any]) -> list[list[object]]:
+    names: dict[str, str] = found["names"]
+    head = ["registrant", *(["name"] if names else []), "part", "first_seen", "last_seen"]
+    return [
+        [*head, "minutes"],
+        *(
+            [p.registrant, *([names.get(p.registrant, "")] if names else []), p.part,
+             p.first.isoformat(), p.last.isoformat(), p.minutes]
+            for p in found["presence"]
+        ),
+    ]  # fmt: skip
+
+
+async def attendance_parts(request: Request) -> Response:
+    _, found = await _attendance(request)
+    return download(csv_text(_part_rows(found)), f"attendance-parts-{_stamp(request)}.csv", CSV)
+
+
+async def attendance_registrants(request: Request) -> Response:
+    """Per registrant and part; with names for ops, ids only for auditors."""
+    _, found = await _attendance(request)
+    name = f"attendance-registrants-{_stamp(request)}.csv"
+    return download(csv_text(_presence_rows(found)), name, CSV)
 
 
 routes = [
@@ -247,4 +393,7 @@ routes = [
     Route("/admin/audit/export", audit_export, methods=["GET"]),
     Route("/admin/audit/verify", verify_page, methods=["GET"]),
     Route("/admin/attendance", attendance, methods=["GET"]),
+    Route("/admin/attendance/names", attendance_names, methods=["POST"]),
+    Route("/admin/attendance/parts.csv", attendance_parts, methods=["GET"]),
+    Route("/admin/attendance/registrants.csv", attendance_registrants, methods=["GET"]),
 ]

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from gateway.audit.chart import viewers_chart
 from gateway.audit.verify import last_verified
 from gateway.core.schedule import Part, Schedule, status
 from gateway.core.times import in_zone, parse_time
@@ -60,9 +61,8 @@ async def dashboard(request: Request) -> Response:
         controls=controls,
         next_change=glance.next_change(controls.schedule, now),
         timeline=glance.timeline(controls.schedule, now),
-        chart=glance.viewers_chart(
-            await svc.store.viewers_per_minute(minute - CHART + MINUTE, minute + MINUTE),
-            controls.schedule,
+        chart=viewers_chart(
+            await svc.store.viewers_per_minute(minute - CHART + MINUTE, minute + MINUTE), tz
         ),
         day_peak=await _day_peak(svc, controls.schedule, minute),
         viewers=await svc.store.viewers([minute - MINUTE, minute]),

@@ -1,5 +1,6 @@
-"""The dashboard at a glance, as data for its template: the day as a timeline, the next
-change in words, and viewers per minute as a chart. Pure: every function takes `now`.
+"""The dashboard at a glance, as data for its template: the day as a timeline and the
+next change in words (viewers per minute: `gateway.audit.chart`). Pure: every
+function takes `now`.
 
 The pictures are server-rendered SVG (no charting library, no script): their
 geometry is computed here, in a 1000-wide box the template scales to the page,
@@ -11,24 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from gateway.audit.chart import duration_words
 from gateway.core.schedule import Schedule
 
-WIDTH = 1000  # the SVG's viewBox width; the page scales it
+WIDTH = 1000  # the SVG's viewBox width; the page scales it (as `chart.WIDTH`)
 MARGIN = dt.timedelta(minutes=30)  # the timeline shows this much before and after the parts
-
-
-def duration_words(span: dt.timedelta) -> str:
-    """`under a minute`, `12 min`, `1 h 05 min`, `2 days 3 h`."""
-    minutes = int(span.total_seconds() // 60)
-    if minutes < 1:
-        return "under a minute"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} days {hours} h"
 
 
 def next_change(schedule: Schedule, now: dt.datetime) -> str:
@@ -123,50 +111,3 @@ def timeline(schedule: Schedule, now: dt.datetime) -> Timeline:
     where = f"now, {now.astimezone(tz):%H:%M}" if inside else "now is outside the day"
     summary = "The day: " + "; ".join(b.label for b in bars) + f"; {where}."
     return Timeline(bars, ticks, x(now) if inside else None, summary)
-
-
-@dataclass(frozen=True)
-class Column:
-    x: float
-    height: float
-    label: str  # "11:12: 5 viewers"
-
-
-@dataclass(frozen=True)
-class Chart:
-    columns: tuple[Column, ...]
-    width: float  # of a column, leaving a gap between them
-    peak: int
-    peak_at: str
-    now: int
-    top: int  # the count the chart's full height stands for
-    summary: str
-
-
-HEIGHT = 100  # the chart's drawing height in the viewBox
-
-
-def viewers_chart(per_minute: dict[dt.datetime, int], schedule: Schedule) -> Chart:
-    """Viewers per minute as columns (the last minute, still filling, included)."""
-    tz = schedule.timezone
-    minutes = sorted(per_minute)
-    counts = [per_minute[m] for m in minutes]
-    peak = max(counts, default=0)
-    top = max(peak, 1)
-    width = WIDTH / max(len(minutes), 1)
-    peak_at = next((f"{m.astimezone(tz):%H:%M}" for m in minutes if per_minute[m] == peak), "")
-    columns = tuple(
-        Column(
-            round(n * width, 1),
-            round(count / top * HEIGHT, 1),
-            f"{m.astimezone(tz):%H:%M}: {count} viewer{'s' if count != 1 else ''}",
-        )
-        for n, (m, count) in enumerate(zip(minutes, counts, strict=True))
-        if count
-    )
-    now = counts[-1] if counts else 0
-    span = duration_words(dt.timedelta(minutes=len(minutes)))
-    summary = f"Viewers per minute over the last {span}: now {now}" + (
-        f", peak {peak} at {peak_at}." if peak else ", nobody watched."
-    )
-    return Chart(columns, round(width * 0.85, 2), peak, peak_at, now, top, summary)
