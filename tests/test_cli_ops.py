@@ -53,27 +53,31 @@ def test_schedule_set_previews_then_applies_with_yes(config: Path) -> None:
     assert isinstance(detail, dict) and detail["after"]["end"] == "2021-11-18T12:30:00+02:00"
     day = gateway("schedule", "--config", str(config), "--at", "12:20")  # on the event's day
     assert day.returncode == 0 and "Part I" in day.stdout.splitlines()[-1], day.stdout
-    overlap = gateway(*args[:-1], "14:00", "--yes")  # into Part II: refused, the reason said
+    overlap = gateway(  # into Part I, the part before: refused, the reason said
+        "schedule", "set", "--config", str(config), "--part", "Part II", "--start", "12:00",
+        "--yes",
+    )  # fmt: skip
     assert overlap.returncode != 0 and "overlap" in overlap.stderr
     assert len(overlap.stderr.strip().splitlines()) == 1
     unknown = gateway("schedule", "set", "--config", str(config), "--part", "Part IX", "--yes")
     assert unknown.returncode != 0 and "Part IX" in unknown.stderr
 
 
-def test_schedule_set_moves_the_next_part_with_one_only_when_asked(config: Path) -> None:
+def test_schedule_set_into_the_next_part_moves_its_start_as_previewed(config: Path) -> None:
     args = ["schedule", "set", "--config", str(config), "--part", "Part I", "--end", "13:05"]
-    refused = gateway(*args, "--yes")
-    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
-    assert "overlap" in refused.stderr and "--move-next" in refused.stderr, refused.stderr
-    assert "Part II's start to 13:05" in refused.stderr
-    preview = gateway(*args, "--move-next")
-    assert preview.returncode == 0 and "Part II moves with it" in preview.stdout, preview.stderr
+    preview = gateway(*args)  # Part I overruns into Part II
+    assert preview.returncode == 0, preview.stderr
+    assert "Part I would run into Part II: Part II moves with it" in preview.stdout
+    assert "Part II will start at 13:05 (was 12:45)." in preview.stdout
     assert _events(config, "schedule.changed") == []
-    applied = gateway(*args, "--move-next", "--yes")
+    applied = gateway(*args, "--yes")
     assert applied.returncode == 0, applied.stderr
     first, second = _events(config, "schedule.changed")
     assert (first["detail"]["part"], second["detail"]["part"]) == ("Part I", "Part II")  # type: ignore[index]
     assert second["actor"] == "cli"
+    past = gateway(*args[:-1], "17:30", "--yes")  # past Part II's end: refused, one line
+    assert past.returncode != 0 and "past the end of Part II" in past.stderr
+    assert len(past.stderr.strip().splitlines()) == 1
 
 
 def test_links_show_is_audited_a_second_revoke_changes_nothing_and_reinstate_gives_it_back(

@@ -65,6 +65,25 @@ def test_attendance_report_by_id_and_with_names(config: Path, tmp_path: Path) ->
     assert len(wrong.stderr.strip().splitlines()) == 1
 
 
+def test_attendance_follows_the_schedule_in_force_with_ops_changes(
+    config: Path, tmp_path: Path
+) -> None:
+    rid = _add(config, "late@example.org", "Late Viewer")
+
+    async def watch() -> None:
+        store = SqliteStore(str(tmp_path / "gateway.db"))
+        await store.record_attendance({rid: minutes("2021-11-18T12:50", 10)})  # the overrun
+        await store.close()
+
+    asyncio.run(watch())
+    moved = gateway(
+        "schedule", "set", "--config", str(config), "--part", "Part I", "--end", "13:05", "--yes"
+    )
+    assert moved.returncode == 0, moved.stderr
+    table = gateway("report", "attendance", "--config", str(config), env=KEYS)
+    assert f"{rid} Part I: 2021-11-18 12:50" in table.stdout, table.stdout  # not unnamed
+
+
 def test_purge_erases_names_and_emails_and_keeps_the_chain(config: Path) -> None:
     rid = _add(config, "maija@example.org", "Maija")
     purge = gateway(

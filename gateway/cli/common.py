@@ -15,6 +15,7 @@ from gateway.core.clock import system_clock
 from gateway.mail.compose import transport_for
 from gateway.mail.queue import Mailer
 from gateway.mail.registrants import Registry
+from gateway.sessions.controls import ControlState
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 
@@ -49,6 +50,10 @@ class Context:
     audit: AuditLog
     registry: Registry
     mailer: Mailer
+
+    def controls(self) -> ControlState:
+        """Ops' changes to the day and the kill switch, over the config's schedule."""
+        return ControlState(self.settings.schedule, self.store, self.audit, system_clock)
 
 
 def with_context(settings: Settings, work: Callable[[Context], Awaitable[int]]) -> int:

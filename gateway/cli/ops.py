@@ -12,7 +12,7 @@ from gateway.core.clock import system_clock
 from gateway.core.errors import UsageError
 from gateway.core.schedule import Part
 from gateway.core.times import in_zone, parse_time
-from gateway.sessions.controls import ControlState, ScheduleRefused, consequences, plan_change
+from gateway.sessions.controls import consequences, plan_change
 from gateway.settings import Settings
 
 ACTOR = "cli"
@@ -28,15 +28,11 @@ def event_time(text: str, settings: Settings) -> dt.datetime:
     return parse_time(text, tz)
 
 
-def _controls(settings: Settings, ctx: Context) -> ControlState:
-    return ControlState(settings.schedule, ctx.store, ctx.audit, system_clock)
-
-
 def _live(settings: Settings, args: argparse.Namespace) -> int:
     stop = args.action == "stop"
 
     async def work(ctx: Context) -> int:
-        await _controls(settings, ctx).set_stopped(stop, actor=ACTOR, reason=args.reason)
+        await ctx.controls().set_stopped(stop, actor=ACTOR, reason=args.reason)
         print(
             "live serving stopped: every replica refuses live within 2 s (the recording is not"
             " affected)"
@@ -52,7 +48,7 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
     tz = settings.event.timezone
 
     async def work(ctx: Context) -> int:
-        controls = _controls(settings, ctx)
+        controls = ctx.controls()
         seen = await controls.version()
         current = (await controls.current()).schedule
         old = next((p for p in current.parts if p.name == args.part), None)
@@ -65,19 +61,9 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
             event_time(args.end, settings) if args.end else old.end,
             old.streamed if args.streamed is None else args.streamed == "true",
         )
-        try:
-            planned, moved = plan_change(controls.config, current, new, move_next=args.move_next)
-        except ScheduleRefused as refused:
-            try:  # would moving the next part's start with it do? Then say so
-                _, moved = plan_change(controls.config, current, new, move_next=True)
-            except ScheduleRefused:
-                moved = None
-            if moved is None:
-                raise
-            raise UsageError(
-                f"{refused}; add --move-next to move {moved.name}'s start to "
-                f"{moved.start.astimezone(tz):%H:%M} as well"
-            ) from None
+        # As the console offers it: a part extended into the next one moves that one's
+        # start with it, shown in the preview and applied by the same --yes.
+        planned, moved = plan_change(controls.config, current, new, move_next=True)
         print(
             f"{old.name}: {in_zone(old.start, tz)} – {in_zone(old.end, tz)}"
             f"{'' if old.streamed else ' (not streamed)'}"
@@ -87,7 +73,10 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
             f"{'' if new.streamed else ' (not streamed)'}"
         )
         if moved is not None:
-            print(f"{moved.name} moves with it: it starts at {in_zone(moved.start, tz)}")
+            print(
+                f"{old.name} would run into {moved.name}: {moved.name} moves with it, "
+                f"starting at {in_zone(moved.start, tz)} (its end stays)"
+            )
         for line in consequences(current, planned, system_clock()):
             print(f"  {line}")
         if not args.yes:
@@ -100,7 +89,7 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
             streamed=new.streamed,
             actor=ACTOR,
             expected=seen,  # as previewed above, or refused naming who changed it
-            move_next=args.move_next,
+            move_next=True,
         )
         print("Applied: every replica follows within 2 s.")
         return 0
@@ -128,9 +117,4 @@ def add_schedule_set(schedule: argparse.ArgumentParser) -> None:
     change.add_argument("--start", help="new start: a time of day (18:20) or date and time")
     change.add_argument("--end", help="new end: a time of day (18:20) or date and time")
     change.add_argument("--streamed", choices=("true", "false"), help="stream the part or not")
-    change.add_argument(
-        "--move-next",
-        action="store_true",
-        help="when the part now runs into the next one, move that one's start to its new end",
-    )
     change.add_argument("--yes", action="store_true", help="apply (without it: a preview only)")

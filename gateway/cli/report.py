@@ -14,6 +14,7 @@ from gateway.audit.chart import chart_png, chart_svg, viewers_chart
 from gateway.audit.export import formula_safe
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
 from gateway.core.errors import UsageError
+from gateway.core.schedule import Schedule
 from gateway.core.times import in_zone
 from gateway.settings import Settings
 
@@ -22,11 +23,12 @@ def _attendance(settings: Settings, args: argparse.Namespace) -> int:
     chart_to = _chart_path(args.chart) if args.chart else None
 
     async def work(ctx: Context) -> int:
-        tz = settings.schedule.timezone
+        schedule = (await ctx.controls().current()).schedule  # with ops' changes
+        tz = schedule.timezone
         watched = await ctx.store.attendance()
-        totals, presence = report(settings.schedule, watched)
+        totals, presence = report(schedule, watched)
         if chart_to is not None:
-            _write_chart(chart_to, settings, watched)
+            _write_chart(chart_to, settings, schedule, watched)
             print(f"Chart of viewers through the day written to {chart_to}", file=sys.stderr)
         names: dict[str, tuple[str, str]] = {}
         if args.with_names:
@@ -88,9 +90,11 @@ def _chart_path(value: str) -> Path:
     return path
 
 
-def _write_chart(path: Path, settings: Settings, watched: dict[str, list[dt.datetime]]) -> None:
-    tz = settings.schedule.timezone
-    per_minute = concurrent(watched, *day_span(settings.schedule))
+def _write_chart(
+    path: Path, settings: Settings, schedule: Schedule, watched: dict[str, list[dt.datetime]]
+) -> None:
+    tz = schedule.timezone
+    per_minute = concurrent(watched, *day_span(schedule))
     chart = viewers_chart(per_minute, tz, until_now=False)
     title = f"{settings.event.title}: viewers per minute"
     try:

@@ -10,7 +10,6 @@ from gateway.cli.common import Context, Parser, Subparsers, command, with_contex
 from gateway.cli.schedule_report import report
 from gateway.core.clock import system_clock
 from gateway.core.errors import ConfigError, StoreUnavailable
-from gateway.sessions.controls import ControlState
 from gateway.settings import Settings
 from gateway.stream.captions import Found, MalformedCaptions, captions_status, inspect
 from gateway.stream.origins import make_origin
@@ -58,9 +57,7 @@ def _schedule(settings: Settings, args: argparse.Namespace) -> int:
         notices = [captions.line(settings.event.timezone, found)]
         controls = None
         try:
-            controls = await ControlState(
-                settings.schedule, ctx.store, ctx.audit, system_clock
-            ).current()
+            controls = await ctx.controls().current()
         except StoreUnavailable:
             notices.append("(the store is not reachable: ops' changes, if any, are not shown)")
         print("\n".join(report(settings, at, controls=controls, notices=notices)))

@@ -148,6 +148,9 @@ def test_floods_are_limited_per_address_and_bodies_are_capped(
     assert down.headers["retry-after"] == "5" and down.json()["error"] == "gateway_unavailable"
     big = here.post("/register", content=b"x" * 100_000)
     assert big.status_code == 413
+    csv_file = here.post("/admin/registrants/import", content=b"x" * 500_000)
+    assert csv_file.status_code == 503  # the console's CSV upload passes on (up to 1 MB)
+    assert here.post("/admin/registrants/import", content=b"x" * 1_100_000).status_code == 413
     assert here.get("/metrics").status_code == 404
 
 

@@ -233,11 +233,9 @@ async def schedule_preview(request: Request) -> Response:
         start = parse_time(fields.get("start", "").replace("T", " "), tz)
         end = parse_time(fields.get("end", "").replace("T", " "), tz)
         streamed = fields.get("streamed") == "yes"
+        # A part extended into the next one: offer to move the next one's start too.
         asked = Part(name, start, end, streamed)
-        try:
-            new, moved = plan_change(config, controls.schedule, asked)
-        except ScheduleRefused:  # into the next part: offer to move its start too
-            new, moved = plan_change(config, controls.schedule, asked, move_next=True)
+        new, moved = plan_change(config, controls.schedule, asked, move_next=True)
     except (ValueError, ScheduleRefused) as exc:
         return _schedule(request, who, controls, 400, error=str(exc))
     offer = None

@@ -4,8 +4,10 @@ Each row shows where the registrant's current link stands: its version, its
 mail (sent, pending or failed with the reason) and whether it was opened.
 Revoking, reinstating and reissuing ask first, then go through `Registry`, which
 audits them with the staff member's identity as actor; resending re-queues the
-current link's mail (its `link.sent` event records the sending). Every action is a POST with a CSRF
-token, answered 303 back to the list with one of a few fixed messages.
+current link's mail (its `link.sent` event records the sending); showing a link
+is audited as `link.shown`. Every action is a POST with a CSRF token, answered
+303 back to the list with one of a few fixed messages (or a page: a question
+first, or the link shown).
 """
 
 from __future__ import annotations
