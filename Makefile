@@ -29,8 +29,9 @@ $(HLS_JS): package.json package-lock.json
 	  echo "install Node.js and npm for hls.js in every other browser, then run 'make assets'."; \
 	fi
 
-run: $(STAMP) assets  ## rehearsal on embedded defaults
-	$(VENV)/bin/gateway demo
+PORT ?= 8000
+run: $(STAMP) assets  ## rehearsal on embedded defaults (PORT=8001 for another port)
+	$(VENV)/bin/gateway demo --port $(PORT)
 
 # In CI (CI=true) the suite runs under coverage, with floors: branches overall, and the core.
 # Two workers, a test file each at a time (xdist --dist loadfile: a file's module fixtures

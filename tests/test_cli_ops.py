@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,21 @@ def test_bare_gateway_prints_help_and_version_prints_the_version() -> None:
     assert bare.returncode == 0 and "usage: gateway" in bare.stdout and "serve" in bare.stdout
     version = gateway("--version")
     assert version.returncode == 0 and version.stdout.startswith("gateway ")
+
+
+def test_the_demo_on_a_taken_port_says_so_first_and_prints_no_link(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "demo-data"
+        demo = gateway("demo", "--port", str(port), "--data", str(data))
+    assert demo.returncode == 2 and demo.stdout == ""
+    assert demo.stderr.strip() == (
+        f"gateway: port {port} is in use: run `make run PORT={port + 1}` or "
+        f"`gateway demo --port {port + 1}`"
+    )
+    assert not data.exists()  # nothing made for a server that cannot start
 
 
 def test_live_stop_and_resume_are_audited_as_cli(config: Path) -> None:

@@ -145,6 +145,42 @@ async def test_moving_the_next_part_with_one_is_one_change_audited_for_both(
         await store.close()
 
 
+async def test_a_refresh_begun_before_a_change_here_never_caches_the_old_parts(
+    tmp_path: Path,
+) -> None:
+    """The background refresh read the store just before ops' change was written, and
+    finished after it: the page after the change must show the change, not the read."""
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    try:
+        ops = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+        read_done, release = asyncio.Event(), asyncio.Event()
+        real_get = store.get_value
+
+        async def slow_get(key: str) -> str | None:
+            value = await real_get(key)  # the old parts...
+            read_done.set()
+            await release.wait()  # ...returned only after the change below
+            return value
+
+        store.get_value = slow_get  # type: ignore[method-assign]
+        refresh = asyncio.create_task(ops.current())
+        await read_done.wait()
+        store.get_value = real_get  # type: ignore[method-assign]
+        await ops.change_part(
+            "Part I",
+            start=helsinki("2021-11-18T10:00"),
+            end=helsinki("2021-11-18T12:35"),
+            streamed=True,
+            actor="ops@x",
+        )
+        release.set()
+        await refresh
+        assert (await ops.current()).changed == {"Part I"}
+    finally:
+        await store.close()
+
+
 async def test_changes_are_stored_audited_and_seen_by_another_replica(
     redis_prefix: str,
 ) -> None:

@@ -90,7 +90,10 @@ def test_the_mail_has_link_times_in_both_zones_parts_and_recording_deadline(
         assert "2021-12-18 23:59:59 EET (+02:00)" in text and "2021-12-18 21:59:59" in text
         for key in ("mail_calendar", "mail_ignore", "mail_automatic"):
             assert words[key] in text
+        assert "https://stream.example.org/link" in text  # a lost mail is not a dead end
+        assert "The web team, webcast@example.org, +358 29 516 001" in text  # event.contact
     html = body(message, "html")
+    assert 'style="word-break:break-all"' in html  # a long link wraps on a phone
     assert f'<html lang="{lang}">' in html and f'href="{LINK}"' in html
     assert words["mail_button"] in html and "<img" not in html and "<script" not in html
     assert LINK in body(message, "plain").splitlines()  # alone on its line: easy to copy

@@ -15,6 +15,8 @@ import asyncio
 import datetime as dt
 import os
 import secrets
+import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -79,8 +81,25 @@ async def demo_link(settings: Settings) -> str:
         await store.close()
 
 
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on `port` (checked by binding it, then letting go)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def run(folder: Path, port: int) -> int:
     """Prepare the folder, print the link and the timeline, serve until Ctrl-C."""
+    if port_taken(port):  # before anything is printed or made: no link for a dead server
+        print(
+            f"gateway: port {port} is in use: run `make run PORT={port + 1}` or "
+            f"`gateway demo --port {port + 1}`",
+            file=sys.stderr,
+        )
+        return 2
     from gateway import teststream  # needs the 'demo' extra (PyAV)
     from gateway.web.server import serve
 

@@ -136,7 +136,11 @@ def compose(
         "recording": t("mail_recording", when=in_zone(until, tz), utc=_utc_time(until)),
     }
     message["Subject"] = texts["subject"]
-    footer = [t("mail_calendar"), t("mail_ignore"), t("mail_automatic")]
+    footer = [t("mail_calendar"), t("mail_lost", url=f"{settings.event.public_url}/link")]
+    if (contact := settings.event.contact) is not None:
+        who = ", ".join(x for x in (contact.name, contact.email, contact.phone) if x)
+        footer.append(t("mail_contact", who=who))
+    footer += [t("mail_ignore"), t("mail_automatic")]
     programme = "\n".join([texts["programme"], *(f"- {p}" for p in parts)])
     paragraphs = [texts["greeting"], texts["intro"], f"{t('mail_link_label')}\n{link}"]
     paragraphs += [texts["personal"], programme, texts["recording"], *footer]
@@ -171,7 +175,8 @@ def _html(
         f"<p>{e(texts['greeting'])}</p>\n<p>{e(texts['intro'])}</p>\n"
         f'<p style="margin:28px 0"><a href="{href}" style="{button}">'
         f"{e(t('mail_button'))}</a></p>\n"
-        f'<p>{e(t("mail_link_fallback"))}<br><a href="{href}">{e(link)}</a></p>\n'
+        f"<p>{e(t('mail_link_fallback'))}<br>"
+        f'<a href="{href}" style="word-break:break-all">{e(link)}</a></p>\n'
         f"<p><strong>{e(texts['personal'])}</strong></p>\n"
         f"<p>{e(texts['programme'])}</p>\n<ul>{items}</ul>\n"
         f"<p>{e(texts['recording'])}</p>\n{small}\n</body></html>\n"

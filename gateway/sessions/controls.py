@@ -213,6 +213,7 @@ class ControlState:
         self.clock = clock
         self._cached: tuple[Controls, dt.datetime] | None = None
         self._reading = asyncio.Lock()
+        self._changes = 0  # changes made through this object: a read begun before one is stale
 
     def cached(self, now: dt.datetime) -> Controls | None:
         """`current`'s answer if it comes from memory (the hot path: no coroutine)."""
@@ -248,16 +249,25 @@ class ControlState:
             await asyncio.sleep(interval)
 
     async def _refresh(self, now: dt.datetime) -> Controls:
-        try:
-            controls = await self._read()
-        except StoreUnavailable:
-            if self._cached is None:
-                raise
-            # The last known state stands during an outage; the store is asked again
-            # in MAX_AGE, not by every request meanwhile.
-            controls = self._cached[0]
+        for _ in range(WRITE_TRIES):
+            changes = self._changes
+            try:
+                controls = await self._read()
+            except StoreUnavailable:
+                if self._cached is None:
+                    raise
+                # The last known state stands during an outage; the store is asked again
+                # in MAX_AGE, not by every request meanwhile.
+                controls = self._cached[0]
+            if changes == self._changes:
+                break  # else a change made here while reading: the read is stale, again
         self._cached = (controls, now)
         return controls
+
+    def _changed(self) -> None:
+        """A change was made through this object: forget what was read before it."""
+        self._changes += 1
+        self._cached = None
 
     async def _read(self) -> Controls:
         stored = await self.store.get_value(PARTS_KEY)
@@ -307,7 +317,7 @@ class ControlState:
                 break
         else:
             raise ScheduleRefused("the schedule kept changing meanwhile: look at it again")
-        self._cached = None
+        self._changed()
         changed_by = {"actor": actor, "at": iso(self.clock(), current.timezone)}
         await self.store.set_value(CHANGED_BY_KEY, json.dumps(changed_by))
         tz = current.timezone
@@ -347,7 +357,7 @@ class ControlState:
             await self.store.set_value(STOPPED_KEY, "1")
         else:
             await self.store.delete_value(STOPPED_KEY)
-        self._cached = None
+        self._changed()
         by = {"actor": actor, "at": iso(self.clock(), self.config.timezone), "reason": reason}
         await self.store.set_value(STOPPED_BY_KEY, json.dumps(by))
         why = {"reason": reason} if reason else {}

@@ -51,10 +51,21 @@ class Secrets:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """Whom participants can ask (`event.contact`): shown on every error page, the landing
+    page and in the mail."""
+
+    email: str
+    name: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
 class Event:
     title: str
     timezone: ZoneInfo
     public_url: str
+    contact: Contact | None = None
 
     @property
     def secure(self) -> bool:

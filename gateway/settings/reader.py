@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
 
 from gateway.core.errors import BadPath, ConfigError
 from gateway.core.paths import safe_path
@@ -21,6 +24,7 @@ from gateway.settings.model import (
     AdminSettings,
     AuditSettings,
     CaptionSettings,
+    Contact,
     Event,
     MailSettings,
     OriginSettings,
@@ -145,9 +149,39 @@ class _Reader(Values):
                 if parts.scheme not in ("http", "https") or not parts.netloc:
                     self.problem("event.public_url", f"must be an http(s) URL, got {public_url!r}")
                 public_url = public_url.rstrip("/")
+        contact = self.contact(table.get("contact"))
         if title is None or tz is None or public_url is None:
             return None
-        return Event(title, tz, public_url)
+        return Event(title, tz, public_url, contact)
+
+    def contact(self, raw: object) -> Contact | None:
+        """`contact = "address"`, or a table with `email` and optional `name`, `phone`."""
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            raw = {"email": raw}
+        if not isinstance(raw, dict):
+            self.problem("event.contact", "must be an email address or a table with email")
+            return None
+        self._unknown("event.contact", raw)
+        fields = {
+            key: self.get(raw, key, str, "", name="event.contact", required=key == "email")
+            for key in ("email", "name", "phone")
+        }
+        try:
+            email = validate_email(fields["email"], check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            if fields["email"]:
+                self.problem("event.contact.email", f"not an email address ({exc})")
+            return None
+        for key in ("name", "phone"):
+            if (
+                any(unicodedata.category(c)[0] == "C" for c in fields[key])
+                or len(fields[key]) > 100
+            ):
+                self.problem(f"event.contact.{key}", "one line of text, at most 100 characters")
+                return None
+        return Contact(email, fields["name"].strip(), fields["phone"].strip())
 
     def parts(self, tz: ZoneInfo | None) -> list[Part]:
         raw = self.data.get("parts")

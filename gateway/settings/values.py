@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from gateway.core.times import parse_time
 
 KEYS: dict[str, set[str]] = {
-    "event": {"title", "timezone", "public_url"},
+    "event": {"title", "timezone", "public_url", "contact"},
+    "event.contact": {"email", "name", "phone"},
     "registration": {"closes"},
     "parts": {"name", "start", "end", "streamed"},
     "recording": {"available_from", "available_until", "captions", "captions_due_days"},

@@ -37,7 +37,7 @@ from gateway.store import Store, open_store
 from gateway.stream.captions import CaptionsMonitor, CheckedOrigin
 from gateway.stream.live import LiveStream
 from gateway.stream.origins import make_origin
-from gateway.web import errors, health, openapi, participant, register, stream
+from gateway.web import errors, health, openapi, participant, register, relink, stream
 from gateway.web.admin import auditing, console, people, roster
 from gateway.web.admin import auth as admin_auth
 from gateway.web.middleware import SecurityHeaders
@@ -115,6 +115,7 @@ def create_app(
             *stream.routes,
             *participant.routes,
             *register.routes,
+            *relink.routes,
             *health.routes,
             *openapi.routes,
             *admin_auth.routes,

@@ -40,6 +40,8 @@ from gateway.web.ratelimit import RateLimited
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
 _API_PREFIXES = ("/live/", "/recording/", "/api/", "/auth", "/readyz", "/healthz")
+# Refusals that getting the current link again by email (`/link`) can mend.
+RELINK = frozenset({"no_session", "bad_signature", "unknown_registrant", "superseded"})
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
             body["next_part"] = exc.next_part
             body["opens_at"] = iso(exc.opens_at, schedule.timezone) if exc.opens_at else None
         return JSONResponse(body, status_code=answer.status, headers=headers)
+    services = request.app.state.services
     response = render(
         request,
         "error.html",
@@ -209,6 +212,7 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
         heading=heading,
         message=message,
         advice=advice,
+        offer_link=answer.code in RELINK and services.clock() < schedule.recording_until,
     )
     response.headers.update(headers)
     return response

@@ -76,6 +76,39 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                 },
             },
         },
+        "/link": {
+            "get": {
+                "summary": "The form to get one's personal link again by email",
+                "description": "Open until the recording closes (after that, a closed notice).",
+                "operationId": "linkAgainForm",
+                "parameters": [_LANG],
+                "responses": {"200": _page("The form, or the closed notice")},
+            },
+            "post": {
+                "summary": "Mail the current personal link again to a registered address",
+                "description": (
+                    "The same answer for every address: a registered, not revoked address is "
+                    "sent its current link (never a new one); any other gets nothing."
+                ),
+                "operationId": "linkAgain",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"$ref": "#/components/schemas/LinkAgain"}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _page("Accepted: if the address is registered, its link is on its way"),
+                    "400": _page("Not an email address; the form again, explained"),
+                    "403": _page("The recording has closed, or the form expired (CSRF)"),
+                    "413": _page("The form is too large"),
+                    "429": _error("Too many requests from here", html=True, retry=True),
+                    "503": _store_down(html=True),
+                },
+            },
+        },
         "/w/{token}": {
             "get": {
                 "summary": "Open a personal link: start a session",
@@ -303,6 +336,18 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                         "email": {"type": "string", "format": "email", "maxLength": 254},
                         "organisation": {"type": "string", "maxLength": 200},
                         "consent": {"type": "string", "enum": ["yes"]},
+                        "csrf": {
+                            "type": "string",
+                            "description": "From the form; bound to the csrf cookie it sets",
+                        },
+                        "lang": {"type": "string", "enum": ["en", "fi", "sv"]},
+                    },
+                },
+                "LinkAgain": {
+                    "type": "object",
+                    "required": ["email", "csrf"],
+                    "properties": {
+                        "email": {"type": "string", "format": "email", "maxLength": 254},
                         "csrf": {
                             "type": "string",
                             "description": "From the form; bound to the csrf cookie it sets",

@@ -74,6 +74,7 @@ async def landing(request: Request) -> Response:
         rows=rows(schedule),
         recording_until=when(schedule.recording_until, schedule),
         registration_open=at < svc.settings.registration_closes,
+        links_open=at < schedule.recording_until,
     )
 
 

@@ -33,9 +33,19 @@ class Form:
     consent: bool = False
 
 
-def _field(data: FormData, key: str) -> str:
+def field(data: FormData, key: str) -> str:
     value = data.get(key, "")
     return value if isinstance(value, str) else ""
+
+
+def address_of(email: str) -> str | None:
+    """The address as we store it, or None when it is not one we would send to."""
+    try:
+        if any(c in email for c in "\r\n") or len(email) > 254:
+            raise UsageError("bad address")
+        return clean_email(email)
+    except UsageError:
+        return None
 
 
 def _errors(form: Form) -> list[tuple[str, str]]:
@@ -45,11 +55,7 @@ def _errors(form: Form) -> list[tuple[str, str]]:
         problems.append(("name", "error_name_characters"))
     elif not form.name.strip() or len(form.name) > MAX_NAME:
         problems.append(("name", "error_name"))
-    try:
-        if any(c in form.email for c in "\r\n") or len(form.email) > 254:
-            raise UsageError("bad address")
-        clean_email(form.email)
-    except UsageError:
+    if address_of(form.email) is None:
         problems.append(("email", "error_email"))
     if text_problem(form.organisation):
         problems.append(("organisation", "error_organisation_characters"))
@@ -94,6 +100,7 @@ def _closed(request: Request, svc: Services, status: int) -> Response:
         status,
         heading=t("register_closed_title"),
         message=t("register_closed", when=closes),
+        offer_link=svc.clock() < svc.settings.schedule.recording_until,
     )
 
 
@@ -115,12 +122,12 @@ async def register(request: Request) -> Response:
     await svc.ratelimits.hit(("register_ip", ip), ("register_ip_hour", ip))
     async with request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY) as data:
         form = Form(
-            _field(data, "name")[:MAX_FORM_FIELD].strip(),
-            _field(data, "email")[:MAX_FORM_FIELD].strip(),
-            _field(data, "organisation")[:MAX_FORM_FIELD].strip(),
-            _field(data, "consent") == "yes",
+            field(data, "name")[:MAX_FORM_FIELD].strip(),
+            field(data, "email")[:MAX_FORM_FIELD].strip(),
+            field(data, "organisation")[:MAX_FORM_FIELD].strip(),
+            field(data, "consent") == "yes",
         )
-        token, lang = _field(data, "csrf"), _field(data, "lang")
+        token, lang = field(data, "csrf"), field(data, "lang")
     try:
         csrf.verify(request, token, svc.csrf_signer, svc.settings.event.public_url)
     except csrf.CsrfFailed:

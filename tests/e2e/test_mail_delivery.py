@@ -23,11 +23,11 @@ from tests.support.smtp import SmtpServer
 pytestmark = pytest.mark.e2e
 
 
-def _config(tmp_path: Path, smtp: SmtpServer) -> Path:
+def _config(tmp_path: Path, smtp: SmtpServer, closes_in: float = 1) -> Path:
     now = dt.datetime.now(dt.UTC)  # noqa: TID251 - end-to-end tests run on the real clock
     write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
     text = event_toml(tmp_path, now, "sqlite:///gateway.db")
-    closes = (now + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    closes = (now + dt.timedelta(hours=closes_in)).strftime("%Y-%m-%dT%H:%M:%SZ")
     text += f'\n[registration]\ncloses = "{closes}"\n\n[mail]\nsmtp_url = "{smtp.url}"\n'
     config = tmp_path / "event.toml"
     config.write_text(text)
@@ -68,6 +68,43 @@ def test_register_in_the_form_get_one_mail_and_watch(
     assert viewer.get("/live/index.m3u8").status_code == 200
     time.sleep(1)
     assert len(smtp.handler.received) == 1
+
+
+def _link_in(mail: object) -> str:
+    text = next(p for p in mail.message.walk() if p.get_content_type() == "text/plain")  # type: ignore[attr-defined]
+    found = re.search(r"http://127\.0\.0\.1/w/\S+", text.get_payload(decode=True).decode())
+    assert found is not None
+    return found.group(0)
+
+
+def test_after_registration_closed_a_lost_link_is_mailed_again_to_known_addresses_only(
+    tmp_path: Path, smtp: SmtpServer, start_server: Callable[[Path], Server]
+) -> None:
+    config = _config(tmp_path, smtp, closes_in=-1)  # registration closed an hour ago
+    added = subprocess.run(
+        [sys.executable, "-m", "gateway", "registrants", "add", "--config", str(config),
+         "--email", "aino@example.org", "--name", "Aino"],
+        env={**os.environ, "GATEWAY_SECRET_KEYS": SECRET},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    link = added.stdout.strip().splitlines()[-1]
+    server = start_server(config)
+    browser = server.client()
+    assert "/link" in browser.get("/register").text  # the closed page offers it
+    answers = []
+    for address in ("aino@example.org", "nobody@example.org"):
+        form = browser.get("/link").text
+        hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+        answer = browser.post("/link", data={**hidden, "email": address})
+        assert answer.status_code == 200
+        answers.append(answer.text.replace(address, "ADDRESS"))
+    assert answers[0] == answers[1]  # the same page for a known and an unknown address
+    _wait(lambda: bool(smtp.to("aino@example.org")), 15)
+    [mail] = smtp.to("aino@example.org")
+    assert urlsplit(_link_in(mail)).path == urlsplit(link).path  # the current link, not a new one
+    time.sleep(1.5)
+    assert len(smtp.handler.received) == 1  # nothing to the unknown address
 
 
 def test_killed_with_mails_queued_and_smtp_down_each_is_delivered_once_after(

@@ -19,6 +19,9 @@ def part(name: str, start: str, end: str, *, streamed: bool = True) -> dict[str,
     return {"name": name, "start": start, "end": end, "streamed": streamed}
 
 
+CONTACT = {"email": "webcast@example.org", "name": "The web team", "phone": "+358 29 516 001"}
+
+
 def event_toml(
     *,
     parts: Sequence[Mapping[str, Any]],
@@ -29,6 +32,7 @@ def event_toml(
     title: str = SEMINAR_TITLE,
     timezone: str = "Europe/Helsinki",
     public_url: str = "https://stream.example.org",
+    contact: Mapping[str, str] | None = CONTACT,
     closes: str | None = None,
     end_grace_seconds: int | None = None,
     tables: Mapping[str, Mapping[str, Any]] | None = None,
@@ -38,6 +42,8 @@ def event_toml(
     doc: dict[str, Any] = {
         "event": {"title": title, "timezone": timezone, "public_url": public_url},
     }
+    if contact is not None:
+        doc["event"]["contact"] = dict(contact)
     if closes is not None:
         doc["registration"] = {"closes": closes}
     doc["parts"] = [dict(p) for p in parts]
