@@ -101,9 +101,18 @@ def _part_line(t: Translator, part: Part, settings: Settings) -> str:
 
 
 def compose(
-    settings: Settings, registrant: Registrant, link: str, lang: str, *, now: dt.datetime
+    settings: Settings,
+    registrant: Registrant,
+    link: str,
+    lang: str,
+    *,
+    now: dt.datetime,
+    kind: str = "link",
 ) -> EmailMessage:
-    """The personal link mail to `registrant` in `lang` (en, fi or sv; others: en).
+    """The personal link mail to `registrant` in `lang` (en, fi or sv; others: en): the
+    link as registered (`kind` "link"), a reminder before the first streamed part
+    ("reminder-…") or the notice that the recording is open ("recording"); each carries
+    the link, the programme and the recording's deadline.
 
     `link` must be an http(s) URL; `now` (aware) dates the message and the calendar.
     Raises PermanentMailError when the registrant's address or the sender cannot be
@@ -125,12 +134,24 @@ def compose(
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = make_msgid(domain=host)
     message["Auto-Submitted"] = "auto-generated"
-    parts = [_part_line(t, p, settings) for p in settings.schedule.parts]
     until = settings.schedule.recording_until
+    parts = [_part_line(t, p, settings) for p in settings.schedule.parts]
+    first = next((p for p in settings.schedule.parts if p.streamed), settings.schedule.parts[0])
+    starts, closes = in_zone(first.start, tz), in_zone(until, tz)
+    subject, intro = {
+        "reminder": (
+            t("mail_reminder_subject", title=title, when=starts),
+            t("mail_reminder_intro", title=title, when=starts, part=first.name),
+        ),
+        "recording": (
+            t("mail_recording_subject", title=title),
+            t("mail_recording_intro", title=title, when=closes),
+        ),
+    }.get(kind.split("-")[0], (t("mail_subject", title=title), t("mail_intro", title=title)))
     texts = {
-        "subject": t("mail_subject", title=title),
+        "subject": subject,
         "greeting": t("mail_greeting", name=_one_line(registrant.name)),
-        "intro": t("mail_intro", title=title),
+        "intro": intro,
         "personal": t("mail_personal", devices=settings.sessions.max_devices),
         "programme": t("mail_programme", zone=tz.key),
         "recording": t("mail_recording", when=in_zone(until, tz), utc=_utc_time(until)),

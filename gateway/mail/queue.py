@@ -72,13 +72,14 @@ class Mailer:
         self.wake.set()
         return added
 
-    def link_job(self, registrant: Registrant, lang: str) -> MailJob:
-        """A new queue entry for the registrant's current personal link, due now."""
+    def link_job(self, registrant: Registrant, lang: str, kind: str = "link") -> MailJob:
+        """A new queue entry for the registrant's current personal link, due now: the link
+        mail, or (`kind`) a reminder or the recording notice carrying it."""
         now = self.clock()
         return MailJob(
             secrets.token_urlsafe(12),
             registrant.id,
-            "link",
+            kind,
             registrant.link_version,
             lang,
             now,
@@ -99,7 +100,9 @@ class Mailer:
             return Outcome(done, sent=False)
         try:
             link = self.registry.link(registrant)
-            message = compose(self.registry.settings, registrant, link, job.lang, now=now)
+            message = compose(
+                self.registry.settings, registrant, link, job.lang, now=now, kind=job.kind
+            )
             await asyncio.to_thread(self.transport.send, message)
         except TemporaryMailError as exc:
             # An unreachable or closing server (421) is not the mail's fault: the job
@@ -125,6 +128,7 @@ class Mailer:
             job=job.id,
             version=job.link_version,
             attempt=job.attempts,
+            **({"kind": job.kind} if job.kind != "link" else {}),
         )
         return Outcome(done, sent=True)
 

@@ -92,6 +92,9 @@ class MailSettings:
     sender: str = "Webcast <webcast@localhost>"
     smtp_url: str | None = None
     outbox: Path = Path("var/outbox")
+    # Before the first streamed part: one reminder each, longest first (`mail.reminders`).
+    reminders: tuple[dt.timedelta, ...] = (dt.timedelta(days=1), dt.timedelta(hours=1))
+    recording_notice: bool = True  # one mail to everyone when the recording opens
 
 
 @dataclass(frozen=True)

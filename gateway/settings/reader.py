@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 import unicodedata
 from collections.abc import Mapping
@@ -298,7 +299,26 @@ class _Reader(Values):
             sender=self.get(table, "sender", str, MailSettings.sender, name="mail"),
             smtp_url=smtp_url,
             outbox=self.base / self.get(table, "outbox", str, "var/outbox", name="mail"),
+            reminders=self.reminders(table),
+            recording_notice=self.get(table, "recording_notice", bool, True, name="mail"),
         )
+
+    def reminders(self, table: dict[str, Any]) -> tuple[dt.timedelta, ...]:
+        """`mail.reminders`: durations like "1d", "1h", "30m" before the first streamed part."""
+        raw = self.get(table, "reminders", list, None, name="mail")
+        if raw is None:
+            return MailSettings.reminders
+        found: set[dt.timedelta] = set()
+        for value in raw:
+            match = (
+                re.fullmatch(r"([1-9][0-9]{0,3})([dhm])", value) if isinstance(value, str) else None
+            )
+            if match is None:
+                self.problem("mail.reminders", f'{value!r}: a duration such as "1d", "1h" or "30m"')
+                continue
+            unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+            found.add(dt.timedelta(**{unit: int(match.group(1))}))
+        return tuple(sorted(found, reverse=True))
 
     def audit(self) -> AuditSettings:
         table = self.table("audit")

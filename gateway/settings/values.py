@@ -19,7 +19,7 @@ KEYS: dict[str, set[str]] = {
     "origin": {"live", "recording", "end_grace_seconds", "timeout_seconds"},
     "store": {"url"},
     "sessions": {"max_devices", "sharing_threshold", "lifetime_hours"},
-    "mail": {"sender", "smtp_url", "outbox"},
+    "mail": {"sender", "smtp_url", "outbox", "reminders", "recording_notice"},
     "audit": {"checkpoint_dir", "verify_key", "spool_file", "checkpoint_minutes"},
     "admin": {"oidc_discovery_url", "client_id", "ops", "auditors"},
     "accessibility": {"organisation", "contact", "last_checked", "known_gaps"},

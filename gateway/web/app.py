@@ -28,6 +28,7 @@ from gateway.core.errors import GatewayError, StoreUnavailable
 from gateway.mail.compose import transport_for
 from gateway.mail.queue import Mailer
 from gateway.mail.registrants import Registry
+from gateway.mail.reminders import remind_forever
 from gateway.metrics import Metrics
 from gateway.sessions.controls import ControlState
 from gateway.sessions.gatekeeper import Gatekeeper
@@ -233,6 +234,7 @@ def _run_background(stack: contextlib.AsyncExitStack, svc: Services) -> None:
     _background(stack, svc.gatekeeper.controls.keep_fresh())
     _background(stack, svc.registry.journal.replay_forever(svc.store))
     _background(stack, svc.mailer.run())
+    _background(stack, remind_forever(svc.mailer, svc.gatekeeper.controls, svc.clock))
     _background(stack, svc.audit.flush_forever())
     _background(stack, svc.gatekeeper.flush_refusals_forever())
     signing_key = settings.secrets.audit_signing_key

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import SECRET
-from tests.e2e.conftest import Server, event_toml
+from tests.e2e.conftest import Server, event_toml, local
+from tests.support import config as support_config
 from tests.support.hls import write_live
 from tests.support.smtp import SmtpServer
 
@@ -105,6 +106,53 @@ def test_after_registration_closed_a_lost_link_is_mailed_again_to_known_addresse
     assert urlsplit(_link_in(mail)).path == urlsplit(link).path  # the current link, not a new one
     time.sleep(1.5)
     assert len(smtp.handler.received) == 1  # nothing to the unknown address
+
+
+def test_a_reminder_before_part_one_reaches_each_registrant_exactly_once(
+    tmp_path: Path, smtp: SmtpServer, start_server: Callable[[Path], Server]
+) -> None:
+    now = dt.datetime.now(dt.UTC)  # noqa: TID251 - end-to-end tests run on the real clock
+    starts = now + dt.timedelta(minutes=2, seconds=4)  # the "2m" reminder is due in 4 s
+    part = dt.timedelta(minutes=10)
+    config = tmp_path / "event.toml"
+    config.write_text(
+        support_config.event_toml(
+            title="Reminder rehearsal",
+            public_url="http://127.0.0.1",
+            parts=[
+                support_config.part("Part I", local(starts), local(starts + part)),
+                support_config.part(
+                    "Part II", local(starts + part), local(starts + 2 * part), streamed=False
+                ),
+            ],
+            closes=local(now + dt.timedelta(minutes=1)),
+            recording_until=local(now + dt.timedelta(days=1)),
+            live="live",
+            recording="recording",
+            store_url="sqlite:///gateway.db",
+            tables={"mail": {"smtp_url": smtp.url, "reminders": ["2m"]}},
+        )
+    )
+    people = tmp_path / "people.csv"
+    people.write_text("name,email\nAino,aino@example.org\nBo,bo@example.org\n")
+    imported = subprocess.run(
+        [sys.executable, "-m", "gateway", "registrants", "import", str(people),
+         "--config", str(config)],
+        env={**os.environ, "GATEWAY_SECRET_KEYS": SECRET},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    start_server(config)
+    _wait(lambda: len(smtp.handler.received) >= 2, 30)
+    time.sleep(6)  # more looks of the reminder task: still one each
+    assert sorted(r.recipients[0] for r in smtp.handler.received) == [
+        "aino@example.org",
+        "bo@example.org",
+    ]
+    for address in ("aino@example.org", "bo@example.org"):
+        [mail] = smtp.to(address)
+        assert str(mail.message["Subject"]).startswith("Reminder: Reminder rehearsal starts")
+        assert "/w/" in _link_in(mail)
 
 
 def test_killed_with_mails_queued_and_smtp_down_each_is_delivered_once_after(
