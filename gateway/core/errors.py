@@ -37,8 +37,12 @@ class LinkRefused(GatewayError):
     registrant: str | None = None
 
 
+@dataclass
 class NoSession(GatewayError):
-    """No valid participant session: none, expired, evicted or superseded."""
+    """No valid participant session: none, expired, evicted or superseded. `evicted`:
+    known to have been ended because the link was opened on one device too many."""
+
+    evicted: bool = False
 
 
 @dataclass

@@ -145,6 +145,7 @@ class Gatekeeper:
         )
         self.sessions.forget(evicted)  # at once here; other replicas within a poll
         for old in evicted:
+            await self.store.set_value(links.evicted_key(old), "1")
             await self.audit.record(
                 "session.evicted",
                 registrant=registrant.id,
@@ -241,6 +242,8 @@ class Gatekeeper:
         if session_id is None:
             raise NoSession()
         found = await self._load(session_id)
+        if found.session is None and await self.store.get_value(links.evicted_key(session_id)):
+            raise NoSession(evicted=True)  # a page pushed off, reloaded: still says why
         return check_session(found.session, found.registrant, self.clock())
 
     async def authorize(self, cookie: str | None, area: str, now: dt.datetime) -> Grant:

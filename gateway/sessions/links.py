@@ -58,6 +58,12 @@ def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:12]
 
 
+def evicted_key(session_id: str) -> str:
+    """The stored mark of a session ended beyond max_devices (by its fingerprint), so a
+    reload of the page that was pushed off can still say why."""
+    return f"session.evicted:{fingerprint(session_id)}"
+
+
 def opened_key(registrant_id: str) -> str:
     """The stored value holding the newest link version the registrant opened (the
     console shows it without reading the audit log)."""

@@ -67,9 +67,8 @@ class Answer:
 def explain(exc: GatewayError, schedule: Schedule) -> Answer:
     """Status, machine code and message keys for a domain error."""
     if isinstance(exc, NoSession):
-        return Answer(
-            401, "no_session", "err_no_session_heading", "err_no_session", "err_no_session_advice"
-        )
+        message = "err_evicted" if exc.evicted else "err_no_session"
+        return Answer(401, "no_session", "err_no_session_heading", message, "err_no_session_advice")
     if isinstance(exc, Revoked):
         return Answer(403, "revoked", "err_revoked_heading", "err_revoked", "err_contact")
     if isinstance(exc, LinkRefused):

@@ -259,6 +259,22 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                 "responses": {"200": _page("The statement")},
             }
         },
+        "/favicon.ico": {
+            "get": {
+                "summary": "The icon, where browsers look for it",
+                "operationId": "favicon",
+                "responses": {
+                    "301": {
+                        "description": "On to the SVG icon",
+                        "headers": {
+                            "Location": {
+                                "schema": {"type": "string", "enum": ["/static/favicon.svg"]}
+                            }
+                        },
+                    }
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This description",

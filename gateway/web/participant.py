@@ -81,7 +81,9 @@ async def landing(request: Request) -> Response:
 async def open_link(request: Request) -> Response:
     """A personal link: start a session, then send the browser on without the token."""
     svc = services(request)
-    token = request.path_params["token"]
+    # A link pasted with the sentence around it ("…/w/TOKEN." or "<…/w/TOKEN>"): a token
+    # never ends in these (its signature is base64url), so they are the mail's, not ours.
+    token = request.path_params["token"].rstrip(".,;:!?)]>'\"")
     ip = client_ip(request)
     await svc.ratelimits.check("link_refused_ip", ip or "unknown")  # 429 after many refusals
     try:
@@ -118,6 +120,7 @@ async def watch(request: Request) -> Response:
         captions_src=f"/recording/{configured}" if configured else None,
         now_text=describe(status(schedule, at, stopped=stopped), schedule, at, t),
         rows=rows(schedule),
+        recording_until=when(schedule.recording_until, schedule),
         schedule_data=schedule_json(schedule),
         messages_json=player_messages(t),
         hls_js=HLS_JS.exists(),
@@ -169,8 +172,14 @@ async def accessibility(request: Request) -> Response:
     )
 
 
+async def favicon(request: Request) -> Response:
+    """`/favicon.ico`, which browsers ask for on their own: the icon the pages name."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 routes = [
     Route("/", landing),
+    Route("/favicon.ico", favicon),
     Route("/accessibility", accessibility),
     Route("/w/{token}", open_link),
     Route("/watch", watch),

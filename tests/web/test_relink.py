@@ -122,3 +122,53 @@ def test_a_superseded_link_says_what_happened_and_offers_the_current_one(
     old = gateway.browser().get(gateway.link_path(maija))
     assert old.status_code == 403 and "replaced by a newer one" in old.text
     assert "has been sent" not in old.text and 'href="/link"' in old.text
+
+
+@pytest.mark.parametrize("tail", [".", ")", ">", "%3E", ","])
+def test_a_link_pasted_with_the_sentence_around_it_still_opens(gateway: Gateway, tail: str) -> None:
+    maija = gateway.register()
+    gateway.clock.now = helsinki("2021-11-18T10:30")
+    answer = gateway.browser().get(gateway.link_path(maija) + tail, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/watch"
+
+
+def test_a_favicon_answers_where_browsers_look(gateway: Gateway) -> None:
+    browser = gateway.browser()
+    assert 'rel="icon" href="/static/favicon.svg"' in browser.get("/").text
+    icon = browser.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_first_field_in_error_is_marked_and_focused(gateway: Gateway) -> None:
+    browser = gateway.browser()
+    gateway.clock.now = helsinki("2021-11-10T12:00")  # registration open
+    page = browser.get("/register").text
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
+    answer = browser.post("/register", data={**hidden, "name": "Aino", "email": "nope"})
+    fields = re.findall(r"<input id=\"(\w+)\"[^>]*?(aria-invalid=\"true\"[^>]*)?>", answer.text)
+    invalid = [name for name, marked in fields if marked]
+    assert invalid == ["email", "consent"]
+    assert re.search(r'id="email"[^>]*aria-invalid="true" autofocus', answer.text)
+    assert "autofocus" not in answer.text.split('id="consent"')[1].split(">")[0]
+
+
+def test_the_player_page_says_until_when_the_recording_is_there(gateway: Gateway) -> None:
+    gateway.clock.now = helsinki("2021-11-25T12:00")  # the recording phase
+    page = gateway.login(gateway.register()).get("/watch").text
+    assert "2021-12-18 23:59:59" in page and CONTACT["email"] in page
+
+
+def test_a_page_pushed_off_by_one_device_too_many_still_says_why_after_a_reload(
+    gateway: Gateway,
+) -> None:
+    maija = gateway.register()
+    gateway.clock.now = helsinki("2021-11-18T10:30")
+    first = gateway.login(maija)
+    assert first.get("/watch").status_code == 200
+    for _ in range(3):  # max_devices = 3: the fourth device pushes the first off
+        gateway.login(maija)
+    for _ in range(2):  # the page, and a reload of it
+        page = first.get("/watch")
+        assert page.status_code == 401 and "more devices than it allows" in page.text
+    stranger = gateway.browser().get("/watch")  # no session at all: the usual words
+    assert stranger.status_code == 401 and "more devices" not in stranger.text
