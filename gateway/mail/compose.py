@@ -36,7 +36,7 @@ import icalendar
 
 from gateway.core.errors import GatewayError
 from gateway.core.records import Registrant
-from gateway.core.schedule import Part
+from gateway.core.schedule import Part, Schedule
 from gateway.core.times import in_zone
 from gateway.i18n.translator import Translator
 from gateway.settings import Settings
@@ -168,7 +168,7 @@ def compose(
     message.set_content("\n\n".join(paragraphs) + "\n")
     message.add_alternative(_html(t, link, texts, parts, footer), subtype="html")
     message.add_attachment(
-        _calendar(settings, t, link, now),
+        calendar(settings, settings.schedule, t, link, now),
         subtype="calendar",
         filename=ICS_NAME,
         cte="base64",
@@ -204,31 +204,52 @@ def _html(
     )
 
 
-def _calendar(settings: Settings, t: Translator, link: str, now: dt.datetime) -> str:
-    """An iCalendar (METHOD:PUBLISH) with one VEVENT per streamed part, times in UTC.
+ALARM_BEFORE = dt.timedelta(minutes=15)  # the calendar's reminder before each streamed part
 
-    UIDs depend only on the event's public URL and the part's name, so a later mail
+
+def calendar(
+    settings: Settings,
+    schedule: Schedule,
+    t: Translator,
+    link: str,
+    now: dt.datetime,
+    *,
+    sequence: int = 0,
+) -> str:
+    """An iCalendar (METHOD:PUBLISH) with one VEVENT per streamed part not yet over, times
+    in UTC, the personal link as URL and LOCATION, and an alarm 15 minutes before.
+
+    UIDs depend only on the event's public URL and the part's name, and `sequence` (the
+    number of schedule changes) rises with each change, so a later download or mail
     updates the same calendar entries instead of adding new ones.
     """
     host = urlsplit(settings.event.public_url).hostname or "localhost"
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//stream-gateway//webcast//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
-    for part in settings.schedule.parts:
-        if not part.streamed:
+    title = _one_line(settings.event.title)
+    ics = icalendar.Calendar()
+    ics.add("prodid", "-//stream-gateway//webcast//EN")
+    ics.add("version", "2.0")
+    ics.add("method", "PUBLISH")
+    for part in schedule.parts:
+        if not part.streamed or part.end <= now:
             continue
         digest = hashlib.sha256(f"{settings.event.public_url}\n{part.name}".encode()).hexdigest()
         event = icalendar.Event()
         event.add("uid", f"{digest[:32]}@{host}")
+        event.add("sequence", sequence)
         event.add("dtstamp", now.astimezone(dt.UTC))
         event.add("dtstart", part.start.astimezone(dt.UTC))
         event.add("dtend", part.end.astimezone(dt.UTC))
-        event.add("summary", f"{_one_line(settings.event.title)} — {_one_line(part.name)}")
+        event.add("summary", f"{title} — {_one_line(part.name)}")
         event.add("url", link)
+        event.add("location", link)
         event.add("description", t("mail_ics_description", link=link))
-        calendar.add_component(event)
-    ical: bytes = calendar.to_ical()
+        alarm = icalendar.Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("trigger", -ALARM_BEFORE)
+        alarm.add("description", f"{title} — {_one_line(part.name)}")
+        event.add_component(alarm)
+        ics.add_component(event)
+    ical: bytes = ics.to_ical()
     return ical.decode("utf-8")
 
 

@@ -28,6 +28,7 @@ from gateway.store import ValueStore
 PARTS_KEY = "control.parts"
 CHANGED_BY_KEY = "control.parts.changed_by"  # who made the last change, and when (JSON)
 WRITE_TRIES = 5  # a change made over others' changes made meanwhile, at most this often
+SEQUENCE_KEY = "control.parts.sequence"  # how many schedule changes: calendars' SEQUENCE
 STOPPED_KEY = "control.stopped"
 STOPPED_BY_KEY = "control.stopped_by"  # who stopped or resumed last, when and why (JSON)
 log = logging.getLogger(__name__)
@@ -318,6 +319,7 @@ class ControlState:
         else:
             raise ScheduleRefused("the schedule kept changing meanwhile: look at it again")
         self._changed()
+        await self._count_change()
         changed_by = {"actor": actor, "at": iso(self.clock(), current.timezone)}
         await self.store.set_value(CHANGED_BY_KEY, json.dumps(changed_by))
         tz = current.timezone
@@ -341,6 +343,18 @@ class ControlState:
                 **({"moved_with": name} if part.name != name else {}),
             )
         return schedule
+
+    async def sequence(self) -> int:
+        """How many schedule changes ops made: a calendar's SEQUENCE, which must rise with
+        each so that calendar apps take the new times over the old."""
+        return int(await self.store.get_value(SEQUENCE_KEY) or 0)
+
+    async def _count_change(self) -> None:
+        for _ in range(WRITE_TRIES * 4):  # compare-and-set: no two changes share a number
+            seen = await self.store.get_value(SEQUENCE_KEY)
+            if await self.store.replace_value(SEQUENCE_KEY, seen, str(int(seen or 0) + 1)):
+                return
+        log.warning("the schedule's change count was not raised: it kept changing")
 
     async def _changed_since(self) -> str:
         raw = await self.store.get_value(CHANGED_BY_KEY)

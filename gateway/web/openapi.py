@@ -136,6 +136,27 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                 },
             }
         },
+        "/calendar.ics": {
+            "get": {
+                "summary": "The streamed parts not yet over, as an iCalendar file",
+                "description": (
+                    "The schedule in force with the viewer's personal link (URL, LOCATION), "
+                    "an alarm 15 minutes before each part, stable UIDs and a SEQUENCE that "
+                    "rises with every schedule change, so a later download updates the entries."
+                ),
+                "operationId": "calendar",
+                "security": _SESSION,
+                "responses": {
+                    "200": {
+                        "description": "The calendar file (an attachment)",
+                        "content": {"text/calendar": {"schema": {"type": "string"}}},
+                    },
+                    "401": _page("No session: how to get a link"),
+                    "403": _page("The registrant's access was revoked"),
+                    "503": _store_down(html=True),
+                },
+            }
+        },
         "/watch": {
             "get": {
                 "summary": "The player page",

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from gateway.core.errors import LinkRefused
 from gateway.core.schedule import Schedule, Status, status
 from gateway.i18n.translator import Translator
+from gateway.mail.compose import calendar
 from gateway.web.pages import render, rows, schedule_json, translator, when
 from gateway.web.services import client_ip, services
 
@@ -172,6 +173,31 @@ async def accessibility(request: Request) -> Response:
     )
 
 
+async def calendar_file(request: Request) -> Response:
+    """`/calendar.ics`: the streamed parts not yet over, as the schedule stands now, with
+    the viewer's personal link; a later download updates the same calendar entries."""
+    svc = services(request)
+    _, registrant = await svc.gatekeeper.viewer(request.cookies.get(svc.cookie_name))
+    controls = svc.gatekeeper.controls
+    schedule = (await controls.current()).schedule
+    body = calendar(
+        svc.settings,
+        schedule,
+        translator(request),
+        svc.registry.link(registrant),
+        svc.clock(),
+        sequence=await controls.sequence(),
+    )
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="webcast.ics"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 async def favicon(request: Request) -> Response:
     """`/favicon.ico`, which browsers ask for on their own: the icon the pages name."""
     return RedirectResponse("/static/favicon.svg", status_code=301)
@@ -183,4 +209,5 @@ routes = [
     Route("/accessibility", accessibility),
     Route("/w/{token}", open_link),
     Route("/watch", watch),
+    Route("/calendar.ics", calendar_file),
 ]
