@@ -143,3 +143,16 @@ def test_every_option_of_every_command_has_help() -> None:
         return missing
 
     assert walk(parser(), "gateway") == []
+
+
+def test_the_demo_day_starts_with_a_minute_of_countdown(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from gateway.cli.demo import write_config
+    from gateway.settings import load_settings
+
+    now = dt.datetime(2026, 12, 3, 9, 0, 17, tzinfo=dt.UTC)
+    config = write_config(tmp_path, 8000, now)
+    parts = load_settings(config, {"GATEWAY_SECRET_KEYS": "k" * 32}).schedule.parts
+    assert parts[0].start - now == dt.timedelta(minutes=1)  # "starts in 1:00", then live
+    assert [p.streamed for p in parts] == [True, False, True]

@@ -4,8 +4,9 @@ Everything lives under one data folder (default `./demo-data`): the SQLite
 store, a generated secret key, the generated test stream and the config it
 writes (usable with the other commands, e.g. `gateway schedule --config
 demo-data/demo.toml`). The seminar's three parts are shifted to now and
-compressed, so within about seven minutes a newcomer sees Part I live, Part II
-blocked, Part III live, then the recording. A second run reuses the folder:
+compressed, so a newcomer sees a countdown ("starts in 0:58"), Part I live about a
+minute after the link is printed, Part II blocked, Part III live, then the
+recording, all within about eight minutes. A second run reuses the folder:
 the same registrant, the same link, a fresh schedule.
 """
 
@@ -28,8 +29,9 @@ from gateway.settings import Settings, load_settings
 from gateway.store import open_store
 
 DEMO_EMAIL = "demo@example.org"
-# (name, minutes from now at start, at end, streamed): live at once, then the day in miniature.
-DAY = (("Part I", -1, 3, True), ("Part II", 3, 5, False), ("Part III", 5, 7, True))
+# (name, minutes from now at start, at end, streamed): a minute's countdown, then the day in
+# miniature.
+DAY = (("Part I", 1, 4, True), ("Part II", 4, 6, False), ("Part III", 6, 8, True))
 
 
 def _toml_utc(moment: dt.datetime) -> str:
@@ -38,7 +40,7 @@ def _toml_utc(moment: dt.datetime) -> str:
 
 def write_config(folder: Path, port: int, now: dt.datetime) -> Path:
     """The seminar, shifted to `now` and compressed, with everything under `folder`."""
-    start = now.replace(second=0, microsecond=0)
+    start = now.replace(microsecond=0)
     parts = "".join(
         f'\n[[parts]]\nname = "{name}"\nstart = "{_toml_utc(start + dt.timedelta(minutes=a))}"\n'
         f'end = "{_toml_utc(start + dt.timedelta(minutes=b))}"\nstreamed = {str(live).lower()}\n'
@@ -50,7 +52,7 @@ def write_config(folder: Path, port: int, now: dt.datetime) -> Path:
         '[event]\ntitle = "Seminar on best practice in anti-trafficking work in the Nordic '
         'countries (rehearsal)"\ntimezone = "Europe/Helsinki"\n'
         f'public_url = "http://127.0.0.1:{port}"\n'
-        f'\n[registration]\ncloses = "{_toml_utc(start + dt.timedelta(minutes=7))}"\n{parts}'
+        f'\n[registration]\ncloses = "{_toml_utc(start + dt.timedelta(minutes=8))}"\n{parts}'
         f'\n[recording]\navailable_until = "{_toml_utc(start + dt.timedelta(days=1))}"\n'
         '\n[origin]\nlive = "hls/live"\nrecording = "hls/recording"\nend_grace_seconds = 20\n'
         '\n[store]\nurl = "sqlite:///gateway.db"\n'

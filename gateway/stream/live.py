@@ -146,6 +146,7 @@ class LiveStream:
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._dating = asyncio.Lock()
         self.health: tuple[bool, dt.datetime | None, str] = (False, None, "not polled yet")
+        self._complained: dt.datetime | None = None  # when "not readable" was last logged
         # media playlist → (its last entry, when first listed last, ended, target duration)
         self._edges: dict[str, tuple[tuple[object, ...] | None, dt.datetime, bool, float]] = {}
         self._reported: str = "ok"  # the state last audited (an episode is open unless ok)
@@ -220,8 +221,13 @@ class LiveStream:
             self.health = (True, self.clock(), f"{count} segments listed")
         except GatewayError as exc:
             now = self.clock()
-            if self.health[0] or self.health[1] is None or now - self.health[1] > _COMPLAIN:
+            said = self._complained
+            if self.health[1] is None:  # the first look: an encoder starting has not written
+                log.info("live origin not there yet (%s): waiting for the encoder", exc)
+                self._complained = now  # a warning follows if it stays so
+            elif self.health[0] or said is None or now - said > _COMPLAIN:
                 log.warning("live origin not readable (%s): %s", type(exc).__name__, exc)
+                self._complained = now
             self.health = (False, now, f"{type(exc).__name__}: {exc}")
         now = self.clock()
         health = self.origin_health(now)
@@ -262,7 +268,8 @@ class LiveStream:
             log.info("live origin recovered (was %s)", previous)
             kind, fields = "origin.recovered", {"was": previous}
         else:
-            log.warning("live origin %s: newest segment %s s old", health.state, age)
+            said = f"newest segment {age} s old" if age is not None else "no segment yet"
+            log.warning("live origin %s while a streamed part runs: %s", health.state, said)
             kind, fields = "origin.stalled", {"state": health.state, "age": age}
         if self.audit is not None:
             key = f"{kind}:{health.state}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"

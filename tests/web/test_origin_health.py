@@ -63,3 +63,27 @@ def test_ended_missing_and_outside_a_streamed_part(make_gateway: object) -> None
     assert [e["state"] for e in _events(gw, "origin.stalled")] == ["ended", "missing"]
     gw.clock.now = helsinki("2021-11-18T13:00")  # Part II: not streamed, nothing to watch
     assert "origin" not in gw.client.get("/api/status").json()
+
+
+def test_an_origin_not_there_yet_at_start_is_no_alarm_until_it_stays_so(
+    make_gateway: object, caplog: object
+) -> None:
+    import logging
+
+    import pytest
+
+    log: pytest.LogCaptureFixture = caplog  # type: ignore[assignment]
+    gw = make_gateway()  # type: ignore[operator]
+    gw.clock.now = helsinki("2021-11-18T09:58:00")  # the server starts before Part I
+    with log.at_level(logging.INFO, logger="gateway.stream.live"):
+        _look(gw)  # the encoder has not written its first playlist yet
+        first = [(r.levelname, r.getMessage()) for r in log.records]
+        assert first and all(level == "INFO" for level, _ in first), first
+        assert "waiting for the encoder" in first[0][1]
+        log.clear()
+        gw.clock.now += dt.timedelta(seconds=30)
+        _look(gw)
+        assert not [r for r in log.records if r.levelno >= logging.WARNING]
+        gw.clock.now += dt.timedelta(seconds=31)  # still nothing after a minute: say so
+        _look(gw)
+        assert [r.levelname for r in log.records if "not readable" in r.getMessage()] == ["WARNING"]
