@@ -135,7 +135,10 @@ def compose(
     message["Message-ID"] = make_msgid(domain=host)
     message["Auto-Submitted"] = "auto-generated"
     until = settings.schedule.recording_until
-    parts = [_part_line(t, p, settings) for p in settings.schedule.parts]
+    parts = [
+        " ".join(x for x in (_part_line(t, p, settings), settings.description(p.name, t.lang)) if x)
+        for p in settings.schedule.parts
+    ]
     first = next((p for p in settings.schedule.parts if p.streamed), settings.schedule.parts[0])
     starts, closes = in_zone(first.start, tz), in_zone(until, tz)
     subject, intro = {

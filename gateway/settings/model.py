@@ -146,6 +146,14 @@ class Settings:
     secrets: Secrets = field(default_factory=Secrets)
     captions: CaptionSettings = field(default_factory=CaptionSettings)
     accessibility: AccessibilitySettings = field(default_factory=AccessibilitySettings)
+    # `[[parts]] description` by part name, then language ("" for every language); kept
+    # apart from `Part`, which ops' schedule changes rebuild from times alone.
+    descriptions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def description(self, part: str, lang: str) -> str:
+        """The part's description in `lang`, else the one for every language, else ""."""
+        found = self.descriptions.get(part, {})
+        return found.get(lang) or found.get("") or found.get("en", "")
 
     @property
     def end_grace(self) -> dt.timedelta:

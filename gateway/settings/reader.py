@@ -60,7 +60,10 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
 class _Reader(Values):
     """Walks the parsed TOML section by section."""
 
+    descriptions: dict[str, dict[str, str]]
+
     def settings(self, env: Mapping[str, str]) -> Settings | None:
+        self.descriptions = {}
         for key in self.data:
             if key not in KEYS:
                 self.problem(key, "unknown table")
@@ -116,6 +119,7 @@ class _Reader(Values):
             secrets,
             captions=captions,
             accessibility=accessibility,
+            descriptions=self.descriptions,
         )
 
     def sessions(self) -> SessionSettings:
@@ -209,6 +213,8 @@ class _Reader(Values):
             if start and end:  # (untitled: checked, then left out)
                 parts.append(Part(title or "", start, end, streamed))
                 names[parts[-1]] = name
+            if title and "description" in table:
+                self.descriptions[title] = self.description(table["description"], name)
         titles = [p.name for p in parts if p.name]
         for dup in sorted({n for n in titles if titles.count(n) > 1}):
             self.problem("parts", f"two parts are named {dup!r}")
@@ -221,6 +227,22 @@ class _Reader(Values):
         parts = [p for p in parts if p.name and p.end > p.start]
         parts.sort(key=lambda p: p.start)
         return parts
+
+    def description(self, raw: object, name: str) -> dict[str, str]:
+        """A text for every language, or a table of them by language (en, fi, sv)."""
+        texts = {"": raw} if isinstance(raw, str) else raw
+        if not isinstance(texts, dict) or not all(
+            isinstance(v, str) and k in ("", "en", "fi", "sv") for k, v in texts.items()
+        ):
+            self.problem(f"{name}.description", "a text, or a table of texts by en, fi, sv")
+            return {}
+        for text in texts.values():
+            if len(text) > 500 or any(
+                unicodedata.category(c)[0] == "C" and c not in "\n" for c in text
+            ):
+                self.problem(f"{name}.description", "plain text of at most 500 characters")
+                return {}
+        return {lang: " ".join(text.split()) for lang, text in texts.items()}
 
     def origin(self) -> OriginSettings | None:
         table = self.table("origin")

@@ -14,7 +14,7 @@ KEYS: dict[str, set[str]] = {
     "event": {"title", "timezone", "public_url", "contact"},
     "event.contact": {"email", "name", "phone"},
     "registration": {"closes"},
-    "parts": {"name", "start", "end", "streamed"},
+    "parts": {"name", "start", "end", "streamed", "description"},
     "recording": {"available_from", "available_until", "captions", "captions_due_days"},
     "origin": {"live", "recording", "end_grace_seconds", "timeout_seconds"},
     "store": {"url"},

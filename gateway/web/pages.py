@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ class Row:
     end_local: str
     start_iso: str
     end_iso: str
+    description: str = ""
 
 
 def when(moment: dt.datetime, schedule: Schedule) -> str:
@@ -39,7 +41,8 @@ def when(moment: dt.datetime, schedule: Schedule) -> str:
     return f"{in_zone(moment, schedule.timezone)}, {moment.astimezone(dt.UTC):%H:%M} UTC"
 
 
-def rows(schedule: Schedule) -> list[Row]:
+def rows(schedule: Schedule, describe: Callable[[str], str] | None = None) -> list[Row]:
+    """The programme's rows; `describe` gives a part's description by its name."""
     tz = schedule.timezone
     return [
         Row(
@@ -49,6 +52,7 @@ def rows(schedule: Schedule) -> list[Row]:
             f"{p.end.astimezone(tz):%H:%M}",
             iso(p.start, tz),
             iso(p.end, tz),
+            describe(p.name) if describe else "",
         )
         for p in schedule.parts
     ]

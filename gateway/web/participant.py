@@ -68,11 +68,12 @@ async def landing(request: Request) -> Response:
     schedule, stopped = await svc.gatekeeper.schedule()
     at = svc.clock()
     now_status = status(schedule, at, stopped=stopped)
+    t = translator(request)
     return render(
         request,
         "landing.html",
-        now_text=describe(now_status, schedule, at, translator(request)),
-        rows=rows(schedule),
+        now_text=describe(now_status, schedule, at, t),
+        rows=rows(schedule, lambda name: svc.settings.description(name, t.lang)),
         recording_until=when(schedule.recording_until, schedule),
         registration_open=at < svc.settings.registration_closes,
         links_open=at < schedule.recording_until,
@@ -120,7 +121,7 @@ async def watch(request: Request) -> Response:
         "watch.html",
         captions_src=f"/recording/{configured}" if configured else None,
         now_text=describe(status(schedule, at, stopped=stopped), schedule, at, t),
-        rows=rows(schedule),
+        rows=rows(schedule, lambda name: svc.settings.description(name, t.lang)),
         recording_until=when(schedule.recording_until, schedule),
         schedule_data=schedule_json(schedule),
         messages_json=player_messages(t),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -172,3 +173,39 @@ def test_a_page_pushed_off_by_one_device_too_many_still_says_why_after_a_reload(
         assert page.status_code == 401 and "more devices than it allows" in page.text
     stranger = gateway.browser().get("/watch")  # no session at all: the usual words
     assert stranger.status_code == 401 and "more devices" not in stranger.text
+
+
+def test_parts_carry_a_description_in_the_programme_and_the_mail(
+    make_gateway: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    from gateway.settings import load_settings
+    from tests.conftest import SECRET, seminar_toml
+
+    text = seminar_toml(tmp_path).replace(
+        '{ name = "Part II",',
+        '{ description = { en = "Workshops, on site only.", '
+        'fi = "Työpajat, vain paikan päällä." }, name = "Part II",',
+    )
+    config = tmp_path / "described.toml"
+    config.write_text(text)
+    settings = load_settings(config, {"GATEWAY_SECRET_KEYS": SECRET})
+    assert settings.description("Part II", "sv") == "Workshops, on site only."  # en stands in
+    gw = make_gateway(settings=settings)
+    gw.clock.now = helsinki(AFTER_CLOSING)
+    assert "Workshops, on site only." in gw.browser().get("/").text
+    finnish = gw.browser().get("/", params={"lang": "fi"}).text
+    assert "Työpajat, vain paikan päällä." in finnish
+    gw.register("aino@example.org", "Aino")
+    gw.call(
+        gw.services.mailer.enqueue,
+        gw.call(gw.services.store.registrant_by_email, "aino@example.org"),
+        "en",
+    )
+    assert _send_all(gw) == 1
+    [mail] = _outbox(gw)
+    body = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    assert "Workshops, on site only." in body.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("fi = ", "de = "))
+    with pytest.raises(Exception, match=r"parts\[2\]\.description"):
+        load_settings(bad, {"GATEWAY_SECRET_KEYS": SECRET})
