@@ -9,13 +9,27 @@ HLS_JS := gateway/web/static/vendor/hls.min.js
 
 .PHONY: run test test-fast redis lint format assets clean bench chaos
 
+RUN_STAMP := $(VENV)/.installed-demo
+
+# The venv, (re)made with a safe interpreter when the one it has is not, and a current pip.
+define make_venv
+@scripts/find-python $(PY) >/dev/null 2>&1 || { \
+  python=$$(scripts/find-python $(PYTHON)) && rm -rf $(VENV) && \
+  echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV); }
+$(PY) -m pip install --quiet --upgrade pip
+endef
+
+# What `make run` needs: the gateway and the demo's encoder, not the test tools.
+$(RUN_STAMP): pyproject.toml scripts/find-python
+	$(make_venv)
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $(RUN_STAMP)
+
+# Everything, for the tests.
 $(STAMP): pyproject.toml scripts/find-python
-	@scripts/find-python $(PY) >/dev/null 2>&1 || { \
-	  python=$$(scripts/find-python $(PYTHON)) && rm -rf $(VENV) && \
-	  echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV); }
-	$(PY) -m pip install --quiet --upgrade pip
+	$(make_venv)
 	$(PY) -m pip install --quiet -e '.[dev,demo]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 # hls.js from the npm registry, pinned in package-lock.json; never committed, never from a CDN.
 # Without npm the player falls back to the browser's own HLS (Safari, iOS, recent Chromium).
@@ -30,7 +44,7 @@ $(HLS_JS): package.json package-lock.json
 	fi
 
 PORT ?= 8000
-run: $(STAMP) assets  ## rehearsal on embedded defaults (PORT=8001 for another port)
+run: $(RUN_STAMP) assets  ## rehearsal on embedded defaults (PORT=8001 for another port)
 	$(VENV)/bin/gateway demo --port $(PORT)
 
 # In CI (CI=true) the suite runs under coverage, with floors: branches overall, and the core.

@@ -40,7 +40,9 @@ def _toml_utc(moment: dt.datetime) -> str:
 
 def write_config(folder: Path, port: int, now: dt.datetime) -> Path:
     """The seminar, shifted to `now` and compressed, with everything under `folder`."""
-    start = now.replace(microsecond=0)
+    # Whole minutes, Part I 45 to 105 s away: a short countdown, times that read cleanly.
+    start = (now + dt.timedelta(seconds=45 + 59)).replace(second=0, microsecond=0)
+    start -= dt.timedelta(minutes=1)  # DAY counts Part I from here at +1
     parts = "".join(
         f'\n[[parts]]\nname = "{name}"\nstart = "{_toml_utc(start + dt.timedelta(minutes=a))}"\n'
         f'end = "{_toml_utc(start + dt.timedelta(minutes=b))}"\nstreamed = {str(live).lower()}\n'
