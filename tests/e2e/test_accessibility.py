@@ -496,6 +496,18 @@ def test_keyboard_only_register_open_the_link_play_and_switch_language(
     context.close()
 
 
+def test_the_captions_toggle_names_the_language_in_the_page_language(
+    rig: Rig, chromium: Browser
+) -> None:
+    context = chromium.new_context(locale="fi-FI", timezone_id="Europe/Helsinki")
+    page = context.new_page()
+    page.goto(rig.url("recording", rig.links["recording"]))
+    page.goto(rig.url("recording", "/watch?lang=fi"))
+    until(page, "!document.getElementById('captions').hidden", 15)
+    until(page, "document.getElementById('captions').textContent === 'Tekstitys (englanti)'", 10)
+    context.close()
+
+
 def test_captions_on_the_recording_on_by_default_and_switched_by_keyboard(
     rig: Rig, chromium: Browser
 ) -> None:

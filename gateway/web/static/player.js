@@ -55,7 +55,9 @@
     const tracks = onRecording ? captionTracks() : [];
     if (!tracks.length) { captionsBtn.hidden = true; return; }
     const chosen = tracks.find((tr) => tr.mode === "showing") || tracks[0];
-    const label = chosen.label || chosen.language || "";
+    // The track's language named in the page's language ("Tekstitys (englanti)").
+    const code = (chosen.language || "").toLowerCase().slice(0, 2);
+    const label = t(`player_language_${code}`) || chosen.label || chosen.language || "";
     const text = t("player_captions", { language: label }).replace(" ()", "");
     if (captionsBtn.textContent !== text) captionsBtn.textContent = text;
     captionsBtn.setAttribute("aria-pressed", String(tracks.some((tr) => tr.mode === "showing")));
