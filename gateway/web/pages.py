@@ -15,7 +15,9 @@ from starlette.responses import HTMLResponse
 from gateway.core.schedule import Schedule
 from gateway.core.times import in_zone, iso
 from gateway.i18n.translator import LANGUAGES, Translator, catalog
+from gateway.web import csrf
 from gateway.web.i18n import COOKIE, negotiate
+from gateway.web.services import services
 
 _env = Environment(
     loader=PackageLoader("gateway", "web/templates"),
@@ -81,6 +83,17 @@ def schedule_json(schedule: Schedule) -> str:
 
 def translator(request: Request) -> Translator:
     return Translator(negotiate(request))
+
+
+def form_page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page holding a form: rendered with a fresh CSRF token (`csrf` in the template),
+    its cookie set, and never stored by a cache."""
+    svc = services(request)
+    token, cookie = csrf.issue(request, svc.csrf_signer, secure=svc.settings.event.secure)
+    response = render(request, template, status, csrf=token, **context)
+    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

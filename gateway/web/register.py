@@ -18,7 +18,7 @@ from gateway.core.errors import UsageError
 from gateway.i18n.translator import LANGUAGES
 from gateway.mail.registrants import MAX_NAME, MAX_ORGANISATION, clean_email, text_problem
 from gateway.web import csrf
-from gateway.web.pages import render, translator, when
+from gateway.web.pages import form_page, render, translator, when
 from gateway.web.services import Services, client_ip, services
 
 MAX_FORM_FIELD = 1000  # longer than any valid value: refused, never stored
@@ -73,22 +73,17 @@ def _page(
     status: int = 200,
     errors: list[tuple[str, str]] | None = None,
 ) -> Response:
-    token, cookie = csrf.issue(request, svc.csrf_signer, secure=svc.settings.event.secure)
     schedule = svc.settings.schedule
-    response = render(
+    return form_page(
         request,
         "register.html",
         status,
         form=form,
-        csrf=token,
         errors=errors or [],
         error_fields={field for field, _ in errors or []},
         closes=when(svc.settings.registration_closes, schedule),
         recording_until=when(schedule.recording_until, schedule),
     )
-    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _closed(request: Request, svc: Services, status: int) -> Response:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from gateway.i18n.translator import LANGUAGES
 from gateway.web import csrf
-from gateway.web.pages import render, translator
+from gateway.web.pages import form_page, render, translator
 from gateway.web.register import MAX_BODY, MAX_FORM_FIELD, address_of, field
 from gateway.web.services import Services, client_ip, services
 
@@ -24,14 +24,8 @@ def _open(svc: Services) -> bool:
     return svc.clock() < svc.settings.schedule.recording_until
 
 
-def _page(
-    request: Request, svc: Services, email: str = "", status: int = 200, error: str = ""
-) -> Response:
-    token, cookie = csrf.issue(request, svc.csrf_signer, secure=svc.settings.event.secure)
-    response = render(request, "link.html", status, csrf=token, email=email, error=error)
-    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def _page(request: Request, email: str = "", status: int = 200, error: str = "") -> Response:
+    return form_page(request, "link.html", status, email=email, error=error)
 
 
 def _closed(request: Request, status: int) -> Response:
@@ -47,7 +41,7 @@ def _closed(request: Request, status: int) -> Response:
 
 async def link_form(request: Request) -> Response:
     svc = services(request)
-    return _page(request, svc) if _open(svc) else _closed(request, 200)
+    return _page(request) if _open(svc) else _closed(request, 200)
 
 
 async def link_again(request: Request) -> Response:
@@ -57,7 +51,7 @@ async def link_again(request: Request) -> Response:
     t = translator(request)
     ip = client_ip(request) or "unknown"
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        return _page(request, svc, "", 413, t("error_email"))
+        return _page(request, "", 413, t("error_email"))
     await svc.ratelimits.hit(("register_ip", ip), ("register_ip_hour", ip))
     async with request.form(max_files=0, max_fields=10, max_part_size=MAX_BODY) as data:
         email = field(data, "email")[:MAX_FORM_FIELD].strip()
@@ -65,10 +59,10 @@ async def link_again(request: Request) -> Response:
     try:
         csrf.verify(request, token, svc.csrf_signer, svc.settings.event.public_url)
     except csrf.CsrfFailed:
-        return _page(request, svc, email, 403, t("error_form_expired"))
+        return _page(request, email, 403, t("error_form_expired"))
     address = address_of(email)
     if address is None:
-        return _page(request, svc, email, 400, t("error_email"))
+        return _page(request, email, 400, t("error_email"))
     await svc.ratelimits.hit(("register_email", address.lower()))
     registrant = await svc.store.registrant_by_email(address)
     if registrant is not None and not registrant.revoked and registrant.email:

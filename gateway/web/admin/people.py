@@ -25,9 +25,8 @@ from gateway.core.records import MailJob, Registrant
 from gateway.core.times import in_zone
 from gateway.mail.queue import mail_progress
 from gateway.sessions import links
-from gateway.web import csrf
 from gateway.web.admin.auth import Staff, posted, staff
-from gateway.web.pages import render
+from gateway.web.pages import form_page
 from gateway.web.services import Services, services
 
 PER_PAGE = 50
@@ -61,21 +60,9 @@ def page(
     **context: Any,
 ) -> Response:
     """An admin page with what the layout needs (staff, CSRF token, section, flash)."""
-    svc = services(request)
-    token, cookie = csrf.issue(request, svc.csrf_signer, secure=svc.settings.event.secure)
-    response = render(
-        request,
-        template,
-        status_code,
-        staff=who,
-        csrf=token,
-        section=section,
-        flash=flash,
-        **context,
+    return form_page(
+        request, template, status_code, staff=who, section=section, flash=flash, **context
     )
-    csrf.set_cookie(response, cookie, secure=svc.settings.event.secure)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @dataclass(frozen=True)
