@@ -213,16 +213,24 @@ async def send_links(
     return report
 
 
-async def current_link_mail(store: Store) -> dict[Registrant, MailJob | None]:
+async def current_link_mail(
+    store: Store, jobs: list[MailJob] | None = None
+) -> dict[Registrant, MailJob | None]:
     """Every registrant (in registration order) with the mail of their current link: the
     newest job that was sent, else the newest job, else None (never queued). Two reads,
-    whatever the number of people."""
+    whatever the number of people (one when the caller read `jobs` already)."""
     newest: dict[tuple[str, int], MailJob] = {}
-    for job in await store.mail_jobs():  # in creation order: the last one wins...
+    for job in await store.mail_jobs() if jobs is None else jobs:  # the last one wins...
         key = (job.registrant_id, job.link_version)
         if job.kind == "link" and (key not in newest or newest[key].state != "sent"):
             newest[key] = job  # ...unless one was sent already
     return {r: newest.get((r.id, r.link_version)) for r in await store.registrants()}
+
+
+def languages(jobs: list[MailJob]) -> dict[str, str]:
+    """The language of each registrant's last mail, by registrant id (jobs in creation
+    order): what a mail they did not ask for is written in."""
+    return {job.registrant_id: job.lang for job in jobs}
 
 
 async def queue_unsent(mailer: Mailer, default_lang: str = "en") -> int:
@@ -230,9 +238,10 @@ async def queue_unsent(mailer: Mailer, default_lang: str = "en") -> int:
     (never queued, or failed), each in the language of their last mail; the worker sends
     them. Returns how many were queued now (a job already waiting is not doubled)."""
     store = mailer.store
-    last_lang = {job.registrant_id: job.lang for job in await store.mail_jobs()}
+    jobs = await store.mail_jobs()
+    last_lang = languages(jobs)
     queued = 0
-    for registrant, latest in (await current_link_mail(store)).items():
+    for registrant, latest in (await current_link_mail(store, jobs)).items():
         if registrant.revoked or (latest is not None and latest.state != "failed"):
             continue
         job = mailer.link_job(registrant, last_lang.get(registrant.id, default_lang))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from gateway.core.clock import Clock
 from gateway.core.errors import StoreUnavailable
 from gateway.core.schedule import Schedule
-from gateway.mail.queue import Mailer
+from gateway.mail.queue import Mailer, languages
 from gateway.sessions.controls import ControlState
 from gateway.settings.model import MailSettings
 
@@ -64,7 +64,7 @@ async def send_due(mailer: Mailer, schedule: Schedule, now: dt.datetime) -> int:
     done_key = f"mail:{found.kind}:{found.since.isoformat()}"
     if await store.get_value(done_key):
         return 0  # a whole pass is done: nobody registered before `since` is left
-    last_lang = {job.registrant_id: job.lang for job in await store.mail_jobs()}
+    last_lang = languages(await store.mail_jobs())
     queued = 0
     for registrant in await store.registrants():
         if registrant.revoked or not registrant.email or registrant.created_at >= found.since:

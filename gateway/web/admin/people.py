@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from gateway.core.records import MailJob, Registrant
 from gateway.core.times import in_zone
-from gateway.mail.queue import mail_progress
+from gateway.mail.queue import languages, mail_progress
 from gateway.sessions import links
 from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.pages import form_page
@@ -153,6 +153,12 @@ async def registrants(request: Request) -> Response:
     )
 
 
+async def _language(svc: Services, registrant_id: str) -> str:
+    """The language of the registrant's last mail (English before any)."""
+    jobs = await svc.store.mail_jobs(registrant_id=registrant_id)
+    return languages(jobs).get(registrant_id, "en")
+
+
 async def act(request: Request) -> Response:
     """Revoke, reissue or resend, then back to the list where the form was."""
     who = await staff(request, "ops")
@@ -206,14 +212,12 @@ async def act(request: Request) -> Response:
         renewed = await svc.registry.reissue(registrant.email, actor=who.identity, reason=reason)
         done = "reissued"
         if fields.get("send") == "yes":
-            jobs = await svc.store.mail_jobs(registrant_id=registrant.id)
-            await svc.mailer.enqueue(renewed, jobs[-1].lang if jobs else "en")
+            await svc.mailer.enqueue(renewed, await _language(svc, registrant.id))
             done = "reissued_sent"
     elif registrant.revoked:
         done = "revoked_not_sent"
     else:
-        jobs = await svc.store.mail_jobs(registrant_id=registrant.id)
-        lang = jobs[-1].lang if jobs else "en"
+        lang = await _language(svc, registrant.id)
         done = "resent" if await svc.mailer.enqueue(registrant, lang) else "already_queued"
     back = {"done": done, **back}
     return RedirectResponse(f"/admin/registrants?{urlencode(back)}", status_code=303)

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from gateway.audit.export import formula_safe
 from gateway.core.errors import UsageError
 from gateway.core.times import in_zone
+from gateway.i18n.translator import LANGUAGES
 from gateway.mail.importer import problems, rows
 from gateway.mail.queue import current_link_mail, mail_progress, queue_unsent
 from gateway.web import csrf
@@ -31,12 +32,11 @@ from gateway.web.admin.people import page
 from gateway.web.services import services
 
 MAX_UPLOAD = 1024 * 1024 - 16 * 1024  # under the server's body limit, with the form around it
-LANGS = ("en", "fi", "sv")
 
 
 def _new(request: Request, who: Staff, status_code: int = 200, **context: Any) -> Response:
     """The page with the two forms (one person, a CSV file) and what went wrong, if anything."""
-    defaults: dict[str, Any] = {"errors": [], "values": {}, "import_errors": [], "langs": LANGS}
+    defaults: dict[str, Any] = {"errors": [], "values": {}, "import_errors": [], "langs": LANGUAGES}
     return page(
         request, who, "admin/registrants_new.html", "registrants", status_code,
         **{**defaults, **context},
@@ -72,7 +72,7 @@ async def add(request: Request) -> Response:
     done = "added"
     if fields.get("send") == "yes":
         lang = fields.get("lang", "en")
-        lang = lang if lang in LANGS else "en"
+        lang = lang if lang in LANGUAGES else "en"
         await svc.mailer.enqueue(registrant, lang)
         done = "added_sent"
     return RedirectResponse(f"/admin/registrants?done={done}&q={registrant.id}", status_code=303)
@@ -122,7 +122,7 @@ async def upload(request: Request) -> Response:
             added += created
             existing += not created
             if created and send:
-                await svc.mailer.enqueue(registrant, lang if lang in LANGS else "en")
+                await svc.mailer.enqueue(registrant, lang if lang in LANGUAGES else "en")
     return _new(
         request,
         who,
