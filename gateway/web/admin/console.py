@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.audit.chart import viewers_chart
+from gateway.audit.chart import Chart, viewers_chart
 from gateway.audit.verify import last_verified
 from gateway.core.schedule import Part, Schedule, status
 from gateway.core.times import in_zone, parse_time
@@ -50,6 +50,7 @@ async def dashboard(request: Request) -> Response:
     captions = svc.captions
     if captions is not None:
         await captions.record_overdue(now)  # a deadline passed while running: audited once
+    chart, day_peak = await _per_minute(svc, controls.schedule, minute)
     return page(
         request,
         who,
@@ -61,11 +62,9 @@ async def dashboard(request: Request) -> Response:
         controls=controls,
         next_change=glance.next_change(controls.schedule, now),
         timeline=glance.timeline(controls.schedule, now),
-        chart=viewers_chart(
-            await svc.store.viewers_per_minute(minute - CHART + MINUTE, minute + MINUTE), tz
-        ),
-        day_peak=await _day_peak(svc, controls.schedule, minute),
-        viewers=await svc.store.viewers([minute - MINUTE, minute]),
+        chart=chart,
+        day_peak=day_peak,
+        viewers=await _viewers_now(svc),
         registrants=len(await svc.store.registrants()),
         pending=len(await svc.store.mail_jobs(state="pending")),
         failed=len(await svc.store.mail_jobs(state="failed")),
@@ -87,18 +86,27 @@ CHART = dt.timedelta(hours=2)  # the viewers chart's span
 TROUBLE_MINUTES = 5
 
 
-async def _day_peak(svc: Services, schedule: Schedule, minute: dt.datetime) -> str:
-    """The most viewers in one minute since the first part started (within a day)."""
+async def _viewers_now(svc: Services) -> int:
+    """Registrants who watched in this minute or the one before: "viewers now"."""
+    minute = svc.clock().replace(second=0, microsecond=0)
+    return await svc.store.viewers([minute - MINUTE, minute])
+
+
+async def _per_minute(svc: Services, schedule: Schedule, minute: dt.datetime) -> tuple[Chart, str]:
+    """The chart of the last CHART and the most viewers in one minute since the first part
+    started (within a day), from one read of the store covering both."""
+    chart_from = minute - CHART + MINUTE
     first = schedule.parts[0].start.replace(second=0, microsecond=0)
-    if minute < first:
-        return "—"
-    since = max(first, minute - dt.timedelta(days=1) + 2 * MINUTE)
+    since = max(min(chart_from, first), minute - dt.timedelta(days=1) + 2 * MINUTE)
     counts = await svc.store.viewers_per_minute(since, minute + MINUTE)
-    peak = max(counts.values(), default=0)
+    chart = viewers_chart({m: n for m, n in counts.items() if m >= chart_from}, schedule.timezone)
+    if minute < first:
+        return chart, "—"
+    peak = max((n for m, n in counts.items() if m >= first), default=0)
     if not peak:
-        return "0"
-    at = max(m for m, n in counts.items() if n == peak)
-    return f"{peak} at {at.astimezone(schedule.timezone):%H:%M}"
+        return chart, "0"
+    at = max(m for m, n in counts.items() if n == peak and m >= first)
+    return chart, f"{peak} at {at.astimezone(schedule.timezone):%H:%M}"
 
 
 def _troubles(svc: Services) -> list[str]:
@@ -169,8 +177,7 @@ async def stop_or_resume(request: Request) -> Response:
     fields = await posted(request, svc, max_fields=50)
     stop = request.url.path.endswith("/stop")
     if stop and fields.get("confirmed") != "yes":
-        minute = svc.clock().replace(second=0, microsecond=0)
-        viewers = await svc.store.viewers([minute - dt.timedelta(minutes=1), minute])
+        viewers = await _viewers_now(svc)
         watching = (
             f"{viewers} viewer{'s' if viewers != 1 else ''} watched in the last minute: "
             "every one of them stops within a second or two."
@@ -264,8 +271,7 @@ async def schedule_preview(request: Request) -> Response:
 
 
 async def _watching(svc: Services) -> str:
-    minute = svc.clock().replace(second=0, microsecond=0)
-    viewers = await svc.store.viewers([minute - dt.timedelta(minutes=1), minute])
+    viewers = await _viewers_now(svc)
     return f"{viewers} viewer{'s' if viewers != 1 else ''} watched in the last minute."
 
 
