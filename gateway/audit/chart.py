@@ -83,7 +83,10 @@ def viewers_chart(
     return Chart(columns, round(width * 0.85, 2), peak, peak_at, now, top, summary)
 
 
-MARGIN_LEFT, MARGIN_TOP, PLOT_HEIGHT = 60, 50, 300  # a file's layout, in pixels
+# A file's layout, in pixels: the columns' box drawn PLOT_HEIGHT tall on a BASE line.
+MARGIN_LEFT, MARGIN_TOP, PLOT_HEIGHT = 60, 50, 300
+FILE_WIDTH, FILE_HEIGHT = MARGIN_LEFT + WIDTH + 20, MARGIN_TOP + PLOT_HEIGHT + 60
+SCALE, BASE = PLOT_HEIGHT / HEIGHT, MARGIN_TOP + PLOT_HEIGHT
 
 
 def _axis_labels(per_minute: dict[dt.datetime, int], tz: ZoneInfo) -> list[tuple[float, str]]:
@@ -102,9 +105,7 @@ def _axis_labels(per_minute: dict[dt.datetime, int], tz: ZoneInfo) -> list[tuple
 
 def chart_svg(chart: Chart, per_minute: dict[dt.datetime, int], tz: ZoneInfo, title: str) -> str:
     """A standalone SVG document: title, columns, hour marks, the peak said."""
-    width, height = MARGIN_LEFT + WIDTH + 20, MARGIN_TOP + PLOT_HEIGHT + 60
-    scale = PLOT_HEIGHT / HEIGHT
-    base = MARGIN_TOP + PLOT_HEIGHT
+    width, height, scale, base = FILE_WIDTH, FILE_HEIGHT, SCALE, BASE
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="t d" '
@@ -140,9 +141,7 @@ def chart_png(chart: Chart, per_minute: dict[dt.datetime, int], tz: ZoneInfo, ti
     """The same chart as a PNG (Pillow, its built-in font)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    width, height = MARGIN_LEFT + WIDTH + 20, MARGIN_TOP + PLOT_HEIGHT + 60
-    scale = PLOT_HEIGHT / HEIGHT
-    base = MARGIN_TOP + PLOT_HEIGHT
+    width, height, scale, base = FILE_WIDTH, FILE_HEIGHT, SCALE, BASE
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=14)

@@ -22,12 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.audit.attendance import concurrent, day_span, report
+from gateway.audit.attendance import PartStats, Presence, concurrent, day_span, report
 from gateway.audit.chart import viewers_chart
 from gateway.audit.export import FORMATS, Filter, chunks, csv_text
 from gateway.audit.log import TYPES
 from gateway.audit.verify import verify
 from gateway.core.chain import Event
+from gateway.core.schedule import Schedule
 from gateway.core.times import in_zone, parse_time
 from gateway.store import Store
 from gateway.web.admin.auth import Staff, posted, staff
@@ -285,9 +286,22 @@ async def verify_page(request: Request) -> Response:
     return page(request, who, "admin/audit_verify.html", "audit", report=result, checked=checked)
 
 
-async def _attendance(request: Request, *, names_asked: bool = False) -> tuple[Staff, Any]:
-    """Who asks, and the report: totals, presence, registered, names (for ops, or for an
-    auditor who asked: `attendance_names`), chart."""
+@dataclass(frozen=True)
+class Seen:
+    """The attendance report as the console shows and downloads it."""
+
+    who: Staff
+    schedule: Schedule
+    watched: dict[str, list[dt.datetime]]
+    totals: list[PartStats]
+    presence: list[Presence]
+    registered: int
+    names: dict[str, str]  # by registrant id: for ops, or an auditor who asked; else empty
+
+
+async def _attendance(request: Request, *, names_asked: bool = False) -> Seen:
+    """Who asks, and the report; names for ops, or for an auditor who asked
+    (`attendance_names`)."""
     who = await staff(request, "auditor")
     svc = services(request)
     await svc.attendance.flush()  # this replica's last seconds too
@@ -297,17 +311,7 @@ async def _attendance(request: Request, *, names_asked: bool = False) -> tuple[S
     everyone = await svc.store.registrants()
     named = who.can("ops") or names_asked
     names = {r.id: r.name or "(purged)" for r in everyone} if named else {}
-    per_minute = concurrent(watched, *day_span(schedule))
-    found = {
-        "totals": totals,
-        "presence": presence,
-        "registered": len(everyone),
-        "names": names,
-        "per_minute": per_minute,
-        "chart": viewers_chart(per_minute, schedule.timezone, until_now=False),
-        "tz": schedule.timezone,
-    }
-    return who, found
+    return Seen(who, schedule, watched, totals, presence, len(everyone), names)
 
 
 def _stamp(request: Request) -> str:
@@ -315,22 +319,23 @@ def _stamp(request: Request) -> str:
 
 
 async def attendance(request: Request, *, names_asked: bool = False) -> Response:
-    who, found = await _attendance(request, names_asked=names_asked)
-    totals, presence, tz = found["totals"], found["presence"], found["tz"]
+    seen = await _attendance(request, names_asked=names_asked)
     if request.query_params.get("format") == "csv":  # both tables in one file (as before)
-        body = csv_text([*_part_rows(found), [], *_presence_rows(found)])
+        body = csv_text([*_part_rows(seen), [], *_presence_rows(seen)])
         return download(body, f"attendance-{_stamp(request)}.csv", CSV)
-    rows = [(p, in_zone(p.first, tz), in_zone(p.last, tz)) for p in presence]
+    tz = seen.schedule.timezone
+    rows = [(p, in_zone(p.first, tz), in_zone(p.last, tz)) for p in seen.presence]
+    per_minute = concurrent(seen.watched, *day_span(seen.schedule))
     return page(
         request,
-        who,
+        seen.who,
         "admin/attendance.html",
         "attendance",
-        totals=totals,
+        totals=seen.totals,
         rows=rows,
-        registered=found["registered"],
-        names=found["names"],
-        chart=found["chart"],
+        registered=seen.registered,
+        names=seen.names,
+        chart=viewers_chart(per_minute, tz, until_now=False),
         names_asked=names_asked,
     )
 
@@ -348,7 +353,7 @@ async def attendance_names(request: Request) -> Response:
     return await attendance(request, names_asked=True)
 
 
-def _part_rows(found: dict[str, Any]) -> list[list[object]]:
+def _part_rows(seen: Seen) -> list[list[object]]:
     head: list[object] = [
         "part", "registered", "unique_viewers", "no_shows", "peak_concurrent",
         "viewing_hours", "mean_minutes", "median_minutes",
@@ -356,36 +361,36 @@ def _part_rows(found: dict[str, Any]) -> list[list[object]]:
     return [
         head,
         *(
-            [t.part, found["registered"], t.viewers, found["registered"] - t.viewers, t.peak,
+            [t.part, seen.registered, t.viewers, seen.registered - t.viewers, t.peak,
              t.hours, t.mean_minutes, t.median_minutes]
-            for t in found["totals"]
+            for t in seen.totals
         ),
     ]  # fmt: skip
 
 
-def _presence_rows(found: dict[str, Any]) -> list[list[object]]:
-    names: dict[str, str] = found["names"]
+def _presence_rows(seen: Seen) -> list[list[object]]:
+    names = seen.names
     head = ["registrant", *(["name"] if names else []), "part", "first_seen", "last_seen"]
     return [
         [*head, "minutes"],
         *(
             [p.registrant, *([names.get(p.registrant, "")] if names else []), p.part,
              p.first.isoformat(), p.last.isoformat(), p.minutes]
-            for p in found["presence"]
+            for p in seen.presence
         ),
     ]  # fmt: skip
 
 
 async def attendance_parts(request: Request) -> Response:
-    _, found = await _attendance(request)
-    return download(csv_text(_part_rows(found)), f"attendance-parts-{_stamp(request)}.csv", CSV)
+    seen = await _attendance(request)
+    return download(csv_text(_part_rows(seen)), f"attendance-parts-{_stamp(request)}.csv", CSV)
 
 
 async def attendance_registrants(request: Request) -> Response:
     """Per registrant and part; with names for ops, ids only for auditors."""
-    _, found = await _attendance(request)
+    seen = await _attendance(request)
     name = f"attendance-registrants-{_stamp(request)}.csv"
-    return download(csv_text(_presence_rows(found)), name, CSV)
+    return download(csv_text(_presence_rows(seen)), name, CSV)
 
 
 routes = [
