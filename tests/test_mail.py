@@ -82,12 +82,23 @@ def test_the_mail_has_link_times_in_both_zones_parts_and_recording_deadline(
     for text in (body(message, "plain"), body(message, "html")):
         assert LINK in text and "Åsa Öberg-Mäkelä" in text
         assert words["mail_personal"].format(devices=3) in text
-        for local, utc in [("10:00 EET (+02:00)", "08:00"), ("12:45 EET (+02:00)", "10:45")]:
-            assert local in text and utc in text
-        assert "17:10 EET (+02:00)" in text and "15:10" in text and "16:20" in text
+        # One way of naming the zone, as on the pages: the programme's heading names it,
+        # each line gives the local times and UTC.
+        zone = {"en": "Helsinki time", "fi": "Helsingin aikaa", "sv": "Helsingforstid"}[lang]
+        assert f"{zone} (EET, UTC+2)" in text
+        day = {
+            "en": "18 November 2021, ",
+            "fi": "18. marraskuuta 2021 klo ",
+            "sv": "18 november 2021 kl. ",
+        }
+        assert f"{day[lang]}10:00" in text and "12:45" in text and "08:00" in text
+        assert "10:45" in text and "17:10" in text and "15:10" in text and "16:20" in text
+        assert "EET (+02:00)" not in text  # the staff console's form stays there
         assert text.count(words["mail_not_streamed"]) == 1  # Part II only
         assert text.count(words["mail_streamed"]) == 2
-        assert "2021-12-18 23:59:59 EET (+02:00)" in text and "2021-12-18 21:59:59" in text
+        until = {"en": "18 December 2021, 23:59", "fi": "18. joulukuuta 2021 klo 23:59"}
+        assert until.get(lang, "18 december 2021 kl. 23:59") in text
+        assert "2021-12-18 21:59:59" in text  # and in UTC
         for key in ("mail_calendar", "mail_ignore", "mail_automatic"):
             assert words[key] in text
         assert "https://stream.example.org/link" in text  # a lost mail is not a dead end

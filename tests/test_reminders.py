@@ -18,6 +18,7 @@ from gateway.mail.compose import OutboxTransport
 from gateway.mail.queue import Mailer
 from gateway.mail.registrants import Registry
 from gateway.mail.reminders import Due, due, send_due
+from gateway.sessions.controls import ControlState
 from gateway.settings import Settings
 from gateway.settings.model import MailSettings
 from gateway.store.sqlite import SqliteStore
@@ -94,9 +95,46 @@ async def test_each_registrant_registered_before_gets_one_reminder_once(
         assert all(str(m["Subject"]).startswith("Reminder: ") for m in mails)
         text = mails[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
         assert "/w/" in text and "not streamed (on site only)" in text  # the Part II notice
-        assert "starts with Part I on 2021-11-18 10:00" in text
+        assert "starts with Part I on 18 November 2021, 10:00 Helsinki time (EET, UTC+2)" in text
         sent = [e for e in await store.audit_events() if e.type == "link.sent"]
         assert {e.detail["kind"] for e in sent} == {"reminder-2m"}
         assert late.id not in {e.registrant for e in sent}
+    finally:
+        await store.close()
+
+
+async def test_a_mail_sent_after_ops_moved_a_part_gives_the_new_times(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Ops moved Part I to 10:30 after the links went out: a reminder sent now says 10:30,
+    and its calendar updates the same entries (SEQUENCE 1), not the config's 10:00."""
+    clock = FrozenClock(helsinki("2021-11-18T08:00"))
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    try:
+        audit = AuditLog(store, clock)
+        registry = Registry(settings, store, audit)
+        controls = ControlState(settings.schedule, store, audit, clock)
+        outbox = tmp_path / "outbox"
+        mailer = Mailer(store, audit, registry, OutboxTransport(outbox), clock, day=controls.day)
+        await registry.add(email="p@example.org", name="P", organisation="", now=clock(), actor="t")
+        await controls.change_part(
+            "Part I",
+            start=helsinki("2021-11-18T10:30"),
+            end=helsinki("2021-11-18T12:45"),
+            streamed=True,
+            actor="ops",
+        )
+        clock.now = helsinki("2021-11-18T09:35")
+        schedule, _ = await controls.day()
+        assert await send_due(mailer, schedule, clock()) == 1
+        while await mailer.send_next() is not None:
+            pass
+        (mail,) = [message_from_bytes(p.read_bytes(), policy=default) for p in outbox.glob("*.eml")]
+        text = mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        assert "Part I: 18 November 2021, 10:30 to 12:45 (08:30 to 10:45 UTC)" in text
+        assert "10:00" not in text
+        (ics,) = [p for p in mail.iter_attachments() if p.get_content_type() == "text/calendar"]
+        calendar = ics.get_content()
+        assert "DTSTART:20211118T083000Z" in calendar and "SEQUENCE:1" in calendar
     finally:
         await store.close()

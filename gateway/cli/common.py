@@ -64,8 +64,15 @@ def with_context(settings: Settings, work: Callable[[Context], Awaitable[int]]) 
         try:
             audit = AuditLog(store, system_clock, Spool(settings.audit.spool_file))
             registry = Registry(settings, store, audit)
+            controls = ControlState(settings.schedule, store, audit, system_clock)
             mailer = Mailer(
-                store, audit, registry, transport_for(settings), system_clock, worker="cli"
+                store,
+                audit,
+                registry,
+                transport_for(settings),
+                system_clock,
+                worker="cli",
+                day=controls.day,
             )
             return await work(Context(settings, store, audit, registry, mailer))
         finally:

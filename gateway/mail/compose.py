@@ -31,13 +31,14 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 import icalendar
 
 from gateway.core.errors import GatewayError
 from gateway.core.records import Registrant
 from gateway.core.schedule import Part, Schedule
-from gateway.core.times import in_zone
+from gateway.i18n import moments
 from gateway.i18n.translator import Translator
 from gateway.settings import Settings
 
@@ -84,16 +85,16 @@ def _utc_time(moment: dt.datetime, day: dt.date | None = None) -> str:
     return utc.strftime(clock if utc.date() == day else "%Y-%m-%d " + clock)
 
 
-def _part_line(t: Translator, part: Part, settings: Settings) -> str:
-    tz = settings.schedule.timezone
+def _part_line(t: Translator, part: Part, tz: ZoneInfo) -> str:
+    """`Part I: 18 November 2021, 10:00 to 12:45 (08:00 to 10:45 UTC)`; the heading above
+    the lines names the zone."""
     start, end = part.start.astimezone(tz), part.end.astimezone(tz)
-    end_text = end.strftime("%H:%M") if end.date() == start.date() else in_zone(end, tz)
     utc_day = part.start.astimezone(dt.UTC).date()
     line = t(
         "mail_part",
         part=_one_line(part.name),
-        start=in_zone(part.start, tz),
-        end=end_text,
+        start=moments.clock(start, tz, t),
+        end=f"{end:%H:%M}" if end.date() == start.date() else moments.clock(end, tz, t),
         utc_start=_utc_time(part.start, start.date()),
         utc_end=_utc_time(part.end, utc_day),
     )
@@ -108,6 +109,8 @@ def compose(
     *,
     now: dt.datetime,
     kind: str = "link",
+    schedule: Schedule | None = None,
+    sequence: int = 0,
 ) -> EmailMessage:
     """The personal link mail to `registrant` in `lang` (en, fi or sv; others: en): the
     link as registered (`kind` "link"), a reminder before the first streamed part
@@ -115,6 +118,8 @@ def compose(
     the link, the programme and the recording's deadline.
 
     `link` must be an http(s) URL; `now` (aware) dates the message and the calendar.
+    `schedule` is the day as it stands (ops' changes; the config's when None) and
+    `sequence` its number of changes, for the calendar's entries.
     Raises PermanentMailError when the registrant's address or the sender cannot be
     written as an address (the mail can never be sent as it is).
     """
@@ -123,7 +128,8 @@ def compose(
     t = Translator(lang)
     title = _one_line(settings.event.title)
     host = urlsplit(settings.event.public_url).hostname or "localhost"
-    tz = settings.schedule.timezone
+    schedule = schedule or settings.schedule
+    tz = schedule.timezone
     message = EmailMessage(policy=SMTP)
     try:  # the address parser raises a zoo of errors on bad input
         message["From"] = settings.mail.sender
@@ -134,13 +140,13 @@ def compose(
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = make_msgid(domain=host)
     message["Auto-Submitted"] = "auto-generated"
-    until = settings.schedule.recording_until
+    until = schedule.recording_until
     parts = [
-        " ".join(x for x in (_part_line(t, p, settings), settings.description(p.name, t.lang)) if x)
-        for p in settings.schedule.parts
+        " ".join(x for x in (_part_line(t, p, tz), settings.description(p.name, t.lang)) if x)
+        for p in schedule.parts
     ]
-    first = next((p for p in settings.schedule.parts if p.streamed), settings.schedule.parts[0])
-    starts, closes = in_zone(first.start, tz), in_zone(until, tz)
+    first = next((p for p in schedule.parts if p.streamed), schedule.parts[0])
+    starts, closes = moments.moment(first.start, tz, t), moments.moment(until, tz, t)
     subject, intro = {
         "reminder": (
             t("mail_reminder_subject", title=title, when=starts),
@@ -156,8 +162,8 @@ def compose(
         "greeting": t("mail_greeting", name=_one_line(registrant.name)),
         "intro": intro,
         "personal": t("mail_personal", devices=settings.sessions.max_devices),
-        "programme": t("mail_programme", zone=tz.key),
-        "recording": t("mail_recording", when=in_zone(until, tz), utc=_utc_time(until)),
+        "programme": t("mail_programme", zone=moments.zone(first.start, tz, t)),
+        "recording": t("mail_recording", when=closes, utc=_utc_time(until)),
     }
     message["Subject"] = texts["subject"]
     footer = [t("mail_calendar"), t("mail_lost", url=f"{settings.event.public_url}/link")]
@@ -171,7 +177,7 @@ def compose(
     message.set_content("\n\n".join(paragraphs) + "\n")
     message.add_alternative(_html(t, link, texts, parts, footer), subtype="html")
     message.add_attachment(
-        calendar(settings, settings.schedule, t, link, now),
+        calendar(settings, schedule, t, link, now, sequence=sequence),
         subtype="calendar",
         filename=ICS_NAME,
         cte="base64",

@@ -16,13 +16,14 @@ import datetime as dt
 import logging
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.audit.log import AuditLog
 from gateway.core.clock import Clock
 from gateway.core.errors import StoreUnavailable
 from gateway.core.records import MailJob, Registrant
+from gateway.core.schedule import Schedule
 from gateway.mail.compose import PermanentMailError, TemporaryMailError, Transport, compose
 from gateway.mail.registrants import Registry
 from gateway.store import Store
@@ -30,6 +31,7 @@ from gateway.store import Store
 log = logging.getLogger(__name__)
 LEASE = dt.timedelta(seconds=30)  # > the SMTP timeout (10 s): a live claim never lapses
 MAX_ATTEMPTS = 10
+Day = Callable[[], Awaitable[tuple[Schedule, int]]]  # the schedule in force, its change count
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -55,6 +57,7 @@ class Mailer:
         clock: Clock,
         *,
         worker: str | None = None,
+        day: Day | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
@@ -62,6 +65,7 @@ class Mailer:
         self.transport = transport
         self.clock = clock
         self.worker = worker or f"worker-{secrets.token_hex(4)}"
+        self.day = day  # the schedule in force and its change count; the config's if None
         self.wake = asyncio.Event()
 
     async def enqueue(self, registrant: Registrant, lang: str) -> bool:
@@ -100,8 +104,16 @@ class Mailer:
             return Outcome(done, sent=False)
         try:
             link = self.registry.link(registrant)
+            schedule, sequence = await self.day() if self.day else (None, 0)
             message = compose(
-                self.registry.settings, registrant, link, job.lang, now=now, kind=job.kind
+                self.registry.settings,
+                registrant,
+                link,
+                job.lang,
+                now=now,
+                kind=job.kind,
+                schedule=schedule,
+                sequence=sequence,
             )
             await asyncio.to_thread(self.transport.send, message)
         except TemporaryMailError as exc:

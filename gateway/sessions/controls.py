@@ -344,6 +344,10 @@ class ControlState:
             )
         return schedule
 
+    async def day(self) -> tuple[Schedule, int]:
+        """The schedule in force and its number of changes: what a mail sent now says."""
+        return (await self.current()).schedule, await self.sequence()
+
     async def sequence(self) -> int:
         """How many schedule changes ops made: a calendar's SEQUENCE, which must rise with
         each so that calendar apps take the new times over the old."""

@@ -6,6 +6,7 @@ always 503 with Retry-After, never 401/403/500.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -53,10 +54,13 @@ class Answer:
     heading: str
     message: str
     advice: str = ""
-    params: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str | dt.datetime], ...] = ()
 
-    def words(self, t: Translator) -> tuple[str, str, str]:
-        params = dict(self.params)
+    def words(self, t: Translator, schedule: Schedule) -> tuple[str, str, str]:
+        """Heading, message and advice in `t`'s language, moments in the event's zone."""
+        params = {
+            k: when(v, schedule, t) if isinstance(v, dt.datetime) else v for k, v in self.params
+        }
         return (
             t(self.heading),
             t(self.message, **params),
@@ -64,7 +68,7 @@ class Answer:
         )
 
 
-def explain(exc: GatewayError, schedule: Schedule) -> Answer:
+def explain(exc: GatewayError) -> Answer:
     """Status, machine code and message keys for a domain error."""
     if isinstance(exc, NoSession):
         message = "err_evicted" if exc.evicted else "err_no_session"
@@ -76,14 +80,14 @@ def explain(exc: GatewayError, schedule: Schedule) -> Answer:
             403, exc.reason, "err_link_heading", f"err_link_{exc.reason}", "err_link_advice"
         )
     if isinstance(exc, AccessRefused):
-        return _refusal(exc, schedule)
+        return _refusal(exc)
     if isinstance(exc, RecordingExpired):
         return Answer(
             410,
             exc.reason,
             "err_recording_expired_heading",
             "err_recording_expired",
-            params=(("when", when(exc.until, schedule)),),
+            params=(("when", exc.until),),
         )
     if isinstance(exc, BadPath):
         return Answer(400, "bad_path", "err_bad_path_heading", "err_bad_path")
@@ -111,10 +115,10 @@ def explain(exc: GatewayError, schedule: Schedule) -> Answer:
     return Answer(500, "internal", "err_internal_heading", "err_internal")
 
 
-def _refusal(exc: AccessRefused, schedule: Schedule) -> Answer:
-    params: tuple[tuple[str, str], ...] = (("part", exc.part or ""),)
+def _refusal(exc: AccessRefused) -> Answer:
+    params: tuple[tuple[str, str | dt.datetime], ...] = (("part", exc.part or ""),)
     if exc.reason == "recording_not_yet" and exc.opens_at:
-        params = (("when", when(exc.opens_at, schedule)),)
+        params = (("when", exc.opens_at),)
     message = {
         "part_not_streamed": "err_part_not_streamed",
         "stopped_by_ops": "now_stopped",
@@ -125,7 +129,7 @@ def _refusal(exc: AccessRefused, schedule: Schedule) -> Answer:
     if exc.reason in ("stopped_by_ops", "recording_not_yet"):
         advice = ""
     elif exc.opens_at and exc.next_part:
-        params += (("when", when(exc.opens_at, schedule)),)
+        params += (("when", exc.opens_at),)
     return Answer(
         403,
         exc.reason,
@@ -188,10 +192,10 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, AdminError):
         return admin_answer(request, exc)
     schedule = request.app.state.settings.schedule
-    answer = explain(exc, schedule)
+    answer = explain(exc)
     if isinstance(exc, StoreUnavailable | OriginUnavailable | OriginTimeout):
         complain(f"{type(exc).__name__}: {exc}")
-    heading, message, advice = answer.words(translator(request))
+    heading, message, advice = answer.words(translator(request), schedule)
     headers = {"Retry-After": RETRY_AFTER} if answer.status == 503 else {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)

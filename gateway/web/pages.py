@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from gateway.core.schedule import Schedule
-from gateway.core.times import in_zone, iso
+from gateway.core.times import iso
+from gateway.i18n import moments
 from gateway.i18n.translator import LANGUAGES, Translator, catalog
 from gateway.web import csrf
 from gateway.web.i18n import COOKIE, negotiate
@@ -38,31 +39,68 @@ class Row:
     description: str = ""
 
 
-def when(moment: dt.datetime, schedule: Schedule) -> str:
-    """A moment in the event's zone and in UTC, for people."""
-    return f"{in_zone(moment, schedule.timezone)}, {moment.astimezone(dt.UTC):%H:%M} UTC"
+@dataclass(frozen=True)
+class Programme:
+    """The programme as a table: its rows, its day when it has one ("18 November 2021"),
+    and the zone its times are in ("Helsinki time (EET, UTC+2)")."""
+
+    rows: list[Row]
+    day: str
+    zone: str
+
+    @property
+    def heading(self) -> str:
+        """The time column's heading: the zone, capitalised ("Helsingin aikaa (EET, UTC+2)")."""
+        return self.zone[:1].upper() + self.zone[1:]
 
 
-def rows(schedule: Schedule, describe: Callable[[str], str] | None = None) -> list[Row]:
-    """The programme's rows; `describe` gives a part's description by its name."""
+def when(
+    moment: dt.datetime, schedule: Schedule, t: Translator, *, today: dt.date | None = None
+) -> str:
+    """A moment as participants read it: "18 November 2021, 17:10 Helsinki time (EET,
+    UTC+2)", the date left out when it is `today` in the event's zone."""
+    return moments.moment(moment, schedule.timezone, t, today=today)
+
+
+def programme(
+    schedule: Schedule, t: Translator, describe: Callable[[str], str] | None = None
+) -> Programme:
+    """The programme's rows in the event's zone; `describe` gives a part's description by
+    its name. A day's programme names the day once; a longer one dates every row."""
     tz = schedule.timezone
-    return [
-        Row(
-            p.name,
-            p.streamed,
-            in_zone(p.start, tz),
-            f"{p.end.astimezone(tz):%H:%M}",
-            iso(p.start, tz),
-            iso(p.end, tz),
-            describe(p.name) if describe else "",
-        )
-        for p in schedule.parts
-    ]
+    days = {p.start.astimezone(tz).date() for p in schedule.parts}
+    day = next(iter(days)) if len(days) == 1 else None
+    first = schedule.parts[0].start
+    return Programme(
+        [
+            Row(
+                p.name,
+                p.streamed,
+                moments.clock(p.start, tz, t, today=day),
+                moments.clock(p.end, tz, t, today=p.start.astimezone(tz).date()),
+                iso(p.start, tz),
+                iso(p.end, tz),
+                describe(p.name) if describe else "",
+            )
+            for p in schedule.parts
+        ],
+        moments.date(day, t) if day else "",
+        moments.zone(first, tz, t),
+    )
 
 
-def schedule_json(schedule: Schedule) -> str:
-    """The day as data for the player script (embedded as a JSON block, not executed)."""
+def schedule_json(schedule: Schedule, t: Translator) -> str:
+    """The day as data for the player script (embedded as a JSON block, not executed), each
+    moment also in words in the page's language, with and without its date."""
     tz = schedule.timezone
+
+    def words(moment: dt.datetime) -> dict[str, str]:
+        local = moment.astimezone(tz).date()
+        return {
+            "when": when(moment, schedule, t),
+            "when_today": when(moment, schedule, t, today=local),
+        }
+
     return json.dumps(
         {
             "timezone": tz.key,
@@ -72,12 +110,15 @@ def schedule_json(schedule: Schedule) -> str:
                     "start": iso(p.start, tz),
                     "end": iso(p.end, tz),
                     "streamed": p.streamed,
+                    **words(p.start),
                 }
                 for p in schedule.parts
             ],
             "recording_from": iso(schedule.recording_from, tz),
+            "recording_from_words": words(schedule.recording_from),
             "recording_until": iso(schedule.recording_until, tz),
-        }
+        },
+        ensure_ascii=False,
     ).replace("</", "<\\/")
 
 
@@ -106,6 +147,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     body = _env.get_template(template).render(
         event=settings.event,
         schedule=settings.schedule,
+        zone=moments.zone(settings.schedule.parts[0].start, settings.schedule.timezone, t),
         lang=t.lang,
         t=t,
         languages=languages,

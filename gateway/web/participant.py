@@ -13,9 +13,10 @@ from starlette.routing import Route
 
 from gateway.core.errors import LinkRefused
 from gateway.core.schedule import Schedule, Status, status
+from gateway.i18n import moments
 from gateway.i18n.translator import Translator
 from gateway.mail.compose import calendar
-from gateway.web.pages import render, rows, schedule_json, translator, when
+from gateway.web.pages import programme, render, schedule_json, translator, when
 from gateway.web.services import client_ip, services
 
 HLS_JS = Path(__file__).parent / "static" / "vendor" / "hls.min.js"
@@ -31,8 +32,9 @@ def player_messages(t: Translator) -> str:
 def describe(now: Status, schedule: Schedule, at: dt.datetime, t: Translator) -> str:
     """One or two sentences on what is on now, in the page's language."""
     upcoming = schedule.next_streamed(at)
+    today = at.astimezone(schedule.timezone).date()
     nxt = (
-        t("next_starts", next=upcoming.name, when=when(upcoming.start, schedule))
+        t("next_starts", next=upcoming.name, when=when(upcoming.start, schedule, t, today=today))
         if upcoming
         else ""
     )
@@ -45,14 +47,16 @@ def describe(now: Status, schedule: Schedule, at: dt.datetime, t: Translator) ->
                 "now_blocked_next",
                 part=now.part,
                 next=upcoming.name,
-                when=when(upcoming.start, schedule),
+                when=when(upcoming.start, schedule, t, today=today),
             )
         case "blocked":
             return t("now_blocked", part=now.part)
         case "before":
             return f"{t('now_before')} {nxt}".strip()
         case "between" if upcoming is None and at < schedule.recording_from:
-            return t("now_recording_soon", when=when(schedule.recording_from, schedule))
+            return t(
+                "now_recording_soon", when=when(schedule.recording_from, schedule, t, today=today)
+            )
         case "between":
             return f"{t('now_between')} {nxt}".strip()
         case "recording":
@@ -73,8 +77,8 @@ async def landing(request: Request) -> Response:
         request,
         "landing.html",
         now_text=describe(now_status, schedule, at, t),
-        rows=rows(schedule, lambda name: svc.settings.description(name, t.lang)),
-        recording_until=when(schedule.recording_until, schedule),
+        programme=programme(schedule, t, lambda name: svc.settings.description(name, t.lang)),
+        recording_until=when(schedule.recording_until, schedule, t),
         registration_open=at < svc.settings.registration_closes,
         links_open=at < schedule.recording_until,
     )
@@ -121,22 +125,14 @@ async def watch(request: Request) -> Response:
         "watch.html",
         captions_src=f"/recording/{configured}" if configured else None,
         now_text=describe(status(schedule, at, stopped=stopped), schedule, at, t),
-        rows=rows(schedule, lambda name: svc.settings.description(name, t.lang)),
-        recording_until=when(schedule.recording_until, schedule),
-        schedule_data=schedule_json(schedule),
+        programme=programme(schedule, t, lambda name: svc.settings.description(name, t.lang)),
+        recording_until=when(schedule.recording_until, schedule, t),
+        schedule_data=schedule_json(schedule, t),
         messages_json=player_messages(t),
         hls_js=HLS_JS.exists(),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _date(day: dt.date, lang: str) -> str:
-    if lang == "fi":
-        return f"{day.day}.{day.month}.{day.year}"
-    if lang == "sv":
-        return day.isoformat()
-    return f"{day.day} {day:%B} {day.year}"
 
 
 async def accessibility(request: Request) -> Response:
@@ -155,7 +151,7 @@ async def accessibility(request: Request) -> Response:
             captions = t("a11y_captions_present", languages=languages)
         else:
             key = "a11y_captions_overdue" if state.overdue else "a11y_captions_missing"
-            gaps.append(t(key, when=when(state.due, schedule)))
+            gaps.append(t(key, when=when(state.due, schedule, t)))
     contact = config.contact
     href = f"mailto:{contact}" if "@" in contact and "/" not in contact else None
     if contact.startswith(("https://", "http://")):
@@ -168,7 +164,7 @@ async def accessibility(request: Request) -> Response:
         gaps=gaps,
         captions=captions,
         days=svc.settings.captions.due_days,
-        checked=_date(config.last_checked, t.lang) if config.last_checked else None,
+        checked=moments.date(config.last_checked, t) if config.last_checked else None,
         contact=contact,
         contact_href=href,
     )

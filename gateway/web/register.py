@@ -74,6 +74,7 @@ def _page(
     errors: list[tuple[str, str]] | None = None,
 ) -> Response:
     schedule = svc.settings.schedule
+    t = translator(request)
     return form_page(
         request,
         "register.html",
@@ -81,14 +82,14 @@ def _page(
         form=form,
         errors=errors or [],
         error_fields={field for field, _ in errors or []},
-        closes=when(svc.settings.registration_closes, schedule),
-        recording_until=when(schedule.recording_until, schedule),
+        closes=when(svc.settings.registration_closes, schedule, t),
+        recording_until=when(schedule.recording_until, schedule, t),
     )
 
 
 def _closed(request: Request, svc: Services, status: int) -> Response:
     t = translator(request)
-    closes = when(svc.settings.registration_closes, svc.settings.schedule)
+    closes = when(svc.settings.registration_closes, svc.settings.schedule, t)
     return render(
         request,
         "message.html",

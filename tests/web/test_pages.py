@@ -23,7 +23,8 @@ def test_every_language_has_every_message_and_the_same_placeholders() -> None:
             assert set(re.findall(r"\{(\w+)\}", text)) == set(
                 re.findall(r"\{(\w+)\}", english[key])
             ), (lang, key)
-            if lang != "en" and key != "language_name":
+            # A Swedish date is written as an English one: "18 november 2021".
+            if lang != "en" and key not in ("language_name", "date_format"):
                 assert text != english[key], (lang, key)
 
 
@@ -88,7 +89,10 @@ def test_the_switcher_sets_the_language_and_remembers_it(gateway: Gateway) -> No
 def test_the_landing_page_shows_the_day_in_the_event_zone(gateway: Gateway) -> None:
     html = gateway.client.get("/").text
     assert "Live now: Part I." in html
-    assert "2021-11-18 17:10 EET (+02:00)" in html
+    # One way of naming the zone: the programme's time column is headed by it.
+    assert "Programme, 18 November 2021" in html
+    assert "Helsinki time (EET, UTC+2)</th>" in html
+    assert ">17:10</time> – <time" in html and "EET (+02:00)" not in html
     assert "Not streamed (on site only)" in html
     assert 'datetime="2021-11-18T17:10:00+02:00"' in html
 
@@ -111,8 +115,8 @@ def test_part_two_page_says_when_part_three_starts(gateway: Gateway) -> None:
     state = re.search(r'<p id="state"[^>]*aria-live="polite"[^>]*>(.*?)</p>', html, re.S)
     assert state, html
     assert state.group(1).startswith(
-        "Part II is not streamed; Part III starts at 2021-11-18 17:10 EET"
-    )
+        "Part II is not streamed; Part III starts at 17:10 Helsinki time (EET, UTC+2)."
+    )  # the date is today's: left out
 
 
 def test_security_headers(gateway: Gateway) -> None:
