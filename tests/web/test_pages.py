@@ -97,11 +97,28 @@ def test_the_landing_page_shows_the_day_in_the_event_zone(gateway: Gateway) -> N
     assert 'datetime="2021-11-18T17:10:00+02:00"' in html
 
 
+def test_the_programme_keeps_its_headings_on_a_phone_and_your_time_waits_for_the_script(
+    gateway: Gateway,
+) -> None:
+    html = gateway.client.get("/?lang=sv").text
+    # each cell names its column (shown above it when the table becomes cards on a phone)
+    assert '<td data-label="Helsingforstid (EET, UTC+2)"><time' in html
+    assert '<td data-label="På webben">' in html
+    # "your time" only once times.js finds the viewer's zone differs from the event's
+    assert '<th scope="col" class="your-time" hidden>' in html
+    assert html.count('class="your-time" data-label="Din tid"') == 3
+    assert html.count('data-label="Din tid" data-local-start=') == 3
+    assert "Program, 18 november 2021" in html
+
+
 def test_the_player_page_carries_its_data_and_no_third_party_anything(gateway: Gateway) -> None:
     html = gateway.login().get("/watch", headers={"Accept-Language": "fi"}).text
     data = json.loads(re.search(r'id="schedule-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert [p["name"] for p in data["parts"]] == ["Part I", "Part II", "Part III"]
     assert data["timezone"] == "Europe/Helsinki"
+    # each moment in the page's words, as the server says it, with and without its date
+    assert data["parts"][2]["when_today"] == "klo 17:10 Helsingin aikaa (EET, UTC+2)"
+    assert data["parts"][2]["when"] == "18. marraskuuta 2021 klo 17:10 Helsingin aikaa (EET, UTC+2)"
     messages = json.loads(re.search(r'id="messages">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert messages["now_blocked"] == catalog("fi")["now_blocked"]
     assert not re.search(r'(src|href)="(https?:)?//', html)
@@ -124,6 +141,10 @@ def test_security_headers(gateway: Gateway) -> None:
     csp = answer.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
+    # hls.js's worker (blob:) and its empty caption track (data:), as media and worker only
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["media-src"] == "'self' blob: data:"
+    assert directives["script-src"] == "'self'" and directives["worker-src"] == "'self' blob:"
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["strict-transport-security"].startswith("max-age=")
 

@@ -1,38 +1,53 @@
 // The player page: follows /api/status through the day and never shows a raw player error.
 // hls.js is used where the browser has Media Source Extensions and the gateway ships it;
 // otherwise the browser's own HLS (Safari, iOS, recent Chromium) plays the stream.
+//
+// Like a broadcast: when nothing plays, a slate stands where the picture would be (the
+// event's title, the state in words, the countdown); while live, a LIVE badge, and "Back to
+// live" after a pause or a seek back. Switching language changes the words in place: the
+// video keeps playing where it was, with its sound.
 "use strict";
 (() => {
   const root = document.getElementById("player");
   const video = document.getElementById("video");
   const stateEl = document.getElementById("state");
+  const slate = document.getElementById("slate");
+  const slateState = document.getElementById("slate-state");
   const countdownEl = document.getElementById("countdown");
+  const badge = document.getElementById("live-badge");
   const soundBtn = document.getElementById("sound");
   const playBtn = document.getElementById("play");
+  const liveBtn = document.getElementById("live-edge");
   const captionsBtn = document.getElementById("captions");
-  const day = JSON.parse(document.getElementById("schedule-data").textContent);
-  const msg = JSON.parse(document.getElementById("messages").textContent);
-  const lang = document.documentElement.lang || "en";
+  const fullscreenBtn = document.getElementById("fullscreen");
+  const volumeControl = document.getElementById("volume-control");
+  const volume = document.getElementById("volume");
+  const read = (id) => JSON.parse(document.getElementById(id).textContent);
+  let day = read("schedule-data");
+  let msg = read("messages");
   const POLL_MS = 5000;
 
+  const lang = () => document.documentElement.lang || "en";
   const t = (key, params = {}) =>
     (msg[key] || "").replace(/\{(\w+)\}/g, (_, name) => (name in params ? params[name] : ""));
 
   const sameDay = (a, b, zone) =>
     a.toLocaleDateString("en-CA", { timeZone: zone }) === b.toLocaleDateString("en-CA", { timeZone: zone });
 
-  // "17:10 EET (16:10 CET, your time)": both zones when they differ.
+  // "17:10 Helsinki time (EET, UTC+2)", as the server words it, the date added when it is
+  // not today; "(16:10 CET, your time)" after it when the viewer's zone differs.
   function when(iso) {
     const date = new Date(iso);
     const now = new Date();
+    const known = [...day.parts.map((p) => [p.start, p]), [day.recording_from, day.recording_from_words]]
+      .find(([at]) => new Date(at).getTime() === date.getTime());
     const opts = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
-    const event = { ...opts, timeZone: day.timezone };
-    if (!sameDay(date, now, day.timezone)) Object.assign(event, { day: "numeric", month: "long" });
-    const there = date.toLocaleString(lang, event);
-    const here = date.toLocaleString(lang, opts);
+    const there = known
+      ? known[1][sameDay(date, now, day.timezone) ? "when_today" : "when"]
+      : date.toLocaleString(lang(), { ...opts, timeZone: day.timezone });
     const offset = (zone) => date.toLocaleString("en-US", { timeZone: zone, timeZoneName: "longOffset" }).split(" ").pop();
     if (offset(day.timezone) === offset(undefined)) return there;
-    return `${there} (${here}, ${t("your_time")})`;
+    return `${there} (${date.toLocaleTimeString(lang(), opts)}, ${t("your_time")})`;
   }
 
   let hls = null;
@@ -90,6 +105,49 @@
 
   function say(text) {
     if (stateEl.textContent !== text) stateEl.textContent = text;
+    if (slateState.textContent !== text) slateState.textContent = text;
+  }
+
+  // The slate while nothing plays; the status line below the picture while something does.
+  function showSlate(on) {
+    slate.hidden = !on;
+    stateEl.classList.toggle("sr-only", on);
+    for (const control of [soundBtn, volumeControl, fullscreenBtn]) control.hidden = on;
+    if (!canVolume) volumeControl.hidden = true;
+    if (!canFullscreen) fullscreenBtn.hidden = true;
+    syncLive();
+  }
+
+  // Live: the badge, and "Back to live" when the viewer is behind the live edge.
+  function liveEdge() {
+    if (hls) return hls.liveSyncPosition ?? null;
+    const range = video.seekable;
+    return range.length ? range.end(range.length - 1) : null;
+  }
+
+  function behindLive() {
+    if (video.paused) return true;
+    const edge = liveEdge();
+    if (edge === null) return false;
+    const details = hls && hls.levels && hls.levels[Math.max(0, hls.currentLevel)]?.details;
+    // hls.js's sync point moves a segment at a time; the browser's own HLS gives the very
+    // end of the playlist, about three segments ahead of where it plays.
+    const slack = details ? 2 * details.targetduration + 1 : 30;
+    return edge - video.currentTime > slack;
+  }
+
+  function syncLive() {
+    const live = source === root.dataset.live;
+    const behind = live && behindLive();
+    badge.hidden = !live;
+    badge.classList.toggle("behind", behind);
+    liveBtn.hidden = !behind;
+  }
+
+  function backToLive() {
+    const edge = liveEdge();
+    if (edge !== null && Number.isFinite(edge)) video.currentTime = edge;
+    start();
   }
 
   function attach(src) {
@@ -115,6 +173,7 @@
       video.src = src;
     }
     video.controls = true;
+    showSlate(false);
     start();
   }
 
@@ -129,6 +188,8 @@
     video.controls = false;
     video.load();
     playBtn.hidden = true;
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    showSlate(true);
     syncCaptions();
   }
 
@@ -136,12 +197,18 @@
     const playing = video.play();
     if (playing) playing.catch(() => { /* autoplay refused: the Play button is there */ });
     playBtn.hidden = false;
-    soundBtn.hidden = false;
   }
 
   function syncPlay() {
     const text = video.paused ? t("play") : t("player_pause");
     if (playBtn.textContent !== text) playBtn.textContent = text;
+    syncLive();
+  }
+
+  function syncSound() {
+    soundBtn.textContent = video.muted ? t("sound_on") : t("sound_off");
+    soundBtn.setAttribute("aria-pressed", String(!video.muted));
+    volume.value = String(video.muted ? 0 : video.volume);
   }
 
   // A player error says nothing useful to a viewer: ask the gateway what happened instead.
@@ -210,7 +277,7 @@
           detach();
         }
         const words = {
-          // One sentence, announced as one: "Part II is not streamed; Part III starts at 17:10 …"
+          // One sentence, announced as one: "Part II is not streamed; Part III starts at …"
           blocked: upcoming
             ? t("now_blocked_next", { part: status.part, next: upcoming.name, when: when(upcoming.start) })
             : t("now_blocked", { part: status.part }),
@@ -243,16 +310,96 @@
     pollTimer = setTimeout(poll, POLL_MS);
   }
 
+  // Another language: the page's words are fetched and put in place around the player,
+  // which plays on (a reload would restart the recording and mute it). The language cookie
+  // is set by that answer, as by following the link.
+  async function switchLanguage(link) {
+    const answer = await fetch(link.href, { credentials: "same-origin", cache: "no-store" });
+    if (!answer.ok) throw new Error(String(answer.status));
+    const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+    const main = document.getElementById("main");
+    const fresh = page.getElementById("main");
+    const player = fresh && fresh.querySelector("#player");
+    if (!player || !page.getElementById("messages")) throw new Error("not the player page");
+    msg = JSON.parse(page.getElementById("messages").textContent);
+    day = JSON.parse(page.getElementById("schedule-data").textContent);
+    document.documentElement.lang = page.documentElement.lang;
+    document.title = page.title;
+    for (const selector of ["header", "footer", "a.skip"]) {
+      const now = document.querySelector(selector);
+      const then = page.querySelector(selector);
+      if (now && then) now.replaceWith(document.importNode(then, true));
+    }
+    for (const child of Array.from(main.children)) if (child !== root) child.remove();
+    let before = true;
+    for (const child of Array.from(fresh.children)) {
+      if (child.id === "player") { before = false; continue; }
+      const node = document.importNode(child, true);
+      if (before) main.insertBefore(node, root); else main.appendChild(node);
+    }
+    for (const id of ["slate-title", "live-badge", "volume-label", "live-edge"]) {
+      document.getElementById(id).textContent = player.querySelector(`#${id}`).textContent;
+    }
+    video.setAttribute("aria-label", player.querySelector("video").getAttribute("aria-label"));
+    history.replaceState(null, "", link.href);
+    syncPlay();
+    syncSound();
+    syncCaptions();
+    syncFullscreen();
+    if (lastStatus && !problem) render(lastStatus);
+    document.dispatchEvent(new Event("gateway:words")); // times.js: the "your time" column
+    const same = document.querySelector(`.languages a[hreflang="${link.hreflang}"]`);
+    if (same) same.focus();
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest(".languages a[hreflang]");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    switchLanguage(link).catch(() => { window.location.href = link.href; });
+  });
+
+  // Full screen: the player with its buttons (so they stay at hand: Exit, Back to live,
+  // captions), or the video alone on iOS.
+  const canFullscreen = Boolean(root.requestFullscreen || video.webkitEnterFullscreen);
+  function syncFullscreen() {
+    const on = document.fullscreenElement === root;
+    fullscreenBtn.textContent = on ? t("player_fullscreen_exit") : t("player_fullscreen");
+  }
+  fullscreenBtn.addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else if (root.requestFullscreen) root.requestFullscreen().catch(() => {});
+    else video.webkitEnterFullscreen();
+  });
+  document.addEventListener("fullscreenchange", syncFullscreen);
+
+  // Volume: where the page may set it (iOS leaves it to the device's buttons).
+  const canVolume = (() => {
+    const was = video.volume;
+    video.volume = 0.5;
+    const settable = video.volume === 0.5;
+    video.volume = was;
+    return settable;
+  })();
+  volume.addEventListener("input", () => {
+    video.volume = Number(volume.value);
+    video.muted = video.volume === 0;
+  });
+
   video.addEventListener("ended", () => { if (ending) { clearTimeout(ending); ending = null; detach(); } });
   video.addEventListener("error", () => { if (!hls && source) diagnose(); });
-  video.addEventListener("volumechange", () => {
-    soundBtn.textContent = video.muted ? t("sound_on") : t("sound_off");
-    soundBtn.setAttribute("aria-pressed", String(!video.muted));
+  video.addEventListener("volumechange", syncSound);
+  soundBtn.addEventListener("click", () => {
+    video.muted = !video.muted;
+    if (!video.muted && video.volume === 0) video.volume = 1;
+    if (video.paused) start();
   });
-  soundBtn.addEventListener("click", () => { video.muted = !video.muted; if (video.paused) start(); });
   playBtn.addEventListener("click", () => { if (video.paused) start(); else video.pause(); });
+  liveBtn.addEventListener("click", backToLive);
   video.addEventListener("play", syncPlay);
   video.addEventListener("pause", syncPlay);
+  video.addEventListener("timeupdate", syncLive);
+  video.addEventListener("seeked", syncLive);
   captionsBtn.addEventListener("click", () => {
     captionsWanted = captionsBtn.getAttribute("aria-pressed") !== "true";
     showCaptions(captionsWanted);
@@ -269,5 +416,6 @@
   setInterval(() => {
     if (!countdownEl.hidden && lastStatus) render(lastStatus);
   }, 1000);
+  showSlate(true);
   poll();
 })();
