@@ -30,7 +30,7 @@ def zone(moment: dt.datetime, tz: ZoneInfo, t: Translator) -> str:
     name = t.messages.get(f"zone {tz.key}") or t("zone_city", city=city)
     abbreviation = local.tzname() or ""
     if abbreviation == "UTC":
-        return name if tz.key == "UTC" else f"{name} (UTC)"
+        return name if city == "UTC" else f"{name} (UTC)"
     known = abbreviation[:1].isalpha()  # tzdata writes "+03" for a zone with no abbreviation
     return f"{name} ({abbreviation + ', ' if known else ''}{offset(local)})"
 
@@ -49,6 +49,14 @@ def clock(moment: dt.datetime, tz: ZoneInfo, t: Translator, *, today: dt.date | 
     if local.date() == today:
         return t("at_time", time=time)
     return t("at_date_time", date=date(local.date(), t), time=time)
+
+
+def end(start: dt.datetime, until: dt.datetime, tz: ZoneInfo, t: Translator) -> str:
+    """A part's end after its start: `12:45`, or dated when it ends on another day."""
+    local = until.astimezone(tz)
+    if local.date() == start.astimezone(tz).date():
+        return f"{local:%H:%M}"
+    return clock(until, tz, t)
 
 
 def moment(when: dt.datetime, tz: ZoneInfo, t: Translator, *, today: dt.date | None = None) -> str:

@@ -88,13 +88,13 @@ def _utc_time(moment: dt.datetime, day: dt.date | None = None) -> str:
 def _part_line(t: Translator, part: Part, tz: ZoneInfo) -> str:
     """`Part I: 18 November 2021, 10:00 to 12:45 (08:00 to 10:45 UTC)`; the heading above
     the lines names the zone."""
-    start, end = part.start.astimezone(tz), part.end.astimezone(tz)
+    start = part.start.astimezone(tz)
     utc_day = part.start.astimezone(dt.UTC).date()
     line = t(
         "mail_part",
         part=_one_line(part.name),
         start=moments.clock(start, tz, t),
-        end=f"{end:%H:%M}" if end.date() == start.date() else moments.clock(end, tz, t),
+        end=moments.end(part.start, part.end, tz, t),
         utc_start=_utc_time(part.start, start.date()),
         utc_end=_utc_time(part.end, utc_day),
     )

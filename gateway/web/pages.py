@@ -77,7 +77,7 @@ def programme(
                 p.name,
                 p.streamed,
                 moments.clock(p.start, tz, t, today=day),
-                moments.clock(p.end, tz, t, today=p.start.astimezone(tz).date()),
+                moments.end(p.start, p.end, tz, t),
                 iso(p.start, tz),
                 iso(p.end, tz),
                 describe(p.name) if describe else "",
