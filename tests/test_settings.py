@@ -96,3 +96,37 @@ def test_relative_paths_are_relative_to_the_config_folder(tmp_path: Path) -> Non
     settings = load_settings(path, {})
     assert settings.origin.live == f"file://{tmp_path.resolve() / 'hls/live'}"
     assert settings.store_url == f"sqlite:///{tmp_path.resolve() / 'var/g.db'}"
+
+
+def test_the_archive_is_on_when_no_recording_origin_is_given(tmp_path: Path) -> None:
+    given = tmp_path / "given.toml"
+    given.write_text(seminar_toml(tmp_path))
+    assert not load_settings(given, {}).archive.enabled  # someone else makes the recording
+    text = seminar_toml(tmp_path).replace(f'recording = "file://{tmp_path / "recording"}"\n', "")
+    assert "recording = " not in text.split("[origin]")[1]
+    made = tmp_path / "made.toml"
+    made.write_text(text)
+    settings = load_settings(made, {})
+    assert settings.archive.enabled and settings.archive.folder == tmp_path / "var" / "archive"
+    assert settings.origin.recording == f"file://{tmp_path / 'var' / 'archive'}"
+    both = tmp_path / "both.toml"
+    both.write_text(
+        seminar_toml(tmp_path, tables={"recording": {"archive": True, "archive_dir": "a"}})
+    )
+    settings = load_settings(both, {})
+    assert settings.archive.enabled and settings.archive.folder == tmp_path / "a"
+    assert settings.origin.recording == f"file://{tmp_path / 'recording'}"
+
+
+def test_ingest_keys_and_networks(tmp_path: Path) -> None:
+    path = tmp_path / "event.toml"
+    path.write_text(
+        seminar_toml(tmp_path, tables={"ingest": {"allowed_from": ["10.0.0.0/8", "::1"]}})
+    )
+    settings = load_settings(path, {"GATEWAY_INGEST_KEYS": " k1 ,, k2 "})
+    assert [k.reveal() for k in settings.secrets.ingest_keys] == ["k1", "k2"]
+    assert "k1" not in repr(settings.secrets)
+    assert [str(n) for n in settings.ingest.allowed_from] == ["10.0.0.0/8", "::1/128"]
+    path.write_text(seminar_toml(tmp_path, tables={"ingest": {"allowed_from": ["ten"]}}))
+    with pytest.raises(ConfigError, match=r"ingest.allowed_from: 'ten' is not a CIDR"):
+        load_settings(path, {})

@@ -50,6 +50,11 @@ TYPES = frozenset(
         "link.shown",
         "link.reinstated",
         "names.shown",
+        "ingest.started",
+        "ingest.refused",
+        "ingest.stopped",
+        "recording.built",
+        "preview.opened",
     }
 )
 IP_KEY = "audit.ip_key"

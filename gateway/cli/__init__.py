@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from gateway.cli import audit, mail, ops, privacy, registrants, report, running
+from gateway.cli import audit, mail, ops, privacy, recording, registrants, report, running
 from gateway.cli.common import Parser, command
 from gateway.core.errors import ConfigError, GatewayError, StoreUnavailable, UsageError
 from gateway.settings import load_settings
@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
         (audit, "audit", "the audit log"),
         (report, "report", "reports on the event"),
         (privacy, "privacy", "personal data retention"),
+        (recording, "recording", "the recording made from the archive"),
     ):
         group = commands.add_parser(name, help=help, description=help)
         sub = group.add_subparsers(dest="action", required=True, parser_class=Parser)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -35,18 +36,22 @@ class Secrets:
     smtp_password: Secret | None = None
     oidc_client_secret: Secret | None = None
     audit_signing_key: Secret | None = None
+    ingest_keys: tuple[Secret, ...] = ()  # stream keys an encoder may publish with
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Secrets:
         def opt(name: str) -> Secret | None:
             return Secret(env[name]) if env.get(name) else None
 
-        keys = tuple(Secret(k.strip()) for k in env.get("GATEWAY_SECRET_KEYS", "").split(","))
+        def listed(name: str) -> tuple[Secret, ...]:
+            return tuple(Secret(k.strip()) for k in env.get(name, "").split(",") if k.strip())
+
         return cls(
-            secret_keys=tuple(k for k in keys if k),
+            secret_keys=listed("GATEWAY_SECRET_KEYS"),
             smtp_password=opt("GATEWAY_SMTP_PASSWORD"),
             oidc_client_secret=opt("GATEWAY_OIDC_CLIENT_SECRET"),
             audit_signing_key=opt("GATEWAY_AUDIT_SIGNING_KEY"),
+            ingest_keys=listed("GATEWAY_INGEST_KEYS"),
         )
 
 
@@ -78,6 +83,22 @@ class OriginSettings:
     recording: str
     end_grace_seconds: int = 60
     timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    """`recording.archive`: live segments of the streamed parts copied into `folder` as they
+    first pass, and the recording written from them when the last streamed part ends."""
+
+    enabled: bool = False
+    folder: Path = Path("var/archive")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """`[ingest]`: where an encoder may publish from (none given: anywhere, with a key)."""
+
+    allowed_from: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +167,8 @@ class Settings:
     secrets: Secrets = field(default_factory=Secrets)
     captions: CaptionSettings = field(default_factory=CaptionSettings)
     accessibility: AccessibilitySettings = field(default_factory=AccessibilitySettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     # `[[parts]] description` by part name, then language ("" for every language); kept
     # apart from `Part`, which ops' schedule changes rebuild from times alone.
     descriptions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -4,6 +4,7 @@ each naming the file, the key and the reason; unknown keys refused."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 import tomllib
@@ -23,10 +24,12 @@ from gateway.core.schedule import Part, Schedule, part_problems
 from gateway.settings.model import (
     AccessibilitySettings,
     AdminSettings,
+    ArchiveSettings,
     AuditSettings,
     CaptionSettings,
     Contact,
     Event,
+    IngestSettings,
     MailSettings,
     OriginSettings,
     Secrets,
@@ -82,7 +85,8 @@ class _Reader(Values):
         captions = self.captions(recording)
         registration = self.table("registration")
         closes = self.time(registration, "closes", tz, name="registration") or last_end
-        origin = self.origin()
+        archive = self.archive(recording)
+        origin = self.origin(archive)
         store_url = self.store_url(env)
         session_settings = self.sessions()
         mail, audit, admin = self.mail(), self.audit(), self.admin()
@@ -120,6 +124,8 @@ class _Reader(Values):
             captions=captions,
             accessibility=accessibility,
             descriptions=self.descriptions,
+            archive=archive,
+            ingest=self.ingest(),
         )
 
     def sessions(self) -> SessionSettings:
@@ -244,10 +250,30 @@ class _Reader(Values):
                 return {}
         return {lang: " ".join(text.split()) for lang, text in texts.items()}
 
-    def origin(self) -> OriginSettings | None:
+    def archive(self, recording: dict[str, Any]) -> ArchiveSettings:
+        """`recording.archive` (on by default when `origin.recording` is not given: the
+        gateway makes the recording) and `recording.archive_dir`."""
+        given = "recording" in self.data.get("origin", {})
+        enabled = self.get(recording, "archive", bool, not given, name="recording")
+        folder = self.get(recording, "archive_dir", str, "var/archive", name="recording")
+        return ArchiveSettings(enabled, (self.base / folder).resolve())
+
+    def ingest(self) -> IngestSettings:
+        table = self.table("ingest")
+        found = []
+        for value in self.get(table, "allowed_from", list, [], name="ingest"):
+            try:
+                found.append(ipaddress.ip_network(str(value), strict=False))
+            except ValueError:
+                self.problem("ingest.allowed_from", f"{value!r} is not a CIDR like 10.0.0.0/8")
+        return IngestSettings(tuple(found))
+
+    def origin(self, archive: ArchiveSettings) -> OriginSettings | None:
         table = self.table("origin")
         live = self.origin_url(table, "live", "hls/live")
-        recording = self.origin_url(table, "recording", "hls/recording")
+        # Without a recording origin, the recording is the one the gateway archives.
+        made = "file://" + str(archive.folder) if archive.enabled else "hls/recording"
+        recording = self.origin_url(table, "recording", made)
         grace = self.get(table, "end_grace_seconds", int, 60, name="origin")
         if not 0 <= grace <= 86_400:
             self.problem("origin.end_grace_seconds", f"must be from 0 to 86400, got {grace}")

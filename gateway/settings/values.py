@@ -15,7 +15,14 @@ KEYS: dict[str, set[str]] = {
     "event.contact": {"email", "name", "phone"},
     "registration": {"closes"},
     "parts": {"name", "start", "end", "streamed", "description"},
-    "recording": {"available_from", "available_until", "captions", "captions_due_days"},
+    "recording": {
+        "available_from",
+        "available_until",
+        "captions",
+        "captions_due_days",
+        "archive",
+        "archive_dir",
+    },
     "origin": {"live", "recording", "end_grace_seconds", "timeout_seconds"},
     "store": {"url"},
     "sessions": {"max_devices", "sharing_threshold", "lifetime_hours"},
@@ -23,6 +30,7 @@ KEYS: dict[str, set[str]] = {
     "audit": {"checkpoint_dir", "verify_key", "spool_file", "checkpoint_minutes"},
     "admin": {"oidc_discovery_url", "client_id", "ops", "auditors"},
     "accessibility": {"organisation", "contact", "last_checked", "known_gaps"},
+    "ingest": {"allowed_from"},
 }
 
 

@@ -206,6 +206,27 @@ class LiveStream:
         media = [await self._fetch(name) for name in names] if names else [root]
         return sum(len(seen.dated) for seen in media if isinstance(seen.parsed, MediaPlaylist))
 
+    def listed(self) -> list[tuple[str, MediaPlaylist, list[Dated | None]]]:
+        """The media playlists as last looked at (the root's, or its variants'), each with
+        its path and its segments' dates: what the archive copies from."""
+        root = self._seen.get(ROOT_PLAYLIST)
+        if root is None:
+            return []
+        names = root.parsed.variants if isinstance(root.parsed, MultivariantPlaylist) else ()
+        found = [(name, self._seen.get(name)) for name in names] if names else [("", root)]
+        return [
+            (name or ROOT_PLAYLIST, seen.parsed, seen.dated)
+            for name, seen in found
+            if seen is not None and isinstance(seen.parsed, MediaPlaylist)
+        ]
+
+    def root_text(self) -> bytes | None:
+        """The root playlist's bytes as last looked at, if it names variants."""
+        root = self._seen.get(ROOT_PLAYLIST)
+        if root is None or not isinstance(root.parsed, MultivariantPlaylist):
+            return None
+        return root.data
+
     async def watch(self, interval: float) -> None:
         """`look` every `interval` s until cancelled."""
         while True:

@@ -25,6 +25,7 @@ from gateway.audit.spool import Spool
 from gateway.audit.verify import checkpoint_forever
 from gateway.core.clock import Clock, system_clock
 from gateway.core.errors import GatewayError, StoreUnavailable
+from gateway.core.schedule import Schedule
 from gateway.mail.compose import transport_for
 from gateway.mail.queue import Mailer
 from gateway.mail.registrants import Registry
@@ -35,6 +36,7 @@ from gateway.sessions.gatekeeper import Gatekeeper
 from gateway.sessions.signing import Purpose, signer, timed_signer
 from gateway.settings import Settings
 from gateway.store import Store, open_store
+from gateway.stream.archive import Archiver
 from gateway.stream.captions import CaptionsMonitor, CheckedOrigin
 from gateway.stream.live import LiveStream
 from gateway.stream.origins import make_origin
@@ -105,6 +107,8 @@ def create_app(
             app.state.services = services
             if watch_interval:
                 _background(stack, services.live.watch(watch_interval))
+                if services.archiver is not None:
+                    _background(stack, services.archiver.run(watch_interval))
             stack.push_async_callback(services.attendance.flush)  # the last minutes too
             stack.push_async_callback(_last_refusals, services)
             if background:
@@ -177,6 +181,18 @@ async def _services(
         origin(settings.origin.live, name="live"), the_store, clock, metrics=metrics, audit=audit
     )
     live.streaming = partial(_streaming, gatekeeper)
+    archiver = None
+    if settings.archive.enabled:
+        archiver = Archiver(
+            live,
+            the_store,
+            settings.archive.folder,
+            partial(_schedule, gatekeeper.controls),
+            clock,
+            audit=audit,
+            grace=settings.end_grace,
+            describe=partial(settings.description, lang="en"),
+        )
     return Services(
         settings,
         clock,
@@ -200,7 +216,13 @@ async def _services(
         csrf_signer=timed_signer(keys, Purpose.CSRF, clock),
         http=client,
         captions=captions,
+        archiver=archiver,
     )
+
+
+async def _schedule(controls: ControlState) -> Schedule:
+    """The schedule in force (ops' changes over the config's)."""
+    return (await controls.current()).schedule
 
 
 async def _captions(

@@ -17,6 +17,7 @@ from gateway.metrics import Metrics
 from gateway.sessions.gatekeeper import Gatekeeper
 from gateway.settings import Settings
 from gateway.store import Store
+from gateway.stream.archive import Archiver
 from gateway.stream.captions import CaptionsMonitor
 from gateway.stream.live import LiveStream
 from gateway.stream.origins import Origin
@@ -40,6 +41,7 @@ class Services:
     csrf_signer: TimestampSigner
     http: httpx2.AsyncClient | None = None  # outgoing calls (the staff sign-in's provider)
     captions: CaptionsMonitor | None = None  # the recording's captions and their deadline
+    archiver: Archiver | None = None  # with `recording.archive`: the streamed parts kept
 
     @property
     def cookie_name(self) -> str:

@@ -27,7 +27,7 @@ def event_toml(
     parts: Sequence[Mapping[str, Any]],
     recording_until: str,
     live: str,
-    recording: str,
+    recording: str | None,
     store_url: str | None = None,
     title: str = SEMINAR_TITLE,
     timezone: str = "Europe/Helsinki",
@@ -48,7 +48,9 @@ def event_toml(
         doc["registration"] = {"closes": closes}
     doc["parts"] = [dict(p) for p in parts]
     doc["recording"] = {"available_until": recording_until}
-    doc["origin"] = {"live": live, "recording": recording}
+    doc["origin"] = {"live": live}
+    if recording is not None:  # (else the recording is the one the gateway archives)
+        doc["origin"]["recording"] = recording
     if end_grace_seconds is not None:
         doc["origin"]["end_grace_seconds"] = end_grace_seconds
     if store_url is not None:  # (else the gateway's default store)

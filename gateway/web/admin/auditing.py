@@ -66,6 +66,11 @@ WORDS = {
     "audit.checkpoint": "Audit log checkpoint signed",
     "origin.stalled": "Live origin in trouble",
     "origin.recovered": "Live origin recovered",
+    "ingest.started": "Encoder connected",
+    "ingest.refused": "Encoder refused",
+    "ingest.stopped": "Encoder disconnected",
+    "recording.built": "Recording written",
+    "preview.opened": "Live preview opened by staff",
 }
 ACTORS = {"system": "the gateway (system)", "cli": "command line (cli)"}
 CSV = "text/csv; charset=utf-8"

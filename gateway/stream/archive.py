@@ -1,0 +1,265 @@
+"""The archive: the streamed parts' live segments, kept as they first pass.
+
+With `recording.archive`, one replica at a time (the holder of a lease in the
+store, `Lease`) copies every segment the live origin lists that is dated whole
+inside a streamed part into `recording.archive_dir`: through `LiveStream.segment`,
+the very check that serves it to viewers, so the bytes kept are the bytes that
+were dated. A segment of a part that is not streamed, or an undated one, is
+never read and never written: the recording cannot hold what was never stored.
+Each copy is written whole (a temporary file renamed) and then listed in its
+playlist's manifest (`.archive/<playlist>.jsonl`, one JSON line per segment).
+A replica that takes the lease over (within `LEASE` of the holder's last step)
+copies whatever the origin still lists and the folder lacks; nothing is copied
+twice, since a file already there is never written again.
+
+When the last streamed part and its grace are over, the holder writes the
+recording once (`vod.build`), audited as `recording.built`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.audit.log import AuditLog
+from gateway.core.clock import Clock
+from gateway.core.errors import GatewayError, StoreUnavailable
+from gateway.core.playlists import Segment
+from gateway.core.schedule import LiveWindow, Schedule
+from gateway.store import Store, ValueStore
+from gateway.stream import vod
+from gateway.stream.live import LiveStream
+from gateway.stream.vod import META, Entry, write_whole
+
+log = logging.getLogger(__name__)
+LEASE_KEY = "archive:lease"
+BUILT_KEY = "archive:built"  # the recording written at the end of the day (once)
+LEASE = dt.timedelta(seconds=6)  # a dead holder's lease lapses: another takes over in < 10 s
+
+
+class Lease:
+    """One holder at a time for a job shared by replicas: `owner|expires` under `key`,
+    taken when free or lapsed, renewed by its holder at each step (compare-and-set)."""
+
+    def __init__(
+        self, store: ValueStore, key: str, clock: Clock, *, owner: str, length: dt.timedelta
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.clock = clock
+        self.owner = owner
+        self.length = length
+
+    async def hold(self) -> bool:
+        """Take or renew the lease; whether this owner holds it now."""
+        now = self.clock()
+        current = await self.store.get_value(self.key)
+        if current is not None:
+            owner, _, until = current.partition("|")
+            try:
+                lapsed = dt.datetime.fromisoformat(until) <= now
+            except ValueError:
+                lapsed = True
+            if owner != self.owner and not lapsed:
+                return False
+        mine = f"{self.owner}|{(now + self.length).isoformat()}"
+        return await self.store.replace_value(self.key, current, mine)
+
+
+def file_for(segment: Segment) -> str | None:
+    """Where a segment is kept, relative to the folder: its name, with its byte range
+    when it is part of a resource (`seg.ts` → `seg.1000-500.ts`)."""
+    if segment.name is None:
+        return None
+    if segment.byterange is None:
+        return segment.name
+    stem, dot, suffix = segment.name.rpartition(".")
+    offset, length = segment.byterange
+    return f"{stem}.{offset}-{length}{dot}{suffix}" if dot else f"{suffix}.{offset}-{length}"
+
+
+def manifest(folder: Path, playlist: str) -> Path:
+    return folder / META / f"{playlist}.jsonl"
+
+
+def entries(folder: Path) -> dict[str, list[Entry]]:
+    """Every manifest's entries by playlist; a line cut short by a crash is skipped."""
+    found: dict[str, list[Entry]] = {}
+    meta = folder / META
+    for path in sorted(meta.rglob("*.jsonl")) if meta.is_dir() else ():
+        playlist = str(path.relative_to(meta))[: -len(".jsonl")]
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                found.setdefault(playlist, []).append(Entry(**json.loads(line)))
+            except (ValueError, TypeError):
+                continue
+    return found
+
+
+@dataclass(frozen=True)
+class ArchiveStatus:
+    """What the dashboard says: segments kept, their bytes, and the gaps (segments of a
+    streamed part the origin stopped listing before they were kept)."""
+
+    segments: int
+    size: int
+    missed: int
+
+
+def status(folder: Path) -> ArchiveStatus:
+    count = size = missed = 0
+    for found in entries(folder).values():
+        count += len(found)
+        size += sum((folder / e.file).stat().st_size for e in found if (folder / e.file).is_file())
+        by_part: dict[str, list[int]] = {}
+        for entry in found:
+            by_part.setdefault(entry.part, []).append(entry.sequence)
+        for sequences in by_part.values():
+            ordered = sorted(set(sequences))
+            missed += sum(b - a - 1 for a, b in zip(ordered, ordered[1:], strict=False))
+    return ArchiveStatus(count, size, missed)
+
+
+class Archiver:
+    """`step` once a second in every replica (`run`); the lease's holder does the work."""
+
+    def __init__(
+        self,
+        live: LiveStream,
+        store: Store,
+        folder: Path,
+        schedule: Callable[[], Awaitable[Schedule]],
+        clock: Clock,
+        *,
+        audit: AuditLog | None = None,
+        grace: dt.timedelta = dt.timedelta(0),
+        owner: str | None = None,
+        describe: Callable[[str], str] | None = None,
+    ) -> None:
+        self.live = live
+        self.store = store
+        self.folder = folder
+        self.schedule = schedule
+        self.clock = clock
+        self.audit = audit
+        self.grace = grace
+        self.describe = describe  # a part's description, for the chapters
+        owner = owner or f"replica-{secrets.token_hex(4)}"
+        self.lease = Lease(store, LEASE_KEY, clock, owner=owner, length=LEASE)
+
+    async def run(self, interval: float = 1.0) -> None:
+        """`step` every `interval` s until cancelled; a failing step is logged, never fatal."""
+        while True:
+            try:
+                await self.step()
+            except StoreUnavailable:
+                pass  # no lease without the store: the next step tries again
+            except OSError as exc:
+                log.warning("archive: cannot write to %s: %s", self.folder, exc)
+            await asyncio.sleep(interval)
+
+    async def step(self) -> int:
+        """If this replica holds the lease: copy what is new, and write the recording once
+        the day's streaming is over. How many segments were copied."""
+        if not await self.lease.hold():
+            return 0
+        schedule = await self.schedule()
+        copied = await self.copy(schedule)
+        streamed = [p for p in schedule.parts if p.streamed]
+        if streamed and self.clock() >= streamed[-1].end + self.grace:
+            if await self.store.get_value(BUILT_KEY) is None:
+                await self.build(schedule, actor="gateway")
+        return copied
+
+    async def copy(self, schedule: Schedule) -> int:
+        """Copy every listed segment dated whole in a streamed part that the folder lacks."""
+        parts = [p for p in schedule.parts if p.streamed]
+        copied = 0
+        root = self.live.root_text()
+        if root is not None and not (self.folder / META / "root.m3u8").exists():
+            write_whole(self.folder / META / "root.m3u8", root)
+        for playlist, listed, dated in self.live.listed():
+            for segment, when in zip(listed.segments, dated, strict=True):
+                name = file_for(segment)
+                part = next((p for p in parts if when and when.inside(p.start, p.end)), None)
+                if name is None or when is None or part is None:
+                    continue  # not streamed, or not dated: never read, never kept
+                target = self.folder / name
+                if target.exists():
+                    continue
+                window = LiveWindow(part.name, part.start, part.end, ended=False)
+                ranged = None
+                if segment.byterange is not None:
+                    offset, length = segment.byterange
+                    ranged = f"bytes={offset}-{offset + length - 1}"
+                try:
+                    piece = await self.live.segment(segment.name or name, window, ranged)
+                except GatewayError as exc:
+                    log.info("archive: %s not copied: %s", name, exc)
+                    continue
+                await asyncio.to_thread(write_whole, target, piece.body)
+                entry = Entry(
+                    name,
+                    playlist,
+                    part.name,
+                    when.start.isoformat(),
+                    segment.duration,
+                    segment.sequence,
+                    segment.discontinuous,
+                )
+                await asyncio.to_thread(self._note, entry)
+                copied += 1
+        return copied
+
+    def _note(self, entry: Entry) -> None:
+        path = manifest(self.folder, entry.playlist)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(asdict(entry)) + "\n")
+
+    async def build(self, schedule: Schedule, *, actor: str) -> vod.Built:
+        return await write_recording(
+            self.folder,
+            schedule,
+            self.store,
+            self.audit,
+            self.clock,
+            actor=actor,
+            describe=self.describe,
+        )
+
+
+async def write_recording(
+    folder: Path,
+    schedule: Schedule,
+    store: ValueStore,
+    audit: AuditLog | None,
+    clock: Clock,
+    *,
+    actor: str,
+    trims: dict[str, tuple[float, float | None]] | None = None,
+    describe: Callable[[str], str] | None = None,
+) -> vod.Built:
+    """Write the recording from the archive in `folder` (see `vod.build`), audited as
+    `recording.built` with each part's duration (and the trims, if any)."""
+    built = await asyncio.to_thread(
+        vod.build, folder, schedule, entries(folder), trims or {}, describe
+    )
+    await store.set_value(BUILT_KEY, clock().isoformat())
+    if audit is not None:
+        detail: dict[str, Any] = {
+            "parts": {name: round(seconds, 3) for name, seconds in built.parts.items()},
+            "segments": built.segments,
+        }
+        if trims:
+            detail["trim"] = {name: list(span) for name, span in trims.items()}
+        await audit.record("recording.built", actor=actor, **detail)
+    log.info("recording written: %s", built)
+    return built
