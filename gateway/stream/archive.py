@@ -12,8 +12,9 @@ A replica that takes the lease over (within `LEASE` of the holder's last step)
 copies whatever the origin still lists and the folder lacks; nothing is copied
 twice, since a file already there is never written again.
 
-When the last streamed part and its grace are over, the holder writes the
-recording once (`vod.build`), audited as `recording.built`.
+When the last streamed part is over (and its last segments had time to be
+listed, `SETTLE`), the holder writes the recording (`vod.build`), audited as
+`recording.built`; again should a late segment of it still be copied.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from gateway.audit.log import AuditLog
 from gateway.core.clock import Clock
+from gateway.core.dating import ENCODER_LAG
 from gateway.core.errors import GatewayError, StoreUnavailable
 from gateway.core.playlists import Segment
 from gateway.core.schedule import LiveWindow, Schedule
@@ -40,8 +42,11 @@ from gateway.stream.vod import META, Entry, write_whole
 
 log = logging.getLogger(__name__)
 LEASE_KEY = "archive:lease"
-BUILT_KEY = "archive:built"  # the recording written at the end of the day (once)
+BUILT_KEY = "archive:built"  # the end of the day whose recording was written
 LEASE = dt.timedelta(seconds=6)  # a dead holder's lease lapses: another takes over in < 10 s
+# After the last streamed part: its last segments are listed up to ENCODER_LAG after its
+# end, and seen at the next look; then the recording is written.
+SETTLE = dt.timedelta(seconds=ENCODER_LAG + 1)
 
 
 class Lease:
@@ -139,7 +144,6 @@ class Archiver:
         clock: Clock,
         *,
         audit: AuditLog | None = None,
-        grace: dt.timedelta = dt.timedelta(0),
         owner: str | None = None,
         describe: Callable[[str], str] | None = None,
     ) -> None:
@@ -149,7 +153,6 @@ class Archiver:
         self.schedule = schedule
         self.clock = clock
         self.audit = audit
-        self.grace = grace
         self.describe = describe  # a part's description, for the chapters
         owner = owner or f"replica-{secrets.token_hex(4)}"
         self.lease = Lease(store, LEASE_KEY, clock, owner=owner, length=LEASE)
@@ -167,14 +170,16 @@ class Archiver:
 
     async def step(self) -> int:
         """If this replica holds the lease: copy what is new, and write the recording once
-        the day's streaming is over. How many segments were copied."""
+        the day's streaming is over (`SETTLE` after the last streamed part; again if a late
+        segment of it was copied since). How many segments were copied."""
         if not await self.lease.hold():
             return 0
         schedule = await self.schedule()
         copied = await self.copy(schedule)
         streamed = [p for p in schedule.parts if p.streamed]
-        if streamed and self.clock() >= streamed[-1].end + self.grace:
-            if await self.store.get_value(BUILT_KEY) is None:
+        if streamed and self.clock() >= streamed[-1].end + SETTLE:
+            day = streamed[-1].end.isoformat()  # a rehearsal's recording is not the day's
+            if copied or await self.store.get_value(BUILT_KEY) != day:
                 await self.build(schedule, actor="gateway")
         return copied
 
@@ -194,6 +199,8 @@ class Archiver:
                 target = self.folder / name
                 if target.exists():
                     continue
+                if not await self.lease.hold():  # a step slower than the lease: let go
+                    return copied
                 window = LiveWindow(part.name, part.start, part.end, ended=False)
                 ranged = None
                 if segment.byterange is not None:
@@ -252,7 +259,9 @@ async def write_recording(
     built = await asyncio.to_thread(
         vod.build, folder, schedule, entries(folder), trims or {}, describe
     )
-    await store.set_value(BUILT_KEY, clock().isoformat())
+    streamed = [p for p in schedule.parts if p.streamed]
+    if streamed:
+        await store.set_value(BUILT_KEY, streamed[-1].end.isoformat())
     if audit is not None:
         detail: dict[str, Any] = {
             "parts": {name: round(seconds, 3) for name, seconds in built.parts.items()},

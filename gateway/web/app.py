@@ -190,7 +190,6 @@ async def _services(
             partial(_schedule, gatekeeper.controls),
             clock,
             audit=audit,
-            grace=settings.end_grace,
             describe=partial(settings.description, lang="en"),
         )
     return Services(

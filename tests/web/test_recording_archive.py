@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway.core.clock import FrozenClock
 from gateway.core.playlists import MediaPlaylist, parse
 from gateway.settings import load_settings
+from gateway.stream.archive import SETTLE
 from tests.conftest import SECRET
 from tests.support.config import event_toml, part
 from tests.test_archive import T0, Encoder, day
@@ -50,7 +51,7 @@ def test_after_part_three_the_recording_is_the_streamed_parts_archived(
     encoder = Encoder(tmp_path / "live", pdt=True)
     archiver = gateway.services.archiver
     assert archiver is not None
-    while clock() < T0 + dt.timedelta(seconds=64):
+    while clock() <= T0 + dt.timedelta(seconds=60) + SETTLE:  # written 3 s after the end
         encoder.tick(clock())
         gateway.call(gateway.services.live.look)
         gateway.call(archiver.step)
