@@ -40,7 +40,7 @@ from gateway.stream.archive import Archiver
 from gateway.stream.captions import CaptionsMonitor, CheckedOrigin
 from gateway.stream.live import LiveStream
 from gateway.stream.origins import make_origin
-from gateway.web import errors, health, openapi, participant, register, relink, stream
+from gateway.web import errors, health, ingest, openapi, participant, register, relink, stream
 from gateway.web.admin import auditing, console, people, roster
 from gateway.web.admin import auth as admin_auth
 from gateway.web.middleware import SecurityHeaders
@@ -121,6 +121,7 @@ def create_app(
             *participant.routes,
             *register.routes,
             *relink.routes,
+            *ingest.routes,
             *health.routes,
             *openapi.routes,
             *admin_auth.routes,

@@ -40,7 +40,7 @@ from gateway.web.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
-_API_PREFIXES = ("/live/", "/recording/", "/api/", "/auth", "/readyz", "/healthz")
+_API_PREFIXES = ("/live/", "/recording/", "/api/", "/auth", "/readyz", "/healthz", "/ingest/")
 # Refusals that getting the current link again by email (`/link`) can mend.
 RELINK = frozenset({"no_session", "bad_signature", "unknown_registrant", "superseded"})
 

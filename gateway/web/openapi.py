@@ -109,6 +109,55 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                 },
             },
         },
+        "/ingest/publish": {
+            "post": {
+                "summary": "nginx-rtmp's on_publish: may this encoder publish?",
+                "description": (
+                    "Called by the ingest nginx, not by people. A configured stream key "
+                    "(GATEWAY_INGEST_KEYS) from an allowed network is accepted (200); anything "
+                    "else is 403 and nginx-rtmp drops the connection. Audited either way."
+                ),
+                "operationId": "ingestPublish",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"$ref": "#/components/schemas/IngestCallback"}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Accepted (audited as ingest.started)",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "403": _error(
+                        "Refused: no key configured, wrong key, or not allowed from there"
+                    ),
+                    "429": _error("Too many refused publishes from that address", retry=True),
+                    "503": _store_down(html=False),
+                },
+            }
+        },
+        "/ingest/done": {
+            "post": {
+                "summary": "nginx-rtmp's on_publish_done: the encoder left",
+                "operationId": "ingestDone",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"$ref": "#/components/schemas/IngestCallback"}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "Noted (audited as ingest.stopped)"},
+                    "403": _error("Not a configured stream key"),
+                    "503": _store_down(html=False),
+                },
+            }
+        },
         "/w/{token}": {
             "get": {
                 "summary": "Open a personal link: start a session",
@@ -378,6 +427,16 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                             "description": "From the form; bound to the csrf cookie it sets",
                         },
                         "lang": {"type": "string", "enum": ["en", "fi", "sv"]},
+                    },
+                },
+                "IngestCallback": {
+                    "type": "object",
+                    "description": "The form nginx-rtmp sends (more fields are ignored)",
+                    "properties": {
+                        "call": {"type": "string", "enum": ["publish", "publish_done"]},
+                        "name": {"type": "string", "description": "The stream key"},
+                        "addr": {"type": "string", "description": "The encoder's address"},
+                        "app": {"type": "string"},
                     },
                 },
                 "LinkAgain": {

@@ -29,6 +29,7 @@ LIMITS = {
     "register_ip_hour": parse("60/hour"),
     "register_email": parse("3/hour"),
     "link_refused_ip": parse("30/minute"),  # refused personal links: then 429 for a minute
+    "ingest_refused_ip": parse("30/minute"),  # refused publishes: no key guessing
 }
 
 

@@ -152,6 +152,8 @@ def test_floods_are_limited_per_address_and_bodies_are_capped(
     assert csv_file.status_code == 503  # the console's CSV upload passes on (up to 1 MB)
     assert here.post("/admin/registrants/import", content=b"x" * 1_100_000).status_code == 413
     assert here.get("/metrics").status_code == 404
+    # the ingest's callbacks never come from outside: nobody guesses stream keys here
+    assert here.post("/ingest/publish", data={"name": "guess"}).status_code == 404
 
 
 def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revoke(
