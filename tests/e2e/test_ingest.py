@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -140,7 +141,7 @@ def push(port: int, key: str, seconds: int) -> subprocess.Popen[bytes]:
     )
 
 
-def events(config: Path, kind: str) -> list[dict[str, object]]:
+def events(config: Path, kind: str) -> list[dict[str, Any]]:
     out = run_cli(config, "audit", "export", "--type", kind)
     return [json.loads(line) for line in out.stdout.splitlines()]
 
