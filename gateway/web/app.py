@@ -41,7 +41,7 @@ from gateway.stream.captions import CaptionsMonitor, CheckedOrigin
 from gateway.stream.live import LiveStream
 from gateway.stream.origins import make_origin
 from gateway.web import errors, health, ingest, openapi, participant, register, relink, stream
-from gateway.web.admin import auditing, console, people, roster
+from gateway.web.admin import auditing, console, people, roster, studio
 from gateway.web.admin import auth as admin_auth
 from gateway.web.middleware import SecurityHeaders
 from gateway.web.ratelimit import RateLimits
@@ -129,6 +129,7 @@ def create_app(
             *roster.routes,
             *people.routes,
             *auditing.routes,
+            *studio.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders, hsts=settings.event.secure)],

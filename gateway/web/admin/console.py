@@ -20,7 +20,7 @@ from gateway.core.schedule import Part, Schedule, status
 from gateway.core.times import in_zone, parse_time
 from gateway.sessions.controls import Controls, ScheduleRefused, consequences, plan_change
 from gateway.stream.live import OriginHealth
-from gateway.web.admin import glance
+from gateway.web.admin import glance, studio
 from gateway.web.admin.auth import Staff, posted, staff
 from gateway.web.admin.people import page
 from gateway.web.services import Services, services
@@ -76,6 +76,8 @@ async def dashboard(request: Request) -> Response:
         origin_words=origin_words(origin),
         origin_note=health,
         origin_checked=in_zone(checked, tz, seconds=True) if checked else "never",
+        encoder=await studio.encoder_words(svc, now),
+        archived=await studio.archive_words(svc),
         captions=captions.status(now) if captions else None,
         captions_line=captions.line(now) if captions else "Captions: not checked.",
     )
