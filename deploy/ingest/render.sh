@@ -14,15 +14,16 @@ out=${2:-/etc/nginx/nginx.conf}
 : "${GW_RTMP_MODULE:=/usr/lib/nginx/modules/ngx_rtmp_module.so}"
 : "${GW_INGEST_RUN:=/run}"
 : "${GW_INGEST_LOG:=stderr}"
-export GW_RTMP_PORT GW_GATEWAY_URL GW_LIVE_DIR GW_RTMP_MODULE GW_INGEST_RUN GW_INGEST_LOG
+: "${GW_HLS_HTTP_PORT:=8080}"
+export GW_RTMP_PORT GW_GATEWAY_URL GW_LIVE_DIR GW_RTMP_MODULE GW_INGEST_RUN GW_INGEST_LOG GW_HLS_HTTP_PORT
 
 case "$GW_GATEWAY_URL" in
     http://*) ;;
     *) echo "render.sh: GW_GATEWAY_URL must be http://host:port (nginx-rtmp calls it without TLS)" >&2; exit 2 ;;
 esac
 
-mkdir -p "$(dirname "$out")" "$GW_LIVE_DIR"
-envsubst '${GW_RTMP_PORT} ${GW_GATEWAY_URL} ${GW_LIVE_DIR} ${GW_RTMP_MODULE} ${GW_INGEST_RUN} ${GW_INGEST_LOG}' \
+mkdir -p "$(dirname "$out")" "$GW_LIVE_DIR" "$GW_INGEST_RUN"
+envsubst '${GW_RTMP_PORT} ${GW_GATEWAY_URL} ${GW_LIVE_DIR} ${GW_RTMP_MODULE} ${GW_INGEST_RUN} ${GW_INGEST_LOG} ${GW_HLS_HTTP_PORT}' \
     <"$src" >"$out"
 if grep -qE '\$\{GW_[A-Za-z0-9_]+\}' "$out"; then
     echo "render.sh: $out: unset $(grep -o '\${GW_[A-Za-z0-9_]*}' "$out" | sort -u | tr '\n' ' ')" >&2

@@ -17,6 +17,7 @@ from tests.support.nginx import RENDER, TEMPLATES
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 SECRETS = (
+    "GATEWAY_INGEST_KEYS",
     "GATEWAY_SECRET_KEYS",
     "GATEWAY_SMTP_PASSWORD",
     "GATEWAY_OIDC_CLIENT_SECRET",
@@ -42,13 +43,15 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 
 
 def _k8s() -> dict[str, dict[str, Any]]:
-    """Every k8s object by kind (one of each)."""
+    """Every k8s object of the replicas by kind (one of each); a second object of a kind
+    (the ingest's, the archive's claim) by `kind:name`."""
     found: dict[str, dict[str, Any]] = {}
-    for path in sorted(K8S.glob("*.yaml")):
+    for path in sorted(K8S.glob("*.yaml"), key=lambda p: (p.name == "ingest.yaml", p.name)):
         for doc in _documents(path):
             kind = doc["kind"]
-            assert kind not in found, f"two {kind}s"
-            found[kind] = doc
+            key = kind if kind not in found else f"{kind}:{doc['metadata']['name']}"
+            assert key not in found, f"two {key}s"
+            found[key] = doc
     return found
 
 
@@ -82,8 +85,9 @@ def test_every_yaml_file_under_deploy_parses() -> None:
 
 def test_k8s_objects_have_their_kinds_versions_names_and_labels() -> None:
     objects = _k8s()
-    assert set(objects) == set(API_VERSIONS)
-    for kind, doc in objects.items():
+    assert {key.split(":")[0] for key in objects} == set(API_VERSIONS)
+    for key, doc in objects.items():
+        kind = key.split(":")[0]
         assert doc["apiVersion"] == API_VERSIONS[kind], kind
         if kind != "Kustomization":
             assert doc["metadata"]["name"].startswith("stream-gateway"), kind
@@ -128,7 +132,29 @@ def test_the_deployment_probes_runs_as_the_image_user_and_wires_config_and_secre
     assert source["secretRef"]["name"] == objects["Secret"]["metadata"]["name"]
     claim = volumes[mounts["/var/lib/gateway-checkpoints"]]["persistentVolumeClaim"]
     assert claim["claimName"] == objects["PersistentVolumeClaim"]["metadata"]["name"]
+    archive = volumes[mounts["/var/lib/gateway-archive"]]["persistentVolumeClaim"]
+    shared = objects["PersistentVolumeClaim:stream-gateway-archive"]
+    assert archive["claimName"] == "stream-gateway-archive"
+    assert shared["spec"]["accessModes"] == ["ReadWriteMany"]  # one archives, all serve
     assert "/var/lib/gateway" in mounts and "/tmp" in mounts  # writable despite a read-only root
+
+
+def test_the_ingest_is_apart_from_the_replicas_and_feeds_their_origin() -> None:
+    objects = _k8s()
+    ingest = objects["Deployment:stream-gateway-ingest"]["spec"]
+    labels = ingest["template"]["metadata"]["labels"]
+    assert ingest["selector"]["matchLabels"] == labels != LABELS  # never the replicas' pods
+    assert objects["Service"]["spec"]["selector"] == LABELS
+    hls = objects["Service:stream-gateway-ingest"]
+    rtmp = objects["Service:stream-gateway-rtmp"]
+    assert hls["spec"]["type"] == "ClusterIP" and hls["spec"]["selector"] == labels
+    assert rtmp["spec"]["ports"][0]["port"] == 1935 and rtmp["spec"]["selector"] == labels
+    (container,) = ingest["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["GW_GATEWAY_URL"] == "http://stream-gateway:80"
+    config = objects["ConfigMap"]["data"]["event.toml"]
+    assert 'live = "http://stream-gateway-ingest:8080/hls/live/"' in config
+    assert "archive = true" in config
 
 
 def test_service_pdb_and_hpa_point_at_the_deployment() -> None:
@@ -176,7 +202,7 @@ def test_the_secret_template_names_every_secret_and_holds_no_value() -> None:
 def test_compose_runs_redis_with_aof_and_noeviction_two_replicas_nginx_and_mailpit() -> None:
     (compose,) = _documents(DEPLOY / "compose.yaml")
     services = compose["services"]
-    assert set(services) == {"redis", "gateway-1", "gateway-2", "nginx", "mailpit"}
+    assert set(services) == {"redis", "gateway-1", "gateway-2", "nginx", "mailpit", "ingest"}
 
     command = services["redis"]["command"]
     flags = dict(zip(command[1::2], command[2::2], strict=True))
@@ -196,6 +222,16 @@ def test_compose_runs_redis_with_aof_and_noeviction_two_replicas_nginx_and_mailp
         assert "./event.toml:/etc/gateway/event.toml:ro" in volumes
         assert any(volume.endswith(":/var/lib/gateway") for volume in volumes)
     assert first["volumes"] != second["volumes"]  # each its own spool
+    # one archive, shared (one replica archives at a time), which nginx sends the recording from
+    for replica in (first, second):
+        assert "archive:/var/lib/gateway-archive" in replica["volumes"]
+    assert "archive:/var/lib/gateway-archive:ro" in services["nginx"]["volumes"]
+    assert services["nginx"]["environment"]["GW_RECORDING_DIR"] == "/var/lib/gateway-archive"
+    ingest = services["ingest"]
+    assert ingest["build"] == {"context": "./ingest"} and "1935:1935" in ingest["ports"]
+    assert ingest["environment"]["GW_GATEWAY_URL"] == "http://gateway-1:8000"
+    assert ingest["environment"]["GW_LIVE_DIR"] == "/srv/hls/live"
+    assert first["environment"]["GATEWAY_INGEST_KEYS"] == "${GATEWAY_INGEST_KEYS:-}"
 
     # nginx upstreams are exactly the replicas, on the image's port.
     upstreams = (TEMPLATES / "gateway.d" / "upstreams.conf").read_text()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2
 import pytest
 
 from tests.conftest import free_port
@@ -52,15 +53,15 @@ def live_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def ingest(tmp_path: Path, live_dir: Path) -> Iterator[Callable[[str], int]]:
-    """Start the shipped ingest config against a gateway URL; its RTMP port."""
+def ingest(tmp_path: Path, live_dir: Path) -> Iterator[Callable[[str], tuple[int, int]]]:
+    """Start the shipped ingest config against a gateway URL; its RTMP and HTTP ports."""
     need(
         MODULE.exists() and shutil.which("nginx") is not None and shutil.which("ffmpeg") is not None
     )
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(gateway_url: str) -> int:
-        port = free_port()
+    def start(gateway_url: str) -> tuple[int, int]:
+        port, hls_port = free_port(), free_port()
         env = {
             **os.environ,
             "GW_RTMP_PORT": str(port),
@@ -68,6 +69,7 @@ def ingest(tmp_path: Path, live_dir: Path) -> Iterator[Callable[[str], int]]:
             "GW_LIVE_DIR": str(live_dir),
             "GW_INGEST_RUN": str(tmp_path),
             "GW_INGEST_LOG": str(tmp_path / "ingest-error.log"),
+            "GW_HLS_HTTP_PORT": str(hls_port),
         }
         conf = tmp_path / "ingest-nginx.conf"
         rendered = subprocess.run(
@@ -86,7 +88,7 @@ def ingest(tmp_path: Path, live_dir: Path) -> Iterator[Callable[[str], int]]:
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return port
+                    return port, hls_port
             except OSError:
                 time.sleep(0.1)
         raise AssertionError((tmp_path / "ingest-error.log").read_text())
@@ -149,7 +151,7 @@ def events(config: Path, kind: str) -> list[dict[str, Any]]:
 def test_an_obs_push_with_the_right_key_plays_through_the_gateway(
     tmp_path: Path,
     live_dir: Path,
-    ingest: Callable[[str], int],
+    ingest: Callable[[str], tuple[int, int]],
     start_server: Callable[..., Server],
 ) -> None:
     now = dt.datetime.now(dt.UTC)  # noqa: TID251 - an encoder pushes on the real clock
@@ -172,7 +174,7 @@ def test_an_obs_push_with_the_right_key_plays_through_the_gateway(
         )
     )
     server = start_server(config, env_extra={"GATEWAY_INGEST_KEYS": f"old-key-000000,{KEY}"})
-    port = ingest(server.url)
+    port, hls_port = ingest(server.url)
 
     wrong = push(port, "guessed-key", 4)
     _, said = wrong.communicate(timeout=30)
@@ -224,6 +226,10 @@ def test_an_obs_push_with_the_right_key_plays_through_the_gateway(
         (started,) = events(config, "ingest.started")
         assert started["detail"]["key"] == "…41a2"
         assert not [p for p in os.listdir(live_dir) if KEY in p]  # the key names no file
+        # the same folder over HTTP, for gateways that read the origin over the network
+        over_http = httpx2.get(f"http://127.0.0.1:{hls_port}/hls/live/index.m3u8")
+        assert over_http.status_code == 200 and "index-" in over_http.text
+        assert httpx2.get(f"http://127.0.0.1:{hls_port}/").status_code == 404
     finally:
         obs.terminate()
         obs.communicate(timeout=10)
