@@ -101,6 +101,11 @@ def _the_day(folder: Path, now: dt.datetime, idp: str) -> dict[str, tuple[Path, 
     recording = folder / "recording" / "recording"
     teststream.write_recording(recording, seconds=10, title="Recording")
     teststream.write_captions(recording, 10.0)
+    # Chapters, as the archive writes them (gateway.stream.vod): one per streamed part.
+    (recording / "chapters.vtt").write_text(
+        "WEBVTT\n\n1\n00:00:00.000 --> 00:00:05.000\nPart I\n\n"
+        "2\n00:00:05.000 --> 00:00:10.000\nPart III: Questions and answers\n"
+    )
     redis = folder / "closed-redis"
     return {
         # Part I runs (registration open): the console, the kill switch, the register form

@@ -231,3 +231,26 @@ def test_your_time_only_when_the_viewer_zone_differs(
         cell = page.inner_text("td.your-time >> nth=0")
         assert "GMT" in cell or "UTC" in cell, cell
     context.close()
+
+
+def test_the_recording_has_a_button_per_part_and_says_where_in_the_part_the_viewer_is(
+    rig: Rig, chromium: Browser
+) -> None:
+    context, page, problems = watch(rig, chromium, "recording")
+    playing(page)
+    until(page, "!document.getElementById('chapters').hidden", 10)
+    buttons = page.locator("#chapter-buttons button")
+    assert buttons.all_inner_texts() == ["Part I", "Part III"]
+    assert page.inner_text("#chapter-time").startswith("Part I, 0:0")
+    tab_to(page, "#chapter-buttons button:nth-child(2)")
+    page.keyboard.press("Enter")
+    until(page, "document.getElementById('video').currentTime >= 5", 5)
+    until(
+        page, "document.getElementById('chapter-time').textContent.startsWith('Part III, 0:0')", 5
+    )
+    assert buttons.nth(1).get_attribute("aria-current") == "true"
+    page.click("a[hreflang=sv]")  # in place: the chapters stay, their words change
+    until(page, "document.getElementById('chapter-time').textContent.includes('in i delen')", 5)
+    assert page.inner_text("#chapters-label") == "Delar"
+    assert page.evaluate("window.__problems") == [] and problems == [], problems
+    context.close()

@@ -22,6 +22,9 @@
   const fullscreenBtn = document.getElementById("fullscreen");
   const volumeControl = document.getElementById("volume-control");
   const volume = document.getElementById("volume");
+  const chaptersEl = document.getElementById("chapters");
+  const chapterButtons = document.getElementById("chapter-buttons");
+  const chapterTime = document.getElementById("chapter-time");
   const read = (id) => JSON.parse(document.getElementById(id).textContent);
   let day = read("schedule-data");
   let msg = read("messages");
@@ -150,13 +153,69 @@
     start();
   }
 
+  // Chapters: the recording's parts, from its chapters.vtt (the archive writes one), each a
+  // button; and where the viewer is within the part.
+  let chapters = []; // { start, end, title } in seconds of the recording
+
+  const secondsOf = (text) => text.split(":").reduce((total, part) => total * 60 + Number(part), 0);
+  const clock = (value) => {
+    const whole = Math.max(0, Math.floor(value));
+    const h = Math.floor(whole / 3600);
+    const m = Math.floor((whole % 3600) / 60);
+    const pad = (n) => String(n).padStart(2, "0");
+    return h ? `${h}:${pad(m)}:${pad(whole % 60)}` : `${m}:${pad(whole % 60)}`;
+  };
+
+  function parseChapters(text) {
+    const found = [];
+    const lines = text.split(/\r?\n/);
+    for (let i = 0; i < lines.length - 1; i++) {
+      const cue = /^(\S+)\s+-->\s+(\S+)/.exec(lines[i]);
+      if (cue && lines[i + 1].trim()) {
+        found.push({ start: secondsOf(cue[1]), end: secondsOf(cue[2]), title: lines[i + 1].split(": ")[0] });
+      }
+    }
+    return found.filter((c) => Number.isFinite(c.start) && Number.isFinite(c.end));
+  }
+
+  async function loadChapters() {
+    if (chapters.length || !root.dataset.chapters) return;
+    try {
+      const answer = await fetch(root.dataset.chapters, { credentials: "same-origin", cache: "no-store" });
+      if (!answer.ok) return;
+      chapters = parseChapters(await answer.text());
+    } catch (_) {
+      return; // no chapters: the recording plays without them
+    }
+    chapterButtons.replaceChildren(...chapters.map((chapter) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = chapter.title;
+      button.addEventListener("click", () => { video.currentTime = chapter.start + 0.05; start(); });
+      return button;
+    }));
+    syncChapters();
+  }
+
+  function syncChapters() {
+    const on = source === root.dataset.recording && chapters.length > 1;
+    chaptersEl.hidden = !on;
+    if (!on) return;
+    const at = video.currentTime;
+    const index = chapters.findIndex((c) => at >= c.start && at < c.end);
+    Array.from(chapterButtons.children).forEach((b, i) => b.setAttribute("aria-current", String(i === index)));
+    const chapter = chapters[index];
+    const text = chapter ? t("player_chapter_time", { part: chapter.title, time: clock(at - chapter.start) }) : "";
+    if (chapterTime.textContent !== text) chapterTime.textContent = text;
+  }
+
   function attach(src) {
     if (ending) { clearTimeout(ending); ending = null; }
     if (source === src) return;
     detach();
     source = src;
     const recording = src === root.dataset.recording;
-    if (recording) addCaptionTrack();
+    if (recording) { addCaptionTrack(); loadChapters(); }
     if (window.Hls && window.Hls.isSupported()) {
       hls = new window.Hls({
         liveDurationInfinity: true, manifestLoadingMaxRetry: 2, levelLoadingMaxRetry: 2, fragLoadingMaxRetry: 2,
@@ -191,6 +250,7 @@
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     showSlate(true);
     syncCaptions();
+    syncChapters();
   }
 
   function start() {
@@ -337,7 +397,7 @@
       const node = document.importNode(child, true);
       if (before) main.insertBefore(node, root); else main.appendChild(node);
     }
-    for (const id of ["slate-title", "live-badge", "volume-label", "live-edge"]) {
+    for (const id of ["slate-title", "live-badge", "volume-label", "live-edge", "chapters-label"]) {
       document.getElementById(id).textContent = player.querySelector(`#${id}`).textContent;
     }
     video.setAttribute("aria-label", player.querySelector("video").getAttribute("aria-label"));
@@ -346,6 +406,7 @@
     syncSound();
     syncCaptions();
     syncFullscreen();
+    syncChapters();
     if (lastStatus && !problem) render(lastStatus);
     document.dispatchEvent(new Event("gateway:words")); // times.js: the "your time" column
     const same = document.querySelector(`.languages a[hreflang="${link.hreflang}"]`);
@@ -398,7 +459,7 @@
   liveBtn.addEventListener("click", backToLive);
   video.addEventListener("play", syncPlay);
   video.addEventListener("pause", syncPlay);
-  video.addEventListener("timeupdate", syncLive);
+  video.addEventListener("timeupdate", () => { syncLive(); syncChapters(); });
   video.addEventListener("seeked", syncLive);
   captionsBtn.addEventListener("click", () => {
     captionsWanted = captionsBtn.getAttribute("aria-pressed") !== "true";
