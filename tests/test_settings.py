@@ -130,3 +130,32 @@ def test_ingest_keys_and_networks(tmp_path: Path) -> None:
     path.write_text(seminar_toml(tmp_path, tables={"ingest": {"allowed_from": ["ten"]}}))
     with pytest.raises(ConfigError, match=r"ingest.allowed_from: 'ten' is not a CIDR"):
         load_settings(path, {})
+
+
+@pytest.mark.parametrize(
+    ("tables", "said"),
+    [
+        ({"recording": {"archive_dir": "a\u0000b"}}, "recording.archive_dir: must not contain"),
+        ({"ingest": {"allowed_from": "10.0.0.0/8"}}, "ingest.allowed_from"),
+        ({"ingest": {"allowed_from": [10]}}, "ingest.allowed_from: 10 is not a CIDR"),
+    ],
+)
+def test_bad_archive_and_ingest_values_are_config_errors(
+    tmp_path: Path, tables: dict[str, dict[str, object]], said: str
+) -> None:
+    path = tmp_path / "event.toml"
+    path.write_text(seminar_toml(tmp_path, tables=tables))
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, {})
+    assert any(said in problem for problem in error.value.problems), error.value.problems
+
+
+def test_an_origin_that_is_not_a_table_is_said_once(tmp_path: Path) -> None:
+    path = tmp_path / "event.toml"
+    text = seminar_toml(tmp_path)
+    head, _, rest = text.partition("[origin]")
+    rest = rest.split("\n[", 1)[1]  # drop the [origin] table
+    path.write_text("origin = 2021-11-18T10:00:00\n" + head + "[" + rest)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, {})
+    assert len([p for p in error.value.problems if p.startswith("origin")]) == 1

@@ -253,10 +253,15 @@ class _Reader(Values):
     def archive(self, recording: dict[str, Any]) -> ArchiveSettings:
         """`recording.archive` (on by default when `origin.recording` is not given: the
         gateway makes the recording) and `recording.archive_dir`."""
-        given = "recording" in self.data.get("origin", {})
+        origin = self.data.get("origin")
+        given = isinstance(origin, dict) and "recording" in origin
         enabled = self.get(recording, "archive", bool, not given, name="recording")
         folder = self.get(recording, "archive_dir", str, "var/archive", name="recording")
-        return ArchiveSettings(enabled, (self.base / folder).resolve())
+        try:
+            return ArchiveSettings(enabled, (self.base / folder).resolve())
+        except (OSError, ValueError) as exc:  # a NUL byte, a loop of links
+            self.problem("recording.archive_dir", f"{folder!r} is not a usable folder ({exc})")
+            return ArchiveSettings(False)
 
     def ingest(self) -> IngestSettings:
         table = self.table("ingest")
