@@ -51,6 +51,7 @@ class Encoder:
     folder: Path
     pdt: bool
     window: int = 6
+    fmp4: bool = False  # fragmented MP4: .m4s segments after an init section (EXT-X-MAP)
     made: list[tuple[str, dt.datetime, bytes]] = field(default_factory=list)
 
     def tick(self, now: dt.datetime) -> None:
@@ -58,14 +59,17 @@ class Encoder:
             start = T0 - dt.timedelta(seconds=6) + dt.timedelta(seconds=SEGMENT * len(self.made))
             if start + dt.timedelta(seconds=SEGMENT) > now:
                 break
-            name = f"seg{len(self.made)}.ts"
-            body = hashlib.sha256(name.encode()).digest() * 300
+            name = f"seg{len(self.made)}.{'m4s' if self.fmp4 else 'ts'}"
+            body = hashlib.sha256(str(self.folder / name).encode()).digest() * 300
             (self.folder / name).write_bytes(body)
             self.made.append((name, start, body))
         listed = self.made[-self.window :]
         first = len(self.made) - len(listed)
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2"]
         lines.append(f"#EXT-X-MEDIA-SEQUENCE:{first}")
+        if self.fmp4:
+            (self.folder / "init.mp4").write_bytes(b"init of " + str(self.folder).encode())
+            lines.append('#EXT-X-MAP:URI="init.mp4"')
         for name, start, _ in listed:
             if self.pdt:
                 lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{start.isoformat(timespec='milliseconds')}")
@@ -185,3 +189,44 @@ async def test_a_trim_cuts_the_pre_show(rig: Rig) -> None:
     assert built.parts["Part III"] == pytest.approx(20.0)
     playlist = parse((rig.archive / "index.m3u8").read_text(), "index.m3u8")
     assert isinstance(playlist, MediaPlaylist) and len(playlist.segments) == 5 + 10
+
+
+async def test_a_multivariant_fmp4_origin_is_archived_rendition_by_rendition(
+    tmp_path: Path,
+) -> None:
+    """Two renditions of fragmented MP4: each archived with its init section, each written
+    as a VOD under the live root's names, the root itself kept."""
+    live = tmp_path / "live"
+    renditions = {name: Encoder(live / name, pdt=True, fmp4=True) for name in ("hi", "lo")}
+    for encoder in renditions.values():
+        encoder.folder.mkdir(parents=True)
+    (live / "index.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=2000000\nhi/index.m3u8\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=500000\nlo/index.m3u8\n"
+    )
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    clock = FrozenClock(T0 - dt.timedelta(seconds=4))
+    rig = Rig(clock, store, renditions["hi"], tmp_path / "archive", live)
+    live_stream, archiver = rig.replica("a")
+    try:
+        while clock() < T0 + dt.timedelta(seconds=64):
+            for encoder in renditions.values():
+                encoder.tick(clock())
+            await live_stream.look()
+            await archiver.step()
+            clock.advance(seconds=1)
+    finally:
+        await store.close()
+    assert (rig.archive / "index.m3u8").read_text() == (live / "index.m3u8").read_text()
+    one, two, three = day().parts
+    for name, encoder in renditions.items():
+        text = (rig.archive / name / "index.m3u8").read_text()
+        playlist = parse(text, f"{name}/index.m3u8")
+        assert isinstance(playlist, MediaPlaylist) and playlist.ended
+        assert "#EXT-X-VERSION:6" in text and text.count('#EXT-X-MAP:URI="init.mp4"') == 2
+        assert (rig.archive / name / "init.mp4").read_bytes() == (
+            live / name / "init.mp4"
+        ).read_bytes()
+        wanted = {**encoder.of(one), **encoder.of(three)}
+        kept = {p.name: p.read_bytes() for p in (rig.archive / name).glob("*.m4s")}
+        assert kept == wanted and not set(kept) & set(encoder.of(two))

@@ -230,6 +230,16 @@ def support_names(playlist: MediaPlaylist, path: str) -> dict[str, list[Range] |
     return names
 
 
+def context_after(context: list[str], segment: Segment) -> list[str]:
+    """The `#EXT-X-KEY` and `#EXT-X-MAP` lines in effect at `segment`, from those in effect
+    before it (`context`) and its own tags."""
+    keys = [t for t in segment.tags if _tag(t) == KEY] or [t for t in context if _tag(t) == KEY]
+    init = [t for t in segment.tags if _tag(t) == MAP][-1:] or [
+        t for t in context if _tag(t) == MAP
+    ]
+    return keys + init
+
+
 def _context(head: Iterable[Segment], own: set[str]) -> list[str]:
     """The KEY and MAP lines in effect after `head`, for the tags the next segment lacks."""
     keys: list[str] = []

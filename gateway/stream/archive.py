@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audit.log import AuditLog
+from gateway.core import playlists
 from gateway.core.clock import Clock
 from gateway.core.dating import ENCODER_LAG
 from gateway.core.errors import GatewayError, StoreUnavailable
-from gateway.core.playlists import Segment
-from gateway.core.schedule import LiveWindow, Schedule
+from gateway.core.playlists import MediaPlaylist, Segment
+from gateway.core.schedule import LiveWindow, Part, Schedule
 from gateway.store import Store, ValueStore
 from gateway.stream import vod
 from gateway.stream.live import LiveStream
@@ -186,32 +187,22 @@ class Archiver:
     async def copy(self, schedule: Schedule) -> int:
         """Copy every listed segment dated whole in a streamed part that the folder lacks."""
         parts = [p for p in schedule.parts if p.streamed]
-        copied = 0
         root = self.live.root_text()
         if root is not None and not (self.folder / META / "root.m3u8").exists():
             write_whole(self.folder / META / "root.m3u8", root)
+        copied = 0
         for playlist, listed, dated in self.live.listed():
+            context: list[str] = []  # the KEY and MAP lines in effect
             for segment, when in zip(listed.segments, dated, strict=True):
-                name = file_for(segment)
+                context = playlists.context_after(context, segment)
                 part = next((p for p in parts if when and when.inside(p.start, p.end)), None)
+                name = file_for(segment)
                 if name is None or when is None or part is None:
                     continue  # not streamed, or not dated: never read, never kept
-                target = self.folder / name
-                if target.exists():
+                if (self.folder / name).exists():
                     continue
                 if not await self.lease.hold():  # a step slower than the lease: let go
                     return copied
-                window = LiveWindow(part.name, part.start, part.end, ended=False)
-                ranged = None
-                if segment.byterange is not None:
-                    offset, length = segment.byterange
-                    ranged = f"bytes={offset}-{offset + length - 1}"
-                try:
-                    piece = await self.live.segment(segment.name or name, window, ranged)
-                except GatewayError as exc:
-                    log.info("archive: %s not copied: %s", name, exc)
-                    continue
-                await asyncio.to_thread(write_whole, target, piece.body)
                 entry = Entry(
                     name,
                     playlist,
@@ -220,10 +211,34 @@ class Archiver:
                     segment.duration,
                     segment.sequence,
                     segment.discontinuous,
+                    context,
                 )
-                await asyncio.to_thread(self._note, entry)
-                copied += 1
+                if await self._copy_one(segment, entry, part, listed, playlist):
+                    copied += 1
         return copied
+
+    async def _copy_one(
+        self, segment: Segment, entry: Entry, part: Part, listed: MediaPlaylist, playlist: str
+    ) -> bool:
+        """The segment's bytes, checked as they would be served, and what it needs to play
+        (its init section, its key), written whole; then listed in the manifest."""
+        window = LiveWindow(part.name, part.start, part.end, ended=False)
+        ranged = None
+        if segment.byterange is not None:
+            offset, length = segment.byterange
+            ranged = f"bytes={offset}-{offset + length - 1}"
+        try:
+            piece = await self.live.segment(segment.name or entry.file, window, ranged)
+            for support in playlists.support_names(listed, playlist):
+                if not (self.folder / support).exists():
+                    data = await self.live.origin.fetch(support)
+                    await asyncio.to_thread(write_whole, self.folder / support, data)
+        except GatewayError as exc:
+            log.info("archive: %s not copied: %s", entry.file, exc)
+            return False
+        await asyncio.to_thread(write_whole, self.folder / entry.file, piece.body)
+        await asyncio.to_thread(self._note, entry)
+        return True
 
     def _note(self, entry: Entry) -> None:
         path = manifest(self.folder, entry.playlist)

@@ -38,6 +38,7 @@ class Entry:
     duration: float
     sequence: int
     discontinuous: bool = False
+    context: list[str] = field(default_factory=list)  # the KEY and MAP lines in effect
 
 
 def write_whole(path: Path, data: bytes) -> None:
@@ -90,13 +91,15 @@ def playlist_text(playlist: str, parts: list[tuple[str, list[Entry]]]) -> str:
     here = PurePosixPath(playlist).parent
     durations = [e.duration for _, entries in parts for e in entries]
     target = max(1, math.ceil(max(durations, default=1.0)))
+    fmp4 = any(line.startswith("#EXT-X-MAP") for _, es in parts for e in es for line in e.context)
     lines = [
         "#EXTM3U",
-        "#EXT-X-VERSION:3",
+        f"#EXT-X-VERSION:{6 if fmp4 else 3}",
         f"#EXT-X-TARGETDURATION:{target}",
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
     ]
+    in_effect: list[str] = []
     for index, (_, entries) in enumerate(parts):
         for position, entry in enumerate(entries):
             if position == 0:
@@ -106,6 +109,9 @@ def playlist_text(playlist: str, parts: list[tuple[str, list[Entry]]]) -> str:
                 lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{start.isoformat(timespec='milliseconds')}")
             elif entry.discontinuous:
                 lines.append("#EXT-X-DISCONTINUITY")
+            if entry.context != in_effect or (position == 0 and index > 0):
+                lines += entry.context  # the init section and key, after a discontinuity too
+                in_effect = entry.context
             lines.append(f"#EXTINF:{entry.duration:.3f},")
             lines.append(str(PurePosixPath(entry.file).relative_to(here)))
     lines.append("#EXT-X-ENDLIST")
