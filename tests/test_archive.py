@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +177,24 @@ async def test_two_replicas_archive_each_segment_once_and_one_takes_over_when_th
     found = [e.file for es in entries(rig.archive).values() for e in es]
     assert sorted(found) == sorted(wanted)  # each exactly once, none missed
     assert (rig.archive / "index.m3u8").exists()
+
+
+async def test_a_copy_written_but_not_listed_when_its_writer_died_is_listed_once(
+    rig: Rig,
+) -> None:
+    rig.encoder.window = 12  # the origin still lists it when the other replica takes over
+    live, archiver = rig.replica("a")
+    await run_day(rig, [(live, archiver)], until=12)
+    manifest = rig.archive / ".archive" / "index.m3u8.jsonl"
+    lines = manifest.read_text().splitlines()
+    last = json.loads(lines[-1])["file"]
+    manifest.write_text("\n".join(lines[:-1]) + "\n")  # died after the file, before the line
+    (rig.archive / last).write_bytes(b"half")  # (and the file half-written, say)
+    rig.clock.advance(seconds=LEASE.total_seconds())  # a's lease lapses
+    await run_day(rig, [rig.replica("b")], until=22)
+    files = [e.file for es in entries(rig.archive).values() for e in es]
+    assert files.count(last) == 1 and len(files) == len(set(files))
+    assert (rig.archive / last).read_bytes() == dict(rig.encoder.of(day().parts[0]))[last]
 
 
 async def test_a_trim_cuts_the_pre_show(rig: Rig) -> None:

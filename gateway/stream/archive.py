@@ -9,8 +9,9 @@ never read and never written: the recording cannot hold what was never stored.
 Each copy is written whole (a temporary file renamed) and then listed in its
 playlist's manifest (`.archive/<playlist>.jsonl`, one JSON line per segment).
 A replica that takes the lease over (within `LEASE` of the holder's last step)
-copies whatever the origin still lists and the folder lacks; nothing is copied
-twice, since a file already there is never written again.
+reads the manifests and copies whatever the origin still lists and they lack;
+nothing is listed twice. A copy written but not yet listed when its writer died
+is written again, whole, and listed.
 
 When the last streamed part is over (and its last segments had time to be
 listed, `SETTLE`), the holder writes the recording (`vod.build`), audited as
@@ -157,6 +158,7 @@ class Archiver:
         self.describe = describe  # a part's description, for the chapters
         owner = owner or f"replica-{secrets.token_hex(4)}"
         self.lease = Lease(store, LEASE_KEY, clock, owner=owner, length=LEASE)
+        self._kept: set[str] | None = None  # the files listed, read when the lease is taken
 
     async def run(self, interval: float = 1.0) -> None:
         """`step` every `interval` s until cancelled; a failing step is logged, never fatal."""
@@ -174,6 +176,7 @@ class Archiver:
         the day's streaming is over (`SETTLE` after the last streamed part; again if a late
         segment of it was copied since). How many segments were copied."""
         if not await self.lease.hold():
+            self._kept = None  # another replica writes: read the manifests when it is ours
             return 0
         schedule = await self.schedule()
         copied = await self.copy(schedule)
@@ -190,6 +193,10 @@ class Archiver:
         root = self.live.root_text()
         if root is not None and not (self.folder / META / "root.m3u8").exists():
             write_whole(self.folder / META / "root.m3u8", root)
+        if self._kept is None:
+            found = await asyncio.to_thread(entries, self.folder)
+            self._kept = {e.file for listed in found.values() for e in listed}
+        kept = self._kept
         copied = 0
         for playlist, listed, dated in self.live.listed():
             context: list[str] = []  # the KEY and MAP lines in effect
@@ -199,9 +206,10 @@ class Archiver:
                 name = file_for(segment)
                 if name is None or when is None or part is None:
                     continue  # not streamed, or not dated: never read, never kept
-                if (self.folder / name).exists():
+                if name in kept:
                     continue
                 if not await self.lease.hold():  # a step slower than the lease: let go
+                    self._kept = None
                     return copied
                 entry = Entry(
                     name,
@@ -214,6 +222,7 @@ class Archiver:
                     context,
                 )
                 if await self._copy_one(segment, entry, part, listed, playlist):
+                    kept.add(name)
                     copied += 1
         return copied
 
