@@ -34,6 +34,19 @@ def next_change(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> dt
     )
 
 
+SHARED = 1  # s: the longest a filtered playlist is shared by every viewer (nginx's cache)
+
+
+def shared_for(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> int:
+    """How many whole seconds a playlist answered at `now` stays true for every viewer
+    (nginx's `X-Accel-Expires`): `SHARED`, or 0 when the schedule could change what it
+    lists sooner (a part's edge, its grace's end), so no cached answer crosses an edge.
+    nginx counts whole seconds from the second it caches in: the answer lives at most
+    `SHARED` seconds from now."""
+    left = (next_change(schedule, now, grace) - now).total_seconds()
+    return SHARED if left >= SHARED else 0
+
+
 def check_session(
     session: Session | None, registrant: Registrant | None, now: dt.datetime
 ) -> tuple[Session, Registrant]:

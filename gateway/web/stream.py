@@ -22,14 +22,14 @@ from starlette.requests import Request, cookie_parser
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.core.access import Grant
+from gateway.core.access import Grant, shared_for
 from gateway.core.errors import GatewayError, NotFound
 from gateway.core.paths import is_playlist, media_type, safe_path
 from gateway.web import errors
 from gateway.web.middleware import MEDIA_HEADERS
 from gateway.web.services import Services
 
-PLAYLIST_CACHE = "no-cache, no-store"
+PLAYLIST_CACHE = "no-cache, no-store"  # browsers never keep one; nginx: X-Accel-Expires
 SEGMENT_CACHE = "private, max-age=3600"
 DECISION_CACHE = "private, max-age=1"  # nginx keeps a grant for a second (deploy/nginx)
 AREAS = {"/live/": "live", "/recording/": "recording"}
@@ -47,7 +47,7 @@ class StreamGate:
     """The ASGI app behind every stream path; see the module doc."""
 
     def __init__(self) -> None:
-        self._headers: dict[tuple[str, str], Headers] = {}
+        self._headers: dict[tuple[str, str, int | None], Headers] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         svc: Services = scope["app"].state.services
@@ -74,8 +74,10 @@ class StreamGate:
         prefix = "/live/" if scope["path"].startswith("/live/") else "/recording/"
         path = safe_path(scope["path"][len(prefix) :])
         grant = await _grant(svc, scope, AREAS[prefix], now)
-        cache = PLAYLIST_CACHE if is_playlist(path) else SEGMENT_CACHE
-        status, headers = 200, self.headers(media_type(path), cache)
+        playlist = is_playlist(path)
+        shared = _shared(svc, now) if playlist else None
+        cache = PLAYLIST_CACHE if playlist else SEGMENT_CACHE
+        status, headers = 200, self.headers(media_type(path), cache, shared)
         if grant.area == "recording":
             body = await svc.recording.fetch(path)
         elif is_playlist(path):
@@ -114,18 +116,21 @@ class StreamGate:
         svc.attendance.seen(grant.registrant, now)
         return 204, self.headers("", DECISION_CACHE), b""
 
-    def headers(self, content_type: str, cache: str) -> Headers:
-        """The answer's headers but its length, encoded once per (type, cache)."""
-        found = self._headers.get((content_type, cache))
+    def headers(self, content_type: str, cache: str, shared: int | None = None) -> Headers:
+        """The answer's headers but its length, encoded once per (type, cache, shared):
+        `shared`, for a playlist, the seconds nginx may give it to every viewer."""
+        found = self._headers.get((content_type, cache, shared))
         if found is None:
             charset = "; charset=utf-8" if content_type.startswith("text/") else ""  # as Starlette
             typed = [(b"content-type", (content_type + charset).encode())] if content_type else []
-            found = [
+            accel = [(b"x-accel-expires", str(shared).encode())] if shared is not None else []
+            found = [  # X-Accel-Expires first: nginx then lets it override Cache-Control
                 *typed,
+                *accel,
                 (b"cache-control", cache.encode()),
                 *((k.lower().encode(), v.encode()) for k, v in MEDIA_HEADERS),
             ]
-            self._headers[(content_type, cache)] = found
+            self._headers[(content_type, cache, shared)] = found
         return found
 
 
@@ -135,6 +140,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _shared(svc: Services, now: dt.datetime) -> int:
+    """How long nginx may share this playlist answer (`access.shared_for`); 0 unless the
+    schedule in force is in memory (it is, but for the first second of a replica)."""
+    controls = svc.gatekeeper.controls.cached(now)
+    if controls is None:
+        return 0
+    return shared_for(controls.schedule, now, svc.settings.end_grace)
 
 
 async def _grant(svc: Services, scope: Scope, area: str, now: dt.datetime) -> Grant:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.core.access import AREAS, Grant, check_session, decide, next_change
+from gateway.core.access import AREAS, Grant, check_session, decide, next_change, shared_for
 from gateway.core.errors import AccessRefused, NoSession, RecordingExpired, Revoked
 from gateway.core.records import Registrant, Session
 from gateway.core.schedule import LiveWindow, Part, Schedule
@@ -200,3 +200,18 @@ def test_next_change_is_the_first_boundary_after_now(now: str, change: str) -> N
 
 def test_after_the_last_boundary_nothing_changes_again() -> None:
     assert next_change(SEMINAR, at("2022-01-01T00:00"), GRACE).year == dt.MAXYEAR
+
+
+@pytest.mark.parametrize(
+    ("at", "seconds"),
+    [
+        ("2021-11-18T11:00:00", 1),  # inside Part I: shared for a second
+        ("2021-11-18T12:44:58.999", 1),  # a second before its end: still whole
+        ("2021-11-18T12:44:59.5", 0),  # half a second before its end: never across it
+        ("2021-11-18T12:45:59.5", 0),  # and before the end of its grace
+        ("2021-11-18T13:00:00", 1),
+    ],
+)
+def test_a_playlist_is_shared_for_a_second_never_across_an_edge(at: str, seconds: int) -> None:
+    moment = dt.datetime.fromisoformat(at + "+02:00")
+    assert shared_for(SEMINAR, moment, dt.timedelta(minutes=1)) == seconds

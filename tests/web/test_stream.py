@@ -490,3 +490,19 @@ def test_auth_decides_for_nginx_by_the_original_uri(gateway: Gateway) -> None:
     assert auth("/live/seg0.ts", gateway.client).status_code == 401  # no session
     assert auth("/admin/").status_code == 404
     assert auth("/live/..%2Fsecret").status_code in (400, 404)
+
+
+def test_nginx_may_share_a_playlist_for_a_second_but_never_across_a_part_edge(
+    gateway: Gateway,
+) -> None:
+    """`X-Accel-Expires`: how long the filtered playlist stays true for every viewer; the
+    browser is told never to keep it (deploy/nginx caches it by URI, issue 19)."""
+    encoder(gateway.tmp, "2021-11-18T10:29:40", 5)
+    viewer = gateway.login()
+    answer = viewer.get("/live/index.m3u8")
+    assert answer.headers["x-accel-expires"] == "1"
+    assert answer.headers["cache-control"] == "no-cache, no-store"
+    gateway.clock.now = helsinki("2021-11-18T12:44:59.600000")  # Part I ends in 0.4 s
+    assert viewer.get("/live/index.m3u8").headers["x-accel-expires"] == "0"
+    segment = viewer.get(f"/live/{listed(answer.text)[0]}")
+    assert "x-accel-expires" not in segment.headers  # segments: nginx's own rules

@@ -1,0 +1,109 @@
+"""Playlists at nginx speed (issue 19): through Debian's nginx with deploy/nginx/, every
+viewer's playlist request is decided per viewer, the filtered text is shared by URI for
+at most a second (one request a second reaches the gateway, however many ask), a
+revoked viewer is refused within 2 s through the cache, and no cached answer lists a
+Part II segment after Part I ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway import teststream
+from gateway.core.playlists import MediaPlaylist, parse
+from tests.deploy.conftest import Deployment
+from tests.deploy.test_nginx import _auth_field, _event, _now
+from tests.e2e.conftest import run_cli
+from tests.support.hls import write_live
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.timeout(120)]
+SECOND = dt.timedelta(seconds=1)
+
+
+def test_one_playlist_request_a_second_reaches_the_gateway_and_revocation_bites_in_2_s(
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
+) -> None:
+    now = _now()
+    parts = [("Part I", -5 * 60 * SECOND, 600 * SECOND, True)]
+    config = _event(tmp_path, now, store_url, parts)
+    write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
+    deployment = start_deployment(config, replicas=2)
+    maija, pekka = deployment.viewer("maija@example.org"), deployment.viewer("pekka@example.org")
+    texts: set[str] = set()
+    caches: Counter[str] = Counter()
+    started = time.monotonic()
+    while time.monotonic() - started < 3:
+        for viewer in (maija, pekka):
+            answer = viewer.get("/live/index.m3u8")
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["cache-control"] == "no-cache, no-store"  # browsers: never
+            texts.add(answer.text)
+            caches[answer.headers.get("x-cache", "")] += 1
+    assert len(texts) == 1  # the same text for both
+    asked = caches["MISS"] + caches["EXPIRED"]
+    assert caches["HIT"] > 10 * asked and asked <= 5, caches  # ~one a second, for both
+    lines = [line for line in deployment.nginx.access_log() if "/live/index.m3u8" in line]
+    assert {_auth_field(line, "auth") for line in lines} == {"204"}  # each request decided
+
+    run_cli(config, "links", "revoke", "maija@example.org")
+    revoked = time.monotonic()
+    last_served = 0.0
+    while time.monotonic() - revoked < 3:  # (replicas hear it at their own pace: ≤ 2 s)
+        if maija.get("/live/index.m3u8").status_code == 200:
+            last_served = time.monotonic() - revoked
+        time.sleep(0.02)
+    assert last_served < 2, f"a revoked viewer got the playlist {last_served:.2f} s after"
+    for _ in range(5):
+        refused = maija.get("/live/index.m3u8")
+        assert refused.status_code == 403 and refused.json()["error"] == "revoked"
+    assert pekka.get("/live/index.m3u8").status_code == 200  # the others go on
+
+
+@pytest.fixture
+def encoder(tmp_path: Path) -> Iterator[None]:
+    stop = threading.Event()
+    live = teststream.LiveEncoder(
+        tmp_path / "live", segment_seconds=1.0, width=160, height=90, fps=5
+    )
+    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+
+
+def test_no_cached_answer_lists_part_two_after_part_one_ends(
+    tmp_path: Path, store_url: str, encoder: None, start_deployment: Callable[..., Deployment]
+) -> None:
+    now = _now().replace(microsecond=0)
+    end = now + 12 * SECOND
+    parts = [
+        ("Part I", -60 * SECOND, end - now, True),
+        ("Part II", end - now, 600 * SECOND, False),
+    ]
+    config = _event(tmp_path, now, store_url, parts)
+    deployment = start_deployment(config, replicas=2)
+    viewer = deployment.viewer("viewer@example.org")
+    seen_after = 0
+    while _now() < end + 6 * SECOND:
+        answer = viewer.get("/live/index.m3u8")
+        asked = _now()
+        if answer.status_code != 200:
+            continue
+        playlist = parse(answer.text, "index.m3u8")
+        assert isinstance(playlist, MediaPlaylist)
+        if asked > end:
+            seen_after += 1
+            for segment in playlist.segments:  # Part I's only, whole (0.5 s tolerance)
+                assert segment.date is not None
+                last = segment.date + dt.timedelta(seconds=segment.duration)
+                assert last <= end + dt.timedelta(seconds=0.5), (segment.uri, segment.date)
+            assert playlist.ended  # the grace: closed with ENDLIST
+        time.sleep(0.05)
+    assert seen_after > 20
