@@ -53,7 +53,7 @@ class _Kept(NamedTuple):
     grant: Grant
     since: dt.datetime  # decided at
     until: dt.datetime  # good until (excluded)
-    local: int  # the store's local access changes then
+    access: tuple[int, int]  # the store's local access changes and the cache's generation
     controls: Controls  # the ops controls it was decided under
 
 
@@ -257,7 +257,7 @@ class Gatekeeper:
         if (
             kept is not None
             and kept.since <= now < kept.until
-            and kept.local == self.store.local_access_changes()
+            and kept.access == self._access()
             and kept.controls is self.controls.cached(now)
         ):
             self.metrics.decisions.add(area, "granted", "")
@@ -304,8 +304,9 @@ class Gatekeeper:
         """Keep `grant` for `GRANT_KEPT` at most, and not past anything that could change it:
         the session's or the cookie's end, the next start, end or end of grace of a part,
         the recording's opening or close (exact, by the clock), a change of access made in
-        this process or a new reading of the ops controls (at once). A change made on
-        another replica reaches this one's polls within 1 s, so its decisions within 1.25 s."""
+        this process or noticed by the session cache's poll, or a new reading of the ops
+        controls (at once). A change made on another replica reaches this one's polls, and
+        so its decisions, within a quarter second (and a round trip)."""
         if now - self._kept_since > KEPT_SWEEP or now < self._kept_since:
             self._kept.clear()  # all of them, each second: memory follows the viewers
             self._kept_since = now
@@ -316,9 +317,12 @@ class Gatekeeper:
         if signed is not None:
             ends.append(signed[1] + self.session_lifetime)
         until = min(ends)
-        self._kept[(cookie, grant.area)] = _Kept(
-            grant, now, until, self.store.local_access_changes(), controls
-        )
+        self._kept[(cookie, grant.area)] = _Kept(grant, now, until, self._access(), controls)
+
+    def _access(self) -> tuple[int, int]:
+        """What a kept grant is void after: a change of access made in this process, or
+        one made elsewhere that this replica's poll noticed."""
+        return self.store.local_access_changes(), self.sessions.generation
 
     async def _load(self, session_id: str, now: dt.datetime | None = None) -> Lookup:
         try:

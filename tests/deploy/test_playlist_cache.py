@@ -49,7 +49,7 @@ def test_one_playlist_request_a_second_reaches_the_gateway_and_revocation_bites_
     asked = caches["MISS"] + caches["EXPIRED"]
     assert caches["HIT"] > 10 * asked and asked <= 5, caches  # ~one a second, for both
     lines = [line for line in deployment.nginx.access_log() if "/live/index.m3u8" in line]
-    assert {_auth_field(line, "auth") for line in lines} == {"204"}  # each request decided
+    assert {_auth_field(line, "auth") for line in lines} == {"204"}  # each one decided
 
     run_cli(config, "links", "revoke", "maija@example.org")
     revoked = time.monotonic()
