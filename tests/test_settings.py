@@ -159,3 +159,23 @@ def test_an_origin_that_is_not_a_table_is_said_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings(path, {})
     assert len([p for p in error.value.problems if p.startswith("origin")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster/0", True),
+        ("redis+sentinel://:secret@s1:26379/mymaster", True),
+        ("redis+sentinel://s1/mymaster/0", False),  # no port
+        ("redis+sentinel://s1:26379/", False),  # no service
+        ("redis+sentinel://s1:26379/mymaster/zero", False),
+    ],
+)
+def test_a_sentinel_store_url(tmp_path: Path, url: str, ok: bool) -> None:
+    path = tmp_path / "event.toml"
+    path.write_text(seminar_toml(tmp_path, store_url=url))
+    if ok:
+        assert load_settings(path, {}).store_url == url
+    else:
+        with pytest.raises(ConfigError, match="redis\\+sentinel://host:26379"):
+            load_settings(path, {})

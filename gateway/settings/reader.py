@@ -329,13 +329,26 @@ class _Reader(Values):
             return None
         if scheme in ("redis", "rediss", "unix"):
             return value
+        if scheme == "redis+sentinel":  # sentinels host:port,host:port; /primary's service[/db]
+            hosts = parts.netloc.rpartition("@")[2].split(",")
+            path = [p for p in parts.path.split("/") if p]
+            if not all(re.fullmatch(r"\[?[^\s/]+\]?:\d{1,5}", h.strip()) for h in hosts) or not (
+                1 <= len(path) <= 2 and (len(path) == 1 or path[1].isdigit())
+            ):
+                self.problem(
+                    "store.url",
+                    f"{value!r}: write redis+sentinel://host:26379,host2:26379/mymaster/0",
+                )
+                return None
+            return value
         if scheme == "sqlite" and value.startswith("sqlite:///"):
             rest = value[len("sqlite:///") :]
             db = Path(rest) if rest.startswith("/") else self.base / rest
             return "sqlite:///" + str(db)
         self.problem(
             "store.url",
-            f"{value!r}: use sqlite:///relative.db, sqlite:////abs.db or redis://host:6379/0",
+            f"{value!r}: use sqlite:///relative.db, sqlite:////abs.db, redis://host:6379/0 "
+            "or redis+sentinel://host:26379,host2:26379/mymaster/0",
         )
         return None
 

@@ -266,7 +266,8 @@ class Store(
 
 
 def open_store(url: str) -> Store:
-    """The store for a `store.url` (`sqlite:///path` or `redis://...`). Connects lazily.
+    """The store for a `store.url` (`sqlite:///path`, `redis://...` or
+    `redis+sentinel://host:26379,host2:26379/SERVICE/DB`). Connects lazily.
 
     A Redis URL may carry `?prefix=name:` to keep several gateways (or test
     runs) apart on one server; the default prefix is `gw:`.

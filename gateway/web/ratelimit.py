@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisSentinelStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
@@ -45,18 +45,33 @@ class RateLimits:
         self.local = MovingWindowRateLimiter(MemoryStorage())
         self.shared: MovingWindowRateLimiter | None = None
         self._storage: Storage | None = None
-        if store_url.startswith(("redis://", "rediss://")):
+        if store_url.startswith(("redis://", "rediss://", "redis+sentinel://")):
             parts = urlsplit(store_url)
             prefix = parse_qs(parts.query).get("prefix", ["gw:"])[0]
-            uri = "async+" + urlunsplit(parts._replace(query=""))
-            self._storage = RedisStorage(
-                uri,
-                implementation="redispy",
-                key_prefix=prefix + "limits",
-                wrap_exceptions=True,
-                socket_timeout=1.0,
-                socket_connect_timeout=1.0,
-            )
+            if parts.scheme == "redis+sentinel":  # limits names the service, not the database
+                service, *db = [p for p in parts.path.split("/") if p]
+                uri = "async+" + urlunsplit(parts._replace(path="/" + service, query=""))
+                self._storage = RedisSentinelStorage(
+                    uri,
+                    implementation="redispy",
+                    key_prefix=prefix + "limits",
+                    wrap_exceptions=True,
+                    use_replicas=False,  # counts are read where they are written
+                    sentinel_kwargs={"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+                    socket_timeout=1.0,
+                    socket_connect_timeout=1.0,
+                    db=int(db[0]) if db else 0,
+                )
+            else:
+                uri = "async+" + urlunsplit(parts._replace(query=""))
+                self._storage = RedisStorage(
+                    uri,
+                    implementation="redispy",
+                    key_prefix=prefix + "limits",
+                    wrap_exceptions=True,
+                    socket_timeout=1.0,
+                    socket_connect_timeout=1.0,
+                )
             self.shared = MovingWindowRateLimiter(self._storage)
 
     async def hit(self, *checks: tuple[str, str]) -> None:

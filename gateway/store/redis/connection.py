@@ -22,10 +22,13 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio
 import redis.exceptions as rex
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from gateway.core.errors import StoreUnavailable
@@ -41,6 +44,25 @@ _UNREACHABLE = (
     rex.OutOfMemoryError,
     OSError,
 )
+
+
+def sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str | None] | None:
+    """`redis+sentinel://[:password@]host:26379,host2:26379/SERVICE[/DB]` as (sentinels,
+    service, db, password), or None for another URL. ValueError when it is malformed."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis+sentinel":
+        return None
+    password = unquote(parts.password) if parts.password else None
+    hosts = []
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{item!r}: name each sentinel as host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("name the primary's service and optionally a database: /mymaster/0")
+    return hosts, path[0], int(path[1]) if len(path) == 2 else 0, password
 
 
 def micros(moment: dt.datetime) -> int:
@@ -59,18 +81,27 @@ class RedisBase:
     def __init__(self, url: str, *, prefix: str = "gw:", timeout: float = 1.0) -> None:
         self.prefix = prefix
         self._timeout = timeout
-        self._redis = redis.asyncio.Redis.from_url(
-            url,
-            decode_responses=True,
+        options: dict[str, Any] = {
+            "decode_responses": True,
             # No socket_timeout (redis-py 8 defaults to 5 s): with one, redis-py writes
             # under asyncio.wait_for, which on Python 3.11 drops a cancellation that lands
             # as the write completes (a cancelled poll loop polled on forever: issue 13).
             # `_reachable` puts one deadline on each whole call instead; a call cut short
             # closes its connection.
-            socket_timeout=None,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
-        )
+            "socket_timeout": None,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
+        }
+        found = sentinel_url(url)
+        if found is None:
+            self._redis = redis.asyncio.Redis.from_url(url, **options)
+        else:  # the primary the sentinels name now, asked again after a failover
+            hosts, service, db, password = found
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                hosts,
+                sentinel_kwargs={"socket_connect_timeout": timeout, "socket_timeout": timeout},
+            )
+            self._redis = sentinel.master_for(service, db=db, password=password, **options)
         self._scripts = {name: self._redis.register_script(lua) for name, lua in SCRIPTS.items()}
         self._access_changes = 0  # made through this object (local_access_changes)
 
