@@ -6,8 +6,9 @@ A publish with a configured key (`GATEWAY_INGEST_KEYS`) from an allowed network
 (`ingest.allowed_from`) is answered `200`; anything else `403`, and nginx-rtmp
 drops the connection. (The shipped ingest config then pushes the stream on to an
 application that writes HLS as `index.m3u8`: the key, the stream's name, never
-names a file or reaches a viewer.) Each answer is audited (`ingest.started`, `ingest.refused`,
-`ingest.stopped`; the address as a keyed hash, the key by its last four characters),
+names a file or reaches a viewer.) Each answer is audited (`ingest.started`,
+`ingest.refused`, `ingest.stopped`; the address as a keyed hash, the key by its last
+four characters),
 and the connected encoder is kept in the store for the dashboard. Refusals count
 against the address: 30 a minute, then `429` for a minute (a key cannot be guessed).
 """
@@ -39,10 +40,15 @@ def _refused(why: str) -> Response:
 
 
 async def _fields(request: Request) -> dict[str, str]:
-    """nginx-rtmp's form (x-www-form-urlencoded), first value per field, bounded."""
-    body = await request.body()
-    if len(body) > MAX_BODY:
+    """nginx-rtmp's form (x-www-form-urlencoded), first value per field; past MAX_BODY
+    (declared or sent) nothing, so the answer is a refusal."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
         return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return {}
     found = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[0] for k, v in found.items() if v}
 

@@ -71,3 +71,10 @@ def test_guessing_keys_is_stopped_after_thirty_a_minute(
     assert again.status_code == 429 and again.json()["error"] == "rate_limited"
     other = form(KEY, addr="192.0.2.99")
     assert gateway.client.post("/ingest/publish", data=other).status_code == 200
+
+
+def test_a_form_past_8_kib_is_refused_unread(make_gateway: Callable[..., Gateway]) -> None:
+    gateway = make_gateway(env=ENV)
+    padded = {**form(KEY), "pad": "x" * 9000}
+    answer = gateway.client.post("/ingest/publish", data=padded)
+    assert answer.status_code == 403 and answer.json()["error"] == "wrong_key"

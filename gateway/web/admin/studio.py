@@ -28,7 +28,8 @@ from gateway.web.services import Services, services
 
 
 async def encoder_words(svc: Services, now: dt.datetime) -> str:
-    """ "Encoder connected since 09:52 (key …a1f2), last segment 2 s ago." or why not."""
+    """The encoder's line: "Encoder connected since 09:52 (key …a1f2), last segment 2 s
+    ago.", or that none is ("" where no ingest is configured)."""
     if not svc.settings.secrets.ingest_keys:
         return ""  # no ingest here: the origin is filled some other way
     raw = await svc.store.get_value(CONNECTED)
@@ -43,7 +44,8 @@ async def encoder_words(svc: Services, now: dt.datetime) -> str:
 
 
 async def archive_words(svc: Services) -> str:
-    """ "Archived: 1,204 segments, 812.3 MB; none missed." (empty without the archive)."""
+    """The archive's line: "Archived: 1,204 segments, 812.3 MB; none missed." ("" when the
+    gateway does not make the recording)."""
     if svc.archiver is None:
         return ""
     found = await asyncio.to_thread(archive.status, svc.archiver.folder)
@@ -60,7 +62,7 @@ async def preview(request: Request) -> Response:
     svc = services(request)
     await svc.audit.record("preview.opened", actor=who.identity)
     now = svc.clock()
-    response = page(
+    return page(
         request,
         who,
         "admin/preview.html",
@@ -69,7 +71,6 @@ async def preview(request: Request) -> Response:
         now=in_zone(now, svc.settings.schedule.timezone, seconds=True),
         encoder=await encoder_words(svc, now),
     )
-    return response
 
 
 async def preview_file(request: Request) -> Response:
