@@ -285,3 +285,24 @@ def test_nothing_secret_is_committed_under_deploy() -> None:
             if key in SECRETS:
                 assert str(value).startswith("${" + key), (key, value)
     assert not list(DEPLOY.rglob("*.pem")) and not list(DEPLOY.rglob("*.key"))
+
+
+def test_the_sentinel_override_adds_a_replica_three_sentinels_and_points_the_gateways_at_them(
+    tmp_path: Path,
+) -> None:
+    (override,) = _documents(DEPLOY / "compose.sentinel.yaml")
+    services = override["services"]
+    assert {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"} <= set(services)
+    command = services["redis-replica"]["command"]
+    assert command[command.index("--replicaof") + 1 : command.index("--replicaof") + 3] == [
+        "redis",
+        "6379",
+    ]
+    script = services["sentinel-1"]["entrypoint"][-1]
+    assert "sentinel monitor mymaster redis 6379 2" in script  # a quorum of 2 of the 3
+    urls = {services[g]["environment"]["GATEWAY_STORE_URL"] for g in ("gateway-1", "gateway-2")}
+    (url,) = urls
+    assert url.startswith("redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/")
+    text = (DEPLOY / "event.toml").read_text()
+    settings = _settings(text, tmp_path, {"GATEWAY_STORE_URL": url})
+    assert settings.store_url == url  # the config accepts it as the replicas will read it
