@@ -115,7 +115,8 @@ def test_the_archive_is_on_when_no_recording_origin_is_given(tmp_path: Path) -> 
     )
     settings = load_settings(both, {})
     assert settings.archive.enabled and settings.archive.folder == tmp_path / "a"
-    assert settings.origin.recording == f"file://{tmp_path / 'recording'}"
+    # archive = true: the recording is the one made here, whatever origin.recording says
+    assert settings.origin.recording == f"file://{tmp_path / 'a'}"
 
 
 def test_ingest_keys_and_networks(tmp_path: Path) -> None:

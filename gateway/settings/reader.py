@@ -276,9 +276,9 @@ class _Reader(Values):
     def origin(self, archive: ArchiveSettings) -> OriginSettings | None:
         table = self.table("origin")
         live = self.origin_url(table, "live", "hls/live")
-        # Without a recording origin, the recording is the one the gateway archives.
-        made = "file://" + str(archive.folder) if archive.enabled else "hls/recording"
-        recording = self.origin_url(table, "recording", made)
+        recording = self.origin_url(table, "recording", "hls/recording")
+        if archive.enabled:  # the gateway makes the recording: /recording/ serves the archive
+            recording = "file://" + str(archive.folder)
         grace = self.get(table, "end_grace_seconds", int, 60, name="origin")
         if not 0 <= grace <= 86_400:
             self.problem("origin.end_grace_seconds", f"must be from 0 to 86400, got {grace}")

@@ -8,6 +8,8 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from gateway.core.clock import FrozenClock
 from gateway.core.playlists import MediaPlaylist, parse
 from gateway.settings import load_settings
@@ -22,9 +24,12 @@ def at(seconds: float) -> str:
     return (T0 + dt.timedelta(seconds=seconds)).isoformat()
 
 
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["made-here", "archive-true-wins"])
 def test_after_part_three_the_recording_is_the_streamed_parts_archived(
-    tmp_path: Path, make_gateway: Callable[..., Gateway]
+    tmp_path: Path, make_gateway: Callable[..., Gateway], elsewhere: bool
 ) -> None:
+    """Without `origin.recording`, or with `recording.archive = true` beside one (the
+    recording is then the one made here)."""
     (tmp_path / "live").mkdir()
     config = tmp_path / "event.toml"
     config.write_text(
@@ -35,7 +40,8 @@ def test_after_part_three_the_recording_is_the_streamed_parts_archived(
             ],
             recording_until=at(86400),
             live=f"file://{tmp_path / 'live'}",
-            recording=None,
+            recording=f"file://{tmp_path / 'elsewhere'}" if elsewhere else None,
+            tables={"recording": {"archive": True}} if elsewhere else None,
             end_grace_seconds=0,
             store_url=f"sqlite:///{tmp_path / 'gateway.db'}".replace(
                 "sqlite:///", "sqlite:////", 1
