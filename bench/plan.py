@@ -140,6 +140,7 @@ def describe(plan: Plan, tools: Tools) -> str:
         "segment, filtered playlist, real session cookie",
         "d1/d2  the same app, access decision memoised (session/revocation state stubbed out)",
         "e      GET /auth with X-Original-URI (a segment) and the cookie",
+        "e0     the same on asyncio's event loop instead of uvloop (as before issue 19)",
         "g1/g2  nginx + auth_request to the gateway + 1 s decision cache; playlists via gateway",
         f"       (about {wrk_time:.0f} s of wrk; servers on core {SERVER_CORE}, wrk on core "
         f"{LOAD_CORE})",

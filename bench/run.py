@@ -24,7 +24,7 @@ from bench.targets import judge
 from bench.viewer_rows import scenario_fanin, scenario_soak, scenario_viewers
 from bench.wrk_rows import scenario_wrk
 
-ORDER = ["a1", "a2", "a3", "b", "c1", "c2", "d1", "d2", "e", "f", "g1", "g2", "h", "i"]
+ORDER = ["a1", "a2", "a3", "b", "c1", "c2", "d1", "d2", "e", "e0", "f", "g1", "g2", "h", "i"]
 
 
 def run(plan: Plan, tools: Tools) -> int:

@@ -1,9 +1,11 @@
 """Serve a benchmark app exactly as `gateway serve` serves the gateway.
 
-`python -m bench.serve --app constant|stubbed --config F --port P` loads the config
+`python -m bench.serve --app constant|stubbed --config F --port P [--loop asyncio]` loads
+the config
 like `gateway serve`, swaps `gateway.web.server.create_app` for the chosen app's
 builder and calls `gateway.web.server.serve`: whatever uvicorn settings that function
-uses (loop, HTTP parser, access log, proxy headers), the yardsticks get the same.
+uses (loop, HTTP parser, access log, proxy headers), the yardsticks get the same
+(`--loop asyncio` only swaps uvloop for asyncio's loop, for row e0).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--loop", choices=["auto", "asyncio"], default="auto", help="asyncio: as before uvloop"
+    )
     args = parser.parse_args(argv)
     os.environ["BENCH_GATEWAY_CONFIG"] = args.config
 
@@ -46,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         return app
 
     gateway.web.server.__dict__["create_app"] = create_app
+    if args.loop == "asyncio":  # the row measured against: the same serve(), asyncio's loop
+        import uvicorn
+
+        run = uvicorn.run
+
+        def on_asyncio(*a: Any, **k: Any) -> None:
+            run(*a, **{**k, "loop": "asyncio"})
+
+        uvicorn.__dict__["run"] = on_asyncio
     settings = load_settings(args.config)
     accepted = inspect.signature(gateway.web.server.serve).parameters
     given: dict[str, Any] = {"host": args.host, "port": args.port}

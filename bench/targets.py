@@ -140,6 +140,15 @@ def judge(ctx: Context) -> list[Verdict]:
         ),
         _compared(ctx, "playlists: gateway >= 0.5 x bare Starlette (req/s)", "c2", "b", "rps", 0.5),
         _compared(ctx, "/auth decisions >= 0.7 x bare Starlette (req/s)", "e", "b", "rps", 0.7),
+        _compared(
+            ctx,
+            "/auth CPU per decision: uvloop <= 0.8 x asyncio's loop (µs)",
+            "e",
+            "e0",
+            "server_cpu_us",
+            0.8,
+            at_most=True,
+        ),
         _compared(ctx, "segments: with state >= 0.9 x stubbed (req/s)", "c1", "d1", "rps", 0.9),
         _compared(ctx, "playlists: with state >= 0.9 x stubbed (req/s)", "c2", "d2", "rps", 0.9),
         _compared(

@@ -231,6 +231,10 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
     # on this machine (cause not found), so a different launcher would flatter the ratios
     port = procs.free_port()
     gateway = ctx.start("gateway-file", _pin(bench_serve_argv("gateway", config, port)), port)
+    # e0. the same gateway on asyncio's loop: /auth as it was before uvloop (issue 19)
+    port = procs.free_port()
+    argv = [*bench_serve_argv("gateway", config, port), "--loop", "asyncio"]
+    on_asyncio = ctx.start("gateway-asyncio", _pin(argv), port)
     # d. the same app with session/revocation state stubbed out
     port = procs.free_port()
     stubbed = ctx.start("gateway-stubbed", _pin(bench_serve_argv("stubbed", config, port)), port)
@@ -258,6 +262,14 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
         Target("d2", "stubbed state: playlist", stubbed, at(stubbed, pl), cookie_h, small),
         Target("e", "gateway: /auth decision", gateway, at(gateway, "/auth"), auth_h, small),
         Target(
+            "e0",
+            "gateway on asyncio: /auth decision",
+            on_asyncio,
+            at(on_asyncio, "/auth"),
+            auth_h,
+            small,
+        ),
+        Target(
             "g1", "nginx+/auth+cache: 1 MB segment", auth, at(auth, seg), cookie_h, big, gateway
         ),
         Target(
@@ -281,12 +293,12 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
             missing = auth_skip if t.key.startswith("g") else "nginx is not installed"
             ctx.rows[t.key] = Row(t.key, t.label, skipped=missing or "server not started")
             continue
-        expect = 204 if t.key == "e" else 200
+        expect = 204 if t.key in ("e", "e0") else 200
         problem = check(t.url, t.headers, expect)
         if problem:
             ctx.rows[t.key] = Row(t.key, t.label, skipped=problem)
     wrk_rounds(ctx, targets)
     check_stub(ctx, stubbed)
-    for server in (plain, constant, gateway, stubbed, auth):
+    for server in (plain, constant, gateway, on_asyncio, stubbed, auth):
         if server is not None:
             ctx.stop(server)
