@@ -24,6 +24,7 @@ from gateway.web.openapi_parts import (
     _SESSION,
     VERSION,
     _error,
+    _form,
     _health,
     _page,
     _store_down,
@@ -58,14 +59,7 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                     "repeat re-sends the current link; a revoked registrant is sent nothing)."
                 ),
                 "operationId": "register",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {"$ref": "#/components/schemas/Registration"}
-                        }
-                    },
-                },
+                "requestBody": _form("Registration"),
                 "responses": {
                     "200": _page("Accepted: the link is on its way"),
                     "400": _page("A field is missing or invalid; the form again, explained"),
@@ -91,14 +85,7 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                     "sent its current link (never a new one); any other gets nothing."
                 ),
                 "operationId": "linkAgain",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {"$ref": "#/components/schemas/LinkAgain"}
-                        }
-                    },
-                },
+                "requestBody": _form("LinkAgain"),
                 "responses": {
                     "200": _page("Accepted: if the address is registered, its link is on its way"),
                     "400": _page("Not an email address; the form again, explained"),
@@ -118,14 +105,7 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
                     "else is 403 and nginx-rtmp drops the connection. Audited either way."
                 ),
                 "operationId": "ingestPublish",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {"$ref": "#/components/schemas/IngestCallback"}
-                        }
-                    },
-                },
+                "requestBody": _form("IngestCallback"),
                 "responses": {
                     "200": {
                         "description": "Accepted (audited as ingest.started)",
@@ -143,14 +123,7 @@ def document(public_url: str | None = None, *, secure: bool = True) -> dict[str,
             "post": {
                 "summary": "nginx-rtmp's on_publish_done: the encoder left",
                 "operationId": "ingestDone",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {"$ref": "#/components/schemas/IngestCallback"}
-                        }
-                    },
-                },
+                "requestBody": _form("IngestCallback"),
                 "responses": {
                     "200": {"description": "Noted (audited as ingest.stopped)"},
                     "403": _error("Not a configured stream key"),

@@ -29,6 +29,18 @@ _SESSION: list[dict[str, list[str]]] = [
 ]  # the session cookie, or none (then 401)
 
 
+def _form(schema: str) -> dict[str, Any]:
+    """A required x-www-form-urlencoded request body of `#/components/schemas/<schema>`."""
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"$ref": f"#/components/schemas/{schema}"}
+            }
+        },
+    }
+
+
 def _page(description: str) -> dict[str, Any]:
     return {"description": description, "content": _HTML}
 
