@@ -61,6 +61,7 @@ def test_a_revoked_address_gets_the_same_answer_and_nothing(gateway: Gateway) ->
 def test_a_bad_address_or_a_foreign_form_is_refused_in_words(gateway: Gateway) -> None:
     status, text = _ask(gateway.browser(), "not an address")
     assert status == 400 and 'role="alert"' in text and 'aria-invalid="true"' in text
+    assert '<ul><li><a href="#email">' in text  # the mistake links to its field
     assert gateway.browser().post("/link", data={"email": "a@example.org"}).status_code == 403
 
 
