@@ -7,7 +7,6 @@ Part II segment after Part I ends."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -15,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway import teststream
 from gateway.core.playlists import MediaPlaylist, parse
 from tests.deploy.conftest import Deployment
 from tests.deploy.test_nginx import _auth_field, _event, _now
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import encoding, run_cli
 from tests.support.hls import write_live
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.timeout(120)]
@@ -67,15 +65,8 @@ def test_one_playlist_request_a_second_reaches_the_gateway_and_revocation_bites_
 
 @pytest.fixture
 def encoder(tmp_path: Path) -> Iterator[None]:
-    stop = threading.Event()
-    live = teststream.LiveEncoder(
-        tmp_path / "live", segment_seconds=1.0, width=160, height=90, fps=5
-    )
-    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=10)
+    with encoding(tmp_path / "live", width=160, height=90, fps=5):
+        yield
 
 
 def test_no_cached_answer_lists_part_two_after_part_one_ends(

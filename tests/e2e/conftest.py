@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
+from gateway import teststream
 from tests.conftest import SECRET, free_port
 from tests.support import config
 
@@ -159,6 +163,44 @@ def need_chromium() -> None:
         if os.environ.get("CI"):
             pytest.fail("CI must install Debian's chromium (apt-get install chromium)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium, one for the whole module (its pages and contexts are the tests')."""
+    need_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def until(page: Page, expression: str, seconds: float) -> None:
+    """Wait until `expression` is true on `page`, else fail naming the page's state line.
+
+    page.wait_for_function would evaluate a string, which the page's CSP forbids (as it
+    should); evaluate() goes through the DevTools protocol instead."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            state = page.evaluate("document.getElementById('state')?.textContent")
+            raise AssertionError(f"not within {seconds} s: {expression} (state: {state})")
+        page.wait_for_timeout(200)
+
+
+@contextlib.contextmanager
+def encoding(folder: Path, **options: Any) -> Iterator[teststream.LiveEncoder]:
+    """A local test stream written into `folder` on the real clock (1 s segments unless
+    `options` say otherwise), from a thread, until the block ends."""
+    encoder = teststream.LiveEncoder(folder, **{"segment_seconds": 1.0, **options})
+    stop = threading.Event()
+    thread = threading.Thread(target=encoder.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield encoder
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 @pytest.fixture

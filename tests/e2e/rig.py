@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
-import time
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +21,16 @@ from playwright.sync_api import Page
 from gateway import teststream
 from gateway.web.admin import oidc
 from tests.conftest import OwnRedis, free_port
-from tests.e2e.conftest import Server, launch, local, need_chromium, run_cli, stop
+from tests.e2e.conftest import (
+    Server,
+    encoding,
+    launch,
+    local,
+    need_chromium,
+    run_cli,
+    stop,
+    until,
+)
 from tests.support.config import event_toml, part
 from tests.web.test_admin_auth import SECRET_ENV, user
 
@@ -157,47 +164,35 @@ def start_rig(folder: Path, idp: str, states: Collection[str] = STATES) -> Itera
         redis.start()
         closed = configs["closed"][0]
         closed.write_text(closed.read_text().replace("{port}", str(redis.port)))
-    stop_live = threading.Event()
-    encoder = teststream.LiveEncoder(
-        folder / "live" / "live", segment_seconds=1.0, width=320, height=180, fps=10
-    )
-    thread = threading.Thread(target=encoder.run, args=(stop_live,), daemon=True)
-    thread.start()
     servers: dict[str, Server] = {}
     try:
-        with ThreadPoolExecutor(len(configs)) as pool:
-            started = {
-                name: pool.submit(launch, config, config.parent / "serve.log", **options)
-                for name, (config, options) in configs.items()
-            }
-            for name, future in started.items():
-                servers[name] = future.result()
-        rig = Rig(servers, redis=redis)
-        for name, server in servers.items():
-            out = run_cli(
-                server.config, "registrants", "add", "--email", "a11y@example.org", "--name", "A"
-            )
-            rig.links[name] = urlsplit(out.stdout.strip().splitlines()[-1]).path
-        user(idp, OPS)
-        yield rig
+        with encoding(folder / "live" / "live", width=320, height=180, fps=10):
+            with ThreadPoolExecutor(len(configs)) as pool:
+                started = {
+                    name: pool.submit(launch, config, config.parent / "serve.log", **options)
+                    for name, (config, options) in configs.items()
+                }
+                for name, future in started.items():
+                    servers[name] = future.result()
+            rig = Rig(servers, redis=redis)
+            for name, server in servers.items():
+                out = run_cli(
+                    server.config,
+                    "registrants",
+                    "add",
+                    "--email",
+                    "a11y@example.org",
+                    "--name",
+                    "A",
+                )
+                rig.links[name] = urlsplit(out.stdout.strip().splitlines()[-1]).path
+            user(idp, OPS)
+            yield rig
     finally:
         for server in servers.values():
             stop(server)
-        stop_live.set()
-        thread.join(timeout=10)
         if redis is not None:
             redis.stop()
-
-
-def until(page: Page, expression: str, seconds: float) -> None:
-    # wait_for_function would evaluate a string, which the page's CSP forbids (as it should);
-    # evaluate() goes through the DevTools protocol instead.
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            state = page.evaluate("document.getElementById('state')?.textContent")
-            raise AssertionError(f"not within {seconds} s: {expression} (state: {state})")
-        page.wait_for_timeout(200)
 
 
 def playing(page: Page, seconds: float = 20) -> None:

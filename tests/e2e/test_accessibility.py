@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from gateway import teststream
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, FLAGS, run_cli
-from tests.e2e.rig import OPS, Rig, playing, start_rig, tab_to, until
+from tests.e2e.conftest import ARTIFACTS, run_cli, until
+from tests.e2e.rig import OPS, Rig, playing, start_rig, tab_to
 
 # A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -41,14 +41,6 @@ OUT = ARTIFACTS.parent / "accessibility"  # test_browser.py empties ARTIFACTS at
 def rig(tmp_path_factory: pytest.TempPathFactory, idp: str) -> Iterator[Rig]:
     with start_rig(tmp_path_factory.mktemp("a11y"), idp) as rig:
         yield rig
-
-
-@pytest.fixture(scope="module")
-def chromium(rig: Rig) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def axe(page: Page) -> list[dict[str, Any]]:

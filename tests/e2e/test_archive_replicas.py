@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,10 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gateway import teststream
 from gateway.core.playlists import MediaPlaylist, parse
 from tests.conftest import REDIS_URL
-from tests.e2e.conftest import Server, local, run_cli
+from tests.e2e.conftest import Server, encoding, local, run_cli
 from tests.support.config import event_toml, part
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -25,15 +23,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 @pytest.fixture
 def encoder(tmp_path: Path) -> Iterator[None]:
-    stop = threading.Event()
-    live = teststream.LiveEncoder(
-        tmp_path / "live", segment_seconds=1.0, width=160, height=90, fps=5
-    )
-    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=10)
+    with encoding(tmp_path / "live", width=160, height=90, fps=5):
+        yield
 
 
 def test_two_replicas_keep_each_streamed_segment_once_and_never_part_two(

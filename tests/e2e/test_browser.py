@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from gateway import teststream
-from tests.e2e.conftest import ARTIFACTS, Server, local, run_cli
+from tests.e2e.conftest import ARTIFACTS, Server, encoding, local, run_cli, until
 from tests.support.config import event_toml, part
 
 # A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.
@@ -55,13 +53,8 @@ def _config(tmp: Path, now: dt.datetime) -> Path:
 @pytest.fixture
 def encoder(tmp_path: Path) -> Iterator[None]:
     teststream.write_recording(tmp_path / "recording", seconds=12)
-    stop = threading.Event()
-    live = teststream.LiveEncoder(tmp_path / "live", segment_seconds=1.0)
-    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=10)
+    with encoding(tmp_path / "live"):
+        yield
 
 
 def test_a_viewer_follows_the_day(
@@ -88,24 +81,14 @@ def test_a_viewer_follows_the_day(
     hosts: set[str] = set()  # blob: URLs (hls.js's MediaSource) name their origin inside
     page.on("request", lambda r: hosts.add(urlsplit(r.url.removeprefix("blob:")).netloc))
 
-    def until(expression: str, seconds: float) -> None:
-        # page.wait_for_function would evaluate a string, which the page's CSP forbids
-        # (as it should); evaluate() goes through the DevTools protocol instead.
-        deadline = time.monotonic() + seconds
-        while not page.evaluate(expression):
-            if time.monotonic() > deadline:
-                state = page.evaluate("document.getElementById('state').textContent")
-                raise AssertionError(f"not within {seconds} s: {expression} (state: {state})")
-            page.wait_for_timeout(250)
-
     def playing(seconds: float) -> None:
         """The video's clock advances: it really plays."""
-        until("document.getElementById('video').currentTime > 0.5", seconds)
+        until(page, "document.getElementById('video').currentTime > 0.5", seconds)
         start = page.evaluate("document.getElementById('video').currentTime")
-        until(f"document.getElementById('video').currentTime > {start} + 1", 10)
+        until(page, f"document.getElementById('video').currentTime > {start} + 1", 10)
 
     def says(text: str, seconds: float) -> None:
-        until(f"document.getElementById('state').textContent.includes({text!r})", seconds)
+        until(page, f"document.getElementById('state').textContent.includes({text!r})", seconds)
 
     page.goto(server.url + urlsplit(link).path)
     assert urlsplit(page.url).path == "/watch"
@@ -115,6 +98,7 @@ def test_a_viewer_follows_the_day(
 
     says("Part II is not streamed", 40)
     until(
+        page,
         "(() => { const v = document.getElementById('video'); "
         "return v.paused || !v.currentSrc })()",
         40,

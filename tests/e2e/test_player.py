@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, FLAGS
-from tests.e2e.rig import Rig, playing, start_rig, tab_to, until
+from tests.e2e.conftest import ARTIFACTS, until
+from tests.e2e.rig import Rig, playing, start_rig, tab_to
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 OUT = ARTIFACTS.parent / "player"
@@ -34,14 +34,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory, idp: str) -> Iterator[Rig]:
     states = ("live", "blocked", "before", "recording")
     with start_rig(tmp_path_factory.mktemp("player"), idp, states) as rig:
         yield rig
-
-
-@pytest.fixture(scope="module")
-def chromium(rig: Rig) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def watch(
