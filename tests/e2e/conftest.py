@@ -201,12 +201,3 @@ def encoding(folder: Path, **options: Any) -> Iterator[teststream.LiveEncoder]:
     finally:
         stop.set()
         thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    need_chromium()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()

@@ -58,7 +58,7 @@ def encoder(tmp_path: Path) -> Iterator[None]:
 
 
 def test_a_viewer_follows_the_day(
-    tmp_path: Path, encoder: None, browser: Browser, start_server: Callable[[Path], Server]
+    tmp_path: Path, encoder: None, chromium: Browser, start_server: Callable[[Path], Server]
 ) -> None:
     now = dt.datetime.now(dt.UTC)  # noqa: TID251 - a real browser runs on the real clock
     config = _config(tmp_path, now)
@@ -72,7 +72,7 @@ def test_a_viewer_follows_the_day(
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
     ARTIFACTS.mkdir(parents=True)
-    context = browser.new_context(
+    context = chromium.new_context(
         viewport={"width": 412, "height": 915},
         locale="en-GB",
         timezone_id="Europe/Stockholm",

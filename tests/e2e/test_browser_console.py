@@ -60,7 +60,7 @@ def console(tmp_path: Path, idp: str, start_server: Callable[..., Server]) -> It
 
 
 def test_ops_moves_the_end_of_the_running_part_in_the_browser(
-    console: Server, idp: str, browser: Browser, tmp_path: Path
+    console: Server, idp: str, chromium: Browser, tmp_path: Path
 ) -> None:
     user(idp, "ops@example.org")
     link = (
@@ -74,7 +74,7 @@ def test_ops_moves_the_end_of_the_running_part_in_the_browser(
     now = dt.datetime.now(HELSINKI)  # noqa: TID251 - a real browser runs on the real clock
     new_end = (now + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page()
+    page = chromium.new_page()
     page.goto(console.url + "/admin/login?next=/admin/schedule")
     page.fill("input[name=sub]", "ops@example.org")
     page.click("button[type=submit]:has-text('Authorize')")
