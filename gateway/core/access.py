@@ -8,6 +8,7 @@ it (links, cookies, the session cache, the audit log) is
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import NamedTuple
 
@@ -25,13 +26,15 @@ class Grant(NamedTuple):  # a tuple: made on every stream request, 2x cheaper th
     window: LiveWindow | None  # for live: which segments may be shown
 
 
+FAR = dt.datetime.max.replace(tzinfo=dt.UTC)  # no change ahead
+
+
 def next_change(schedule: Schedule, now: dt.datetime, grace: dt.timedelta) -> dt.datetime:
     """The first moment after `now` at which the schedule alone could change a decision:
     a part's start, end or end of grace, the recording's opening or close (or far away)."""
-    return next(
-        (edge for edge in schedule.boundaries(grace) if edge > now),
-        dt.datetime.max.replace(tzinfo=dt.UTC),
-    )
+    edges = schedule.boundaries(grace)
+    found = bisect.bisect_right(edges, now)
+    return edges[found] if found < len(edges) else FAR
 
 
 SHARED = 1  # s: the longest a filtered playlist is shared by every viewer (nginx's cache)

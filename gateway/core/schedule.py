@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from gateway.core.errors import AccessRefused, RecordingExpired
@@ -51,15 +52,23 @@ class Schedule:
         """The first streamed part that starts after `now`."""
         return next((p for p in self.parts if p.streamed and p.start > now), None)
 
-    def boundaries(self, grace: dt.timedelta | None = None) -> list[dt.datetime]:
+    def boundaries(self, grace: dt.timedelta | None = None) -> tuple[dt.datetime, ...]:
         """The moments the phase can change at, in order: part starts and ends, the
-        recording's opening and close, and with `grace` each part's end of grace too."""
-        edges = {self.recording_from, self.recording_until}
-        for p in self.parts:
-            edges.update((p.start, p.end))
-            if grace is not None:
-                edges.add(p.end + grace)
-        return sorted(edges)
+        recording's opening and close, and with `grace` each part's end of grace too.
+        Worked out once per schedule and grace (stream requests ask for them)."""
+        found = self._boundaries.get(grace)
+        if found is None:
+            edges = {self.recording_from, self.recording_until}
+            for p in self.parts:
+                edges.update((p.start, p.end))
+                if grace is not None:
+                    edges.add(p.end + grace)
+            found = self._boundaries[grace] = tuple(sorted(edges))
+        return found
+
+    @cached_property
+    def _boundaries(self) -> dict[dt.timedelta | None, tuple[dt.datetime, ...]]:
+        return {}  # (kept in the instance's __dict__: not a field, so not compared or hashed)
 
 
 @dataclass(frozen=True)

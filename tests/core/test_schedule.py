@@ -139,7 +139,8 @@ def test_boundaries_with_a_grace_add_each_parts_end_of_grace() -> None:
     plain = SEMINAR.boundaries()
     graced = SEMINAR.boundaries(GRACE)
     assert sorted(set(graced) - set(plain)) == [p.end + GRACE for p in SEMINAR.parts]
-    assert graced == sorted(graced)
+    assert list(graced) == sorted(graced)
+    assert SEMINAR.boundaries(GRACE) is graced  # worked out once per schedule and grace
 
 
 def test_part_problems_are_the_one_home_of_the_schedules_rules() -> None:
