@@ -24,7 +24,8 @@ RENDER = DEPLOY / "render.sh"
 WRAPPER = """\
 {user}pid {root}/nginx.pid;
 error_log {root}/error.log {log_level};
-worker_processes 1;
+worker_processes {workers};
+worker_rlimit_nofile {nofile};
 events {{ worker_connections {worker_connections}; }}
 http {{
     client_body_temp_path {root}/temp/body;
@@ -44,15 +45,21 @@ class Rendered:
     https_port: int
 
 
-def wrapper(root: Path, *, log_level: str, worker_connections: int) -> str:
+def wrapper(root: Path, *, log_level: str, worker_connections: int, workers: int = 1) -> str:
     """The process-level nginx.conf (what the container's stock one holds) for `root`.
 
     It includes the site config render.sh wrote to `root/conf/gateway.conf`.
+    `workers`: 1 for the wrk rows (one core each side), as many as cores for row j.
     """
     # As root, nginx would run its workers as nobody, who cannot use root's folders.
     user = "user root;\n" if os.geteuid() == 0 else ""
     return WRAPPER.format(
-        root=root, user=user, log_level=log_level, worker_connections=worker_connections
+        root=root,
+        user=user,
+        log_level=log_level,
+        worker_connections=worker_connections,
+        workers=workers,
+        nofile=4 * worker_connections,
     )
 
 
@@ -102,17 +109,27 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 def render(
-    prefix: Path, https_port: int, http_port: int, folder: Path, gateway_port: int, tls: Path
+    prefix: Path,
+    https_port: int,
+    http_port: int,
+    folder: Path,
+    gateway_ports: list[int],
+    tls: Path,
+    *,
+    workers: int = 1,
+    worker_connections: int = 8192,
 ) -> Rendered | None:
     """The deploy config for this loopback setup, or None when deploy/nginx has no render.sh.
 
-    Raises RuntimeError when render.sh exists but fails.
+    `gateway_ports`: the replicas. Raises RuntimeError when render.sh exists but fails.
     """
     if not RENDER.is_file():
         return None
     cert, key = self_signed(tls)
     upstreams = prefix / "upstreams.conf"
-    upstreams.write_text(f"server 127.0.0.1:{gateway_port} max_fails=1 fail_timeout=5s;\n")
+    upstreams.write_text(
+        "".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;\n" for port in gateway_ports)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GW_")}
     env.update(
         {
@@ -142,7 +159,7 @@ def render(
     if not (prefix / "conf" / "gateway.conf").is_file():
         raise RuntimeError("deploy/nginx/render.sh wrote no gateway.conf")
     return Rendered(
-        wrapper(prefix, log_level="warn", worker_connections=8192),
+        wrapper(prefix, log_level="warn", worker_connections=worker_connections, workers=workers),
         "deploy/nginx/ rendered by its render.sh (TLS as deployed; compared with a3, "
         "plain nginx over TLS)",
         https_port,

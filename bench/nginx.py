@@ -5,7 +5,7 @@ with one worker, on a loopback port, access log on (buffered) like a real site,
 sendfile on. The deploy/nginx/ config, when it exists, is preferred for the
 auth row (see `bench.wrk_rows`); this module's `auth_conf` is the minimal equivalent:
 segments served from disk by nginx after `auth_request /auth` to the gateway
-(upstream keepalive, the decision cached per cookie and URI for 1 s), playlists
+(upstream keepalive, every request decided: deploy/nginx keeps no grant), playlists
 proxied to the gateway (they are filtered per session there).
 """
 
@@ -24,14 +24,15 @@ MIME = """
 """
 
 
-def _common(prefix: Path) -> str:
+def _common(prefix: Path, workers: int = 1, connections: int = 8192) -> str:
     user = "user root;" if os.geteuid() == 0 else ""  # workers may read the work folder
     return f"""
 {user}
-worker_processes 1;
+worker_processes {workers};
+worker_rlimit_nofile {4 * connections};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 8192; }}
+events {{ worker_connections {connections}; }}
 """
 
 
@@ -57,7 +58,13 @@ def prepare(prefix: Path) -> None:
 
 
 def plain_conf(
-    prefix: Path, port: int, folder: Path, tls: tuple[int, Path, Path] | None = None
+    prefix: Path,
+    port: int,
+    folder: Path,
+    tls: tuple[int, Path, Path] | None = None,
+    *,
+    workers: int = 1,
+    connections: int = 8192,
 ) -> str:
     """Serves `folder` at /live/ (segments and the playlist as files); also over TLS if given.
 
@@ -74,7 +81,7 @@ def plain_conf(
         ssl_prefer_server_ciphers off;
         ssl_session_cache shared:tls:20m;
         ssl_session_tickets off;"""
-    return f"""{_common(prefix)}
+    return f"""{_common(prefix, workers, connections)}
 http {{
 {_http_common(prefix)}
     server {{
@@ -86,8 +93,8 @@ http {{
 """
 
 
-def auth_conf(prefix: Path, port: int, folder: Path, gateway_port: int, cookie: str) -> str:
-    """nginx + auth_request to the gateway + a 1 s decision cache; segments from `folder`."""
+def auth_conf(prefix: Path, port: int, folder: Path, gateway_port: int) -> str:
+    """nginx + auth_request to the gateway (every request decided); segments from `folder`."""
     return f"""{_common(prefix)}
 http {{
 {_http_common(prefix)}
@@ -95,8 +102,6 @@ http {{
         server 127.0.0.1:{gateway_port};
         keepalive 64;
     }}
-    proxy_cache_path {prefix}/cache levels=1:2 keys_zone=decisions:10m max_size=64m
-                     inactive=10s use_temp_path=off;
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
         location = /healthz {{ return 200 "ok\\n"; }}
@@ -122,11 +127,6 @@ http {{
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_cache decisions;
-            proxy_cache_key "$cookie_{cookie}$request_uri";
-            proxy_cache_valid 204 1s;
-            proxy_ignore_headers Cache-Control Expires Set-Cookie;
-            proxy_cache_lock on;
         }}
     }}
 }}

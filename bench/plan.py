@@ -8,7 +8,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-PARTS = ("wrk", "f", "h", "i")  # what --only picks from; wrk is rows a-e and g
+PARTS = ("wrk", "f", "h", "i", "j")  # what --only picks from; wrk is rows a-e and g
 SERVER_CORE, LOAD_CORE = 1, 0
 PER_REGISTRANT = 10  # viewers sharing one registrant (sessions.max_devices = 10)
 SOAK_REGISTRANTS = 20
@@ -126,7 +126,7 @@ def find_tools(install: bool) -> Tools:
 
 
 def describe(plan: Plan, tools: Tools) -> str:
-    wrk_time = plan.rounds * 11 * (plan.wrk_seconds + 1.5)
+    wrk_time = plan.rounds * 13 * (plan.wrk_seconds + 1.5)
     lines = [
         f"mode: {'quick' if plan.quick else 'full'}; "
         f"wrk rows {plan.rounds} round(s) x {plan.wrk_seconds:g} s (+1 s warm-up), "
@@ -135,13 +135,14 @@ def describe(plan: Plan, tools: Tools) -> str:
         f"wrk: {tools.wrk or 'missing'}; nginx: {tools.nginx or 'missing'}; "
         f"real H.264 segments: {'yes' if tools.encoder else 'no'}",
         "a1/a2  plain nginx (1 worker): the 1 MB segment file, the ~1 KB playlist",
+        "a3/a4  the same over TLS (deploy/nginx's TLS settings), when g runs deploy/nginx",
         "b      bare Starlette constant endpoint, served as `gateway serve` serves the gateway",
         "c1/c2  the gateway (gateway.web.server.serve, launched as b and d), file origin: 1 MB "
         "segment, filtered playlist, real session cookie",
         "d1/d2  the same app, access decision memoised (session/revocation state stubbed out)",
         "e      GET /auth with X-Original-URI (a segment) and the cookie",
         "e0     the same on asyncio's event loop instead of uvloop (as before issue 19)",
-        "g1/g2  nginx + auth_request to the gateway + 1 s decision cache; playlists via gateway",
+        "g1/g2  deploy/nginx: auth_request to the gateway on every request; playlists shared 1 s",
         f"       (about {wrk_time:.0f} s of wrk; servers on core {SERVER_CORE}, wrk on core "
         f"{LOAD_CORE})",
         f"f      gateway over a counting HTTP origin: {plan.fanin_viewers} viewers in a herd for "
@@ -150,6 +151,9 @@ def describe(plan: Plan, tools: Tools) -> str:
         f"{plan.viewers_seconds:g} s, gateway with 2 workers",
         f"i      soak: {plan.soak_concurrency} at a time open a link, play, drop, for "
         f"{plan.soak_seconds:g} s; RSS after warm-up vs end",
+        "j      viewers through the deploy stack (deploy/nginx over TLS, 2 replicas, Redis), "
+        "2 s segments of 500 KB,\n       stepped up (BENCH_STACK_VIEWERS) until a step fails "
+        "(an error, p99 >= 250 ms, RSS >= 300 MB)",
         f"registrants: one per {PER_REGISTRANT} viewers (sessions.max_devices = "
         f"{PER_REGISTRANT}), one for the wrk rows, {SOAK_REGISTRANTS} for the soak",
     ]

@@ -37,7 +37,7 @@ class Files:
     cookies: Path  # one session cookie a line, from the viewer links
 
 
-def event_toml(folder: Path, live: str, store: Path) -> str:
+def event_toml(folder: Path, live: str, store_url: str) -> str:
     """Part I runs now for two hours; Part II (not streamed) after it."""
     now = system_clock().replace(microsecond=0)
 
@@ -70,7 +70,7 @@ live = "{live}"
 recording = "{folder / "recording"}"
 
 [store]
-url = "sqlite:///{store}"
+url = "{store_url}"
 
 [sessions]
 max_devices = {PER_REGISTRANT}
@@ -158,11 +158,10 @@ def prepare(work: Path, encoder: bool) -> Files:
         soak_links=work / "soak-links.txt",
         cookies=work / "cookies.txt",
     )
-    files.config_static.write_text(event_toml(work, str(files.static), files.store))
-    files.config_live.write_text(event_toml(work, str(files.live), files.store))
-    files.config_http_template.write_text(
-        event_toml(work, "http://127.0.0.1:ORIGIN_PORT/", files.store)
-    )
+    sqlite = f"sqlite:///{files.store}"
+    files.config_static.write_text(event_toml(work, str(files.static), sqlite))
+    files.config_live.write_text(event_toml(work, str(files.live), sqlite))
+    files.config_http_template.write_text(event_toml(work, "http://127.0.0.1:ORIGIN_PORT/", sqlite))
     return files
 
 
@@ -196,14 +195,20 @@ def open_sessions(ctx: Context, files: Files) -> str:
     opener = ctx.start("gateway-open", gateway_argv(files.config_static, port), port)
     wrk_cookie = open_link(opener.url, wrk_link)
     say(f"opening {viewers_needed} personal links (one session each)")
-    t0 = time.monotonic()
-    args = ["--links", str(files.viewer_links), "--out", str(files.cookies), "--concurrency", "8"]
-    summary, _, _ = viewer_run(ctx, "open", opener, 300, args)
+    open_cookies(ctx, opener, files.viewer_links, files.cookies)
     ctx.stop(opener)
-    opened = summary_int(summary, "sessions")
-    say(f"  {opened} sessions in {time.monotonic() - t0:.1f} s")
-    if opened < viewers_needed:
-        ctx.notes.append(f"only {opened} of {viewers_needed} links opened: {summary.get('errors')}")
-    good = [c for c in files.cookies.read_text().split() if c]
-    files.cookies.write_text("\n".join(good) + "\n")
     return wrk_cookie
+
+
+def open_cookies(ctx: Context, gateway: procs.Server, links: Path, cookies: Path) -> None:
+    """Open every link of `links` once through `gateway`: one session cookie a line."""
+    t0 = time.monotonic()
+    args = ["--links", str(links), "--out", str(cookies), "--concurrency", "8"]
+    summary, _, _ = viewer_run(ctx, "open", gateway, 300, args)
+    opened = summary_int(summary, "sessions")
+    wanted = len(links.read_text().split())
+    say(f"  {opened} sessions in {time.monotonic() - t0:.1f} s")
+    if opened < wanted:
+        ctx.notes.append(f"only {opened} of {wanted} links opened: {summary.get('errors')}")
+    good = [c for c in cookies.read_text().split() if c]
+    cookies.write_text("\n".join(good) + "\n")

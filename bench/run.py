@@ -1,10 +1,11 @@
 """`make bench`: every scenario of issue 7 side by side in one run, then PASS/FAIL per target.
 
-Usage: python -m bench [--dry-run] [--quick] [--only wrk,f,h,i]
+Usage: python -m bench [--dry-run] [--quick] [--only wrk,f,h,i,j]
 Env: BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_SOAK_SECONDS (default 60; 600 for the
 10-minute soak), BENCH_VIEWERS (default 2000), BENCH_FANIN_VIEWERS (default 1000),
 BENCH_KEEP=1 (keep the work folder with logs), BENCH_NO_INSTALL=1 (never apt-get),
-BENCH_TRACEMALLOC=1 (the soak's gateway under tracemalloc).
+BENCH_TRACEMALLOC=1 (the soak's gateway under tracemalloc), BENCH_STACK_VIEWERS (row j's
+steps, default 1000,2000,3000,4000,5000; quick 1000,3000,5000), BENCH_STACK_GENERATORS (2).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
+import sys
 import time
 from collections.abc import Callable
 
@@ -20,11 +23,12 @@ from bench.context import ROOT, Context
 from bench.plan import PARTS, Plan, Tools, describe, find_tools, say
 from bench.prepare import open_sessions, prepare, workdir
 from bench.report import Row, table, verdicts
+from bench.stack_rows import scenario_stack
 from bench.targets import judge
 from bench.viewer_rows import scenario_fanin, scenario_soak, scenario_viewers
 from bench.wrk_rows import scenario_wrk
 
-ORDER = ["a1", "a2", "a3", "b", "c1", "c2", "d1", "d2", "e", "e0", "f", "g1", "g2", "h", "i"]
+ORDER = ["a1", "a2", "a3", "a4", "b", "c1", "c2", "d1", "d2", "e", "e0", "f", "g1", "g2", "h", "i"]
 
 
 def run(plan: Plan, tools: Tools) -> int:
@@ -57,6 +61,9 @@ def run(plan: Plan, tools: Tools) -> int:
             if "i" in plan.only:
                 say(f"row i: soak for {plan.soak_seconds:g} s")
                 guarded(ctx, "i", "soak", lambda: scenario_soak(ctx, files))
+            if "j" in plan.only:
+                say("row j: viewers through the deploy stack (nginx, 2 replicas, Redis)")
+                guarded(ctx, "j", "deploy stack", lambda: scenario_stack(ctx))
         finally:
             if writer is not None:
                 writer.stop()
@@ -75,6 +82,7 @@ def guarded(ctx: Context, key: str, label: str, work: Callable[[], None]) -> Non
 
 def print_results(ctx: Context, seconds: float) -> None:
     rows = [ctx.rows[k] for k in ORDER if k in ctx.rows]
+    rows += [row for key, row in ctx.rows.items() if key.startswith("j")]  # j, or its steps
     print()
     print(
         f"gateway benchmark, {'quick' if ctx.plan.quick else 'full'} run, "
@@ -109,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(PARTS),
-        help="a comma-separated subset of wrk (rows a-e, g), f, h, i (default: all)",
+        help="a comma-separated subset of wrk (rows a-e, g), f, h, i, j (default: all)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: every server started is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = Plan.from_env(args.quick)
     plan.only = {part.strip() for part in args.only.split(",") if part.strip()}
     unknown = plan.only - set(PARTS)

@@ -1,8 +1,10 @@
-"""Issue 7's targets judged from the rows: a ratio of two rows, or a figure of f, h or i."""
+"""The targets (issues 7 and 19) judged from the rows: a ratio of two rows, or a figure of
+f, h, i or j."""
 
 from __future__ import annotations
 
 import math
+import re
 
 from bench.context import Context
 from bench.report import Row, Verdict
@@ -125,8 +127,30 @@ def _soak(ctx: Context) -> list[Verdict]:
     ]
 
 
+def _stack(ctx: Context) -> list[Verdict]:
+    """Issue 19: 5,000 viewers through the deploy stack (3,000 at least), found by stepping;
+    beside it, how many plain nginx holds with the same viewers on the same machine."""
+    target = "deploy stack: 5,000 viewers held (0 errors, p99 < 250 ms, RSS < 300 MB)"
+    steps = [row for key, row in ctx.rows.items() if re.fullmatch(r"j\d+", key)]
+    if not steps or all(row.skipped for row in steps):
+        skipped = ctx.rows.get("j")
+        return [Verdict(target, "", None, None, _not_run(steps[0] if steps else skipped))]
+    held, plain = int(ctx.extra.get("j_held", 0)), int(ctx.extra.get("jp_held", 0))
+    tried = ", ".join(row.key[1:] for row in steps if not row.skipped)
+    return [
+        Verdict(
+            target,
+            f"held up to {held:,} viewers (steps: {tried}; 3,000 is the minimum); plain nginx "
+            f"over TLS with the same viewers on this machine: up to {plain:,}",
+            held / 5000,
+            held >= 5000,
+        )
+    ]
+
+
 def judge(ctx: Context) -> list[Verdict]:
     g_base = ctx.g_baseline
+    pl_base = "a4" if g_base == "a3" else "a2"
     return [
         _compared(ctx, "segments: gateway >= 0.8 x plain nginx (MB/s)", "c1", "a1", "mbps", 0.8),
         _compared(
@@ -153,13 +177,30 @@ def judge(ctx: Context) -> list[Verdict]:
         _compared(ctx, "playlists: with state >= 0.9 x stubbed (req/s)", "c2", "d2", "rps", 0.9),
         _compared(
             ctx,
-            f"segments: nginx+/auth+cache >= 0.8 x plain nginx ({g_base})",
+            f"segments: nginx+/auth >= 0.8 x plain nginx ({g_base})",
             "g1",
             g_base,
             "mbps",
             0.8,
         ),
+        _compared(
+            ctx,
+            f"segments: deploy stack >= 0.9 x plain nginx ({g_base})",
+            "g1",
+            g_base,
+            "mbps",
+            0.9,
+        ),
+        _compared(
+            ctx,
+            f"playlists: deploy stack >= 0.5 x plain nginx ({pl_base}, req/s)",
+            "g2",
+            pl_base,
+            "rps",
+            0.5,
+        ),
         *_fanin(ctx),
         *_viewers(ctx),
+        *_stack(ctx),
         *_soak(ctx),
     ]

@@ -4,12 +4,17 @@ Modes:
   open   open personal links (GET /w/<token>) and write one session cookie per line
   hls    N viewers, each with its own cookie and connection: fetch the playlist every
          target duration (4 s, phases spread), fetch each new segment once (starting at
-         the live edge), like an HLS player; latencies, errors, bytes, falling behind
+         the live edge), like an HLS player; latencies, errors, bytes, falling behind.
+         --tls speaks TLS (any certificate: loopback only); --shard k/n takes every n-th
+         cookie from the k-th, so n processes share the viewers; --samples FILE writes
+         every latency, so their percentiles can be merged; --warmup S counts the
+         latencies of the first S seconds apart (joining: connections, TLS handshakes)
   churn  sessions that come and go: open a link, play a little (playlist, one or two
          segments), drop the connection; again, until the time is up
 
 Every loop is bounded in count and time and stops by itself; loopback only.
-The generator reports its own CPU (getrusage) so one can tell it kept up.
+The generator reports its own CPU (getrusage) so one can tell it kept up; it runs on
+uvloop when installed (a dependency of the gateway), which costs it less CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.client import Client, HttpError, Reply
+from bench.procs import loopback_tls
 
 HARD_EXTRA = 30.0  # seconds past the planned end after which everything is cancelled
 
@@ -47,6 +53,8 @@ class Stats:
     playlist_ms: list[float] = field(default_factory=list)
     segment_ms: list[float] = field(default_factory=list)
     open_ms: list[float] = field(default_factory=list)
+    join_ms: list[float] = field(default_factory=list)  # hls: any request before --warmup ends
+    steady: float = 0.0  # hls: the loop time from which latencies count (after --warmup)
     segment_bytes: int = 0
     total_bytes: int = 0
     requests: int = 0
@@ -57,6 +65,11 @@ class Stats:
     kept_up: int = 0
     sessions: int = 0
     connects: int = 0
+
+    def latency(self, kind: list[float], ms: float) -> None:
+        """Into `kind` in the steady state, into join_ms while viewers are still joining."""
+        steady = asyncio.get_running_loop().time() >= self.steady
+        (kind if steady else self.join_ms).append(ms)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -85,6 +98,7 @@ class Stats:
             "playlist_ms": ms(self.playlist_ms),
             "segment_ms": ms(self.segment_ms),
             "open_ms": ms(self.open_ms),
+            "join_ms": ms(self.join_ms),
             "errors": self.errors,
             "error_total": sum(self.errors.values()),
             "fell_behind": self.fell_behind,
@@ -130,7 +144,7 @@ async def viewer(
     if loop.time() >= end:
         return
     stats.started += 1
-    client = Client("127.0.0.1", args.port, timeout=args.timeout)
+    client = Client("127.0.0.1", args.port, timeout=args.timeout, tls=args.tls_context)
     headers = _cookie_header(args.cookie_name, cookie)
     base = args.playlist.rsplit("/", 1)[0] + "/"
     seen: set[str] = set()
@@ -145,7 +159,7 @@ async def viewer(
             if reply is None or reply.status != 200:
                 clean = False
             else:
-                stats.playlist_ms.append(reply.seconds * 1000)
+                stats.latency(stats.playlist_ms, reply.seconds * 1000)
                 names = listed(reply.body)
                 fresh = names[-1:] if first else [n for n in names if n not in seen]
                 first = False
@@ -155,7 +169,7 @@ async def viewer(
                         break
                     got = await _get(client, base + name, headers, stats, keep=False)
                     if got is not None and got.status == 200:
-                        stats.segment_ms.append(got.seconds * 1000)
+                        stats.latency(stats.segment_ms, got.seconds * 1000)
                         stats.segment_bytes += got.size
                     else:
                         clean = False
@@ -244,6 +258,7 @@ async def opener(args: argparse.Namespace, links: list[str], stats: Stats) -> li
 
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
     raise_fd_limit()
+    args.tls_context = loopback_tls() if args.tls else None
     stats = Stats()
     began_cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     loop = asyncio.get_running_loop()
@@ -255,9 +270,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         Path(args.out).write_text("\n".join(cookies) + "\n")
         return stats.summary(loop.time() - start, began_cpu)
     end = start + args.seconds
+    stats.steady = start + args.warmup
     if args.mode == "hls":
         cookies = [c for c in Path(args.cookies).read_text().split() if c][: args.viewers]
-        rng = random.Random(7)
+        shard, shards = (int(n) for n in args.shard.split("/"))
+        cookies = cookies[shard::shards]
+        if not cookies:
+            raise SystemExit(f"no session cookies in {args.cookies} for shard {args.shard}")
+        rng = random.Random(7 + shard)
         tasks = [
             asyncio.ensure_future(viewer(args, c, rng.uniform(0, args.spread), end, stats))
             for c in cookies
@@ -275,6 +295,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     for task in done:
         if task.exception() is not None:
             stats.error(f"crash {type(task.exception()).__name__}")
+    if args.samples:
+        samples = {
+            "playlist_ms": stats.playlist_ms,
+            "segment_ms": stats.segment_ms,
+            "join_ms": stats.join_ms,
+        }
+        Path(args.samples).write_text(json.dumps(samples))
     return stats.summary(loop.time() - start, began_cpu)
 
 
@@ -294,12 +321,23 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=10.0, help="per request")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-sessions", type=int, default=100_000)
+    parser.add_argument("--tls", action="store_true", help="hls: over TLS (loopback only)")
+    parser.add_argument("--shard", default="0/1", help="hls: k/n, every n-th cookie from k")
+    parser.add_argument("--samples", help="hls: write every latency (JSON) here")
+    parser.add_argument(
+        "--warmup", type=float, default=0.0, help="hls: latencies before this count as joining"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    result = asyncio.run(main_async(args))
+    try:
+        import uvloop
+    except ImportError:
+        result = asyncio.run(main_async(args))
+    else:
+        result = uvloop.run(main_async(args))
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

@@ -173,7 +173,7 @@ def start_nginx_auth(
     if use_deploy:
         try:
             rendered = deploy_render.render(
-                prefix, port, procs.free_port(), files.static, gw_port, ctx.work / "tls"
+                prefix, port, procs.free_port(), files.static, [gw_port], ctx.work / "tls"
             )
         except RuntimeError as exc:
             ctx.notes.append(f"g: {exc}; bench/nginx.py's config used instead")
@@ -182,7 +182,7 @@ def start_nginx_auth(
         ctx.notes.append(f"g: {rendered.how}")
         ctx.g_baseline = "a3"
     else:
-        conf = nginx.auth_conf(prefix, port, files.static, gw_port, COOKIE)
+        conf = nginx.auth_conf(prefix, port, files.static, gw_port)
         (prefix / "nginx.conf").write_text(conf)
         reason = "deploy/nginx/render.sh not found" if not use_deploy else "render failed"
         ctx.notes.append(f"g: nginx config from bench/nginx.py ({reason}); plain http")
@@ -250,11 +250,12 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
     small, big = plan.small_connections, plan.segment_connections
     cookie_h = {"Cookie": f"{COOKIE}={cookie}"}
     auth_h = {**cookie_h, "X-Original-URI": seg}
-    tls_seg = f"https://127.0.0.1:{tls_port}{seg}"
+    tls_seg, tls_pl = f"https://127.0.0.1:{tls_port}{seg}", f"https://127.0.0.1:{tls_port}{pl}"
     targets = [
         Target("a1", "plain nginx: 1 MB segment", plain, at(plain, seg), {}, big),
         Target("a2", "plain nginx: playlist", plain, at(plain, pl), {}, small),
         Target("a3", "plain nginx over TLS: 1 MB segment", plain, tls_seg, {}, big),
+        Target("a4", "plain nginx over TLS: playlist", plain, tls_pl, {}, small),
         Target("b", "bare Starlette constant", constant, at(constant, "/"), {}, small),
         Target("c1", "gateway: 1 MB segment", gateway, at(gateway, seg), cookie_h, big),
         Target("c2", "gateway: filtered playlist", gateway, at(gateway, pl), cookie_h, small),
@@ -269,12 +270,10 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
             auth_h,
             small,
         ),
-        Target(
-            "g1", "nginx+/auth+cache: 1 MB segment", auth, at(auth, seg), cookie_h, big, gateway
-        ),
+        Target("g1", "nginx+/auth: 1 MB segment", auth, at(auth, seg), cookie_h, big, gateway),
         Target(
             "g2",
-            "nginx+/auth: playlist (via gateway)",
+            "nginx+/auth: playlist (shared 1 s)",
             auth,
             at(auth, pl),
             cookie_h,
@@ -283,7 +282,7 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
         ),
     ]
     if not use_deploy:
-        targets = [t for t in targets if t.key != "a3"]
+        targets = [t for t in targets if t.key not in ("a3", "a4")]
     for t in targets:
         if not tools.wrk:
             why = "; ".join(n for n in tools.notes if "wrk" in n) or "wrk is not installed"
