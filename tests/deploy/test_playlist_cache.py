@@ -103,3 +103,37 @@ def test_no_cached_answer_lists_part_two_after_part_one_ends(
             assert playlist.ended  # the grace: closed with ENDLIST
         time.sleep(0.05)
     assert seen_after > 20
+
+
+def test_one_session_flooding_the_stream_is_limited_before_a_replica_decides(
+    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
+) -> None:
+    """nginx keeps no grant, so every stream request costs a replica a decision: one
+    session asking hundreds of times a second gets 429 from nginx (per session, whatever
+    its address), while a player's pace, bursts of a filling buffer included, never does."""
+    now = _now()
+    parts = [("Part I", -5 * 60 * SECOND, 600 * SECOND, True)]
+    config = _event(tmp_path, now, store_url, parts)
+    write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
+    deployment = start_deployment(config, replicas=2)
+    flood, player = deployment.viewer("flood@example.org"), deployment.viewer("player@example.org")
+    outside = {"flood": deployment.nginx.client(source="127.0.0.2")}
+    outside["player"] = deployment.nginx.client(source="127.0.0.3")
+    for name, signed_in in (("flood", flood), ("player", player)):
+        outside[name].cookies.update(signed_in.cookies)
+    statuses = Counter(outside["flood"].get("/live/index.m3u8").status_code for _ in range(300))
+    assert statuses[429] >= 100 and set(statuses) == {200, 429}, statuses
+    refused = outside["flood"].get("/live/index.m3u8")
+    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+    assert refused.headers["retry-after"] == "1"
+    lines = [line for line in deployment.nginx.access_log() if " 429 " in line]
+    assert lines and all("auth=-" in line or "auth= " in line for line in lines), lines[:3]
+    # A player filling its buffer: the playlist and five segments at once, then its pace.
+    names = [
+        n for n in outside["player"].get("/live/index.m3u8").text.splitlines() if n.endswith(".ts")
+    ]
+    for name in names:
+        assert outside["player"].get(f"/live/{name}").status_code == 200
+    for _ in range(20):
+        assert outside["player"].get("/live/index.m3u8").status_code == 200
+    assert flood.get("/live/index.m3u8").status_code == 200  # the host itself: not limited
