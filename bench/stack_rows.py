@@ -9,10 +9,15 @@ its own TLS connection, asks for the playlist every target duration (2 s) and fo
 each new segment once. Nothing is pinned: the servers and the generator share the two
 cores, and the row says how much each used.
 
+Beside it, the yardstick (rows jp…): plain nginx serving the same folder over TLS
+with as many workers, to the same viewers, so the machine's own limit (the generator
+included) is measured in the same run.
+
 A step holds when every viewer started and kept up, no request failed, the p99 of
-playlists and of segments is under 250 ms and each replica's RSS stayed under 300 MB.
-The steps go up (BENCH_STACK_VIEWERS, e.g. "1000,3000,5000") and stop after the first
-that does not hold; `ctx.extra["j_held"]` is the highest that did.
+playlists and of segments is under 250 ms after the joining seconds and each
+replica's RSS stayed under 300 MB. The steps go up (BENCH_STACK_VIEWERS, e.g.
+"1000,3000,5000"), each front stopping after its first step that does not hold;
+`ctx.extra["j_held"]` and `["jp_held"]` are the highest that did.
 """
 
 from __future__ import annotations
