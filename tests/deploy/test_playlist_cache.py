@@ -128,7 +128,8 @@ def test_one_session_flooding_the_stream_is_limited_before_a_replica_decides(
     assert refused.headers["retry-after"] == "1"
     lines = [line for line in deployment.nginx.access_log() if " 429 " in line]
     assert lines and all("auth=-" in line or "auth= " in line for line in lines), lines[:3]
-    # A player filling its buffer: the playlist and five segments at once, then its pace.
+    # A player filling its buffer (the playlist and five segments at once) and asking again
+    # and again, as a seeking viewer might: within what a session may do.
     names = [
         n for n in outside["player"].get("/live/index.m3u8").text.splitlines() if n.endswith(".ts")
     ]
