@@ -25,14 +25,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.timeout(120)]
 SECOND = dt.timedelta(seconds=1)
 
 
-def test_one_playlist_request_a_second_reaches_the_gateway_and_revocation_bites_in_2_s(
+@pytest.fixture
+def in_part_one(
     tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
-) -> None:
+) -> Deployment:
+    """Two replicas behind nginx, Part I running for ten more minutes, five segments."""
     now = _now()
     parts = [("Part I", -5 * 60 * SECOND, 600 * SECOND, True)]
     config = _event(tmp_path, now, store_url, parts)
     write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
-    deployment = start_deployment(config, replicas=2)
+    deployment: Deployment = start_deployment(config, replicas=2)
+    return deployment
+
+
+def test_one_playlist_request_a_second_reaches_the_gateway_and_revocation_bites_in_2_s(
+    in_part_one: Deployment,
+) -> None:
+    deployment, config = in_part_one, in_part_one.config
     maija, pekka = deployment.viewer("maija@example.org"), deployment.viewer("pekka@example.org")
     texts: set[str] = set()
     caches: Counter[str] = Counter()
@@ -106,16 +115,12 @@ def test_no_cached_answer_lists_part_two_after_part_one_ends(
 
 
 def test_one_session_flooding_the_stream_is_limited_before_a_replica_decides(
-    tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
+    in_part_one: Deployment,
 ) -> None:
     """nginx keeps no grant, so every stream request costs a replica a decision: one
     session asking hundreds of times a second gets 429 from nginx (per session, whatever
     its address), while a player's pace, bursts of a filling buffer included, never does."""
-    now = _now()
-    parts = [("Part I", -5 * 60 * SECOND, 600 * SECOND, True)]
-    config = _event(tmp_path, now, store_url, parts)
-    write_live(tmp_path / "live", now - dt.timedelta(seconds=20), 5)
-    deployment = start_deployment(config, replicas=2)
+    deployment = in_part_one
     flood, player = deployment.viewer("flood@example.org"), deployment.viewer("player@example.org")
     outside = {"flood": deployment.nginx.client(source="127.0.0.2")}
     outside["player"] = deployment.nginx.client(source="127.0.0.3")
