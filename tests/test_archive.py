@@ -16,7 +16,7 @@ import pytest
 
 from gateway.core.clock import FrozenClock
 from gateway.core.playlists import MediaPlaylist, parse
-from gateway.core.schedule import Part, Schedule
+from gateway.core.schedule import LiveWindow, Part, Schedule
 from gateway.store.sqlite import SqliteStore
 from gateway.stream import vod
 from gateway.stream.archive import LEASE, Archiver, entries, status, write_recording
@@ -249,3 +249,30 @@ async def test_a_multivariant_fmp4_origin_is_archived_rendition_by_rendition(
         wanted = {**encoder.of(one), **encoder.of(three)}
         kept = {p.name: p.read_bytes() for p in (rig.archive / name).glob("*.m4s")}
         assert kept == wanted and not set(kept) & set(encoder.of(two))
+
+
+async def test_segment_bodies_kept_for_the_memos_stay_within_their_byte_budget(
+    rig: Rig,
+) -> None:
+    """The live stream remembers, per name, the body it dated and decided, so that the
+    next viewer of the same bytes costs nothing. It kept up to 4,096 bodies whatever
+    their size: a replica's memory grew by every segment of the day (the 10-minute soak
+    of `make bench`: 101 -> 221 MB). Now bodies are kept within a byte budget, the
+    oldest forgotten first, and answers do not change."""
+    live = LiveStream(
+        make_origin(f"file://{rig.live}", timeout=1.0), rig.store, rig.clock, memo_bytes=40_000
+    )
+    window = LiveWindow("Part I", T0, T0 + PART, False)
+    served = 0
+    while rig.clock() < T0 + PART:
+        rig.encoder.tick(rig.clock())
+        await live.look()
+        for name, start, body in rig.encoder.made[-1:]:
+            if T0 <= start and start + dt.timedelta(seconds=SEGMENT) <= T0 + PART:
+                piece = await live.segment(name, window)
+                assert piece.body == body
+                assert (await live.segment(name, window)).body == body  # from the memo
+                served += 1
+        assert live.memo_bytes <= 2 * 40_000  # two memos, each within its budget
+        rig.clock.advance(seconds=1)
+    assert served >= 8 and served * len(rig.encoder.made[0][2]) > 2 * 40_000

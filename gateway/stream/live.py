@@ -31,6 +31,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from gateway.audit.log import AuditLog
 from gateway.core import dating, playlists
@@ -58,6 +59,42 @@ _GAP_FLOOR = 2.0  # s: the shortest gap between two looks that makes the second 
 _READS_AT_ONCE = 16  # segments read at once to learn their content (a first look reads many)
 _DEFAULT_TARGET = 6.0  # s: a playlist without EXT-X-TARGETDURATION
 _COMPLAIN = dt.timedelta(minutes=1)  # an unreadable origin is logged once a minute
+MEMO_BYTES = 16 * 1024 * 1024  # segment bodies each memo below may keep: about what the
+# origin cache holds (60 s of segments); a body it dropped is a new object when read again,
+# so the memo could not answer for it anyway
+
+
+_T = TypeVar("_T")
+
+
+class _BodyMemo(Generic[_T]):
+    """name → what was worked out from its body, answered while asked about that same body
+    (`is`: the origin cache hands out one object per version). Bodies are kept, so their
+    total is bounded by `budget` bytes, the oldest forgotten first: a count alone let a
+    replica keep thousands of segments (the 10-minute soak grew 101 -> 221 MB)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._items: OrderedDict[str, tuple[bytes, _T]] = OrderedDict()
+
+    def get(self, name: str, body: bytes) -> _T | None:
+        found = self._items.get(name)
+        return found[1] if found is not None and found[0] is body else None
+
+    def put(self, name: str, body: bytes, value: _T) -> None:
+        old = self._items.pop(name, None)
+        if old is not None:
+            self.size -= len(old[0])
+        if len(body) > self.budget:
+            return
+        self._items[name] = (body, value)
+        self.size += len(body)
+        while self.size > self.budget:
+            _, (gone, _) = self._items.popitem(last=False)
+            self.size -= len(gone)
+
+
 _BYTES = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 
 
@@ -113,7 +150,8 @@ class LiveStream:
     """The live origin, dated and cut to a window; see the module doc.
 
     `known_limit` bounds the segment dates kept in memory (the one learnt
-    longest ago forgotten first; a forgotten one is read from the store again).
+    longest ago forgotten first; a forgotten one is read from the store again);
+    `memo_bytes` the segment bodies kept to answer the next viewer of the same bytes.
     An undated segment is counted in `metrics` and audited once per part.
     """
 
@@ -124,6 +162,7 @@ class LiveStream:
         clock: Clock,
         *,
         known_limit: int = 100_000,
+        memo_bytes: int = MEMO_BYTES,
         metrics: Metrics | None = None,
         audit: AuditLog | None = None,
     ) -> None:
@@ -137,9 +176,9 @@ class LiveStream:
         self._first_seen: OrderedDict[str, dating.Sighting] = OrderedDict()
         self._listed: OrderedDict[str, set[Range | None]] = OrderedDict()  # name → its spans
         self._support: dict[str, list[Range] | None] = {}
-        self._identities: dict[str, tuple[bytes, str]] = {}  # name → (body, its identity)
-        # name → (body, (window, spans listed), allowed spans): the last answer per name
-        self._decided: dict[str, tuple[bytes, tuple[LiveWindow, int], list[Range]]] = {}
+        self._identities = _BodyMemo[str](memo_bytes)  # name → its body's identity
+        # name → ((window, spans listed), allowed spans): the last answer for its body
+        self._decided = _BodyMemo[tuple[tuple[LiveWindow, int], list[Range]]](memo_bytes)
         self._undated: set[str] = set()  # segments counted as undated
         self._suspect: set[str] = set()  # names served with content that was never dated
         self._undated_parts: set[tuple[str, dt.datetime]] = set()  # parts audited
@@ -152,6 +191,11 @@ class LiveStream:
         self._reported: str = "ok"  # the state last audited (an episode is open unless ok)
         # Whether a streamed part runs at that moment (set by the app): health is judged then.
         self.streaming: Callable[[dt.datetime], Awaitable[bool]] | None = None
+
+    @property
+    def memo_bytes(self) -> int:
+        """Bytes of segment bodies the memos hold (a body in both counted twice)."""
+        return self._identities.size + self._decided.size
 
     async def playlist(self, path: str, window: LiveWindow) -> bytes:
         """The origin playlist at `path`, listing only segments dated whole inside `window`."""
@@ -473,9 +517,9 @@ class LiveStream:
         if support is None:
             return body, [(0, len(body))], True  # an init section or key: no programme
         spans = spans or {None}
-        kept = self._decided.get(path)
-        if kept is not None and kept[0] is body and kept[1] == (window, len(spans)):
-            return body, kept[2], True  # the same bytes, window and spans: the same answer
+        kept = self._decided.get(path, body)
+        if kept is not None and kept[0] == (window, len(spans)):
+            return body, kept[1], True  # the same bytes, window and spans: the same answer
         init = support if isinstance(support, list) else []
         allowed = [(o, o + n) for o, n in init]
         dates = [await self._date_of(path, span, body) for span in spans]
@@ -484,9 +528,7 @@ class LiveStream:
                 allowed.append((0, len(body)) if span is None else (span[0], span[0] + span[1]))
         merged = _merged(allowed)
         if None not in dates:  # a date may still come for an undated span: asked again
-            if len(self._decided) >= _SEEN_KEPT * 64:
-                self._decided.clear()
-            self._decided[path] = (body, (window, len(spans)), merged)
+            self._decided.put(path, body, ((window, len(spans)), merged))
         return body, merged, any(dated is not None and dated.known for dated in dates)
 
     async def _support_of(self, path: str, *, asked: bool) -> list[Range] | None | bool:
@@ -502,14 +544,12 @@ class LiveStream:
     async def _date_of(self, path: str, span: Range | None, body: bytes) -> Dated | None:
         """The date of the content `body` holds at `span`: memory, else the store."""
         if span is None:
-            memo = self._identities.get(path)
-            if memo is not None and memo[0] is body:
-                content = memo[1]
+            memo = self._identities.get(path, body)
+            if memo is not None:
+                content = memo
             else:
                 content = dating.identity(body)
-                self._identities[path] = (body, content)
-                if len(self._identities) > _SEEN_KEPT * 64:
-                    self._identities.pop(next(iter(self._identities)))
+                self._identities.put(path, body, content)
         else:
             found = dating.identity_of_span(body, span)
             if found is None:
