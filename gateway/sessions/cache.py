@@ -209,8 +209,8 @@ class SessionCache:
         poll (under load a store call can take tens of milliseconds, every request
         queued behind it); should it fall behind, requests poll as before.
         """
-        # A quarter second: with nginx keeping a grant ≤ 1 s, a revocation made anywhere
-        # still bites within 2 s through the edge (deploy/nginx, tests/deploy).
+        # A quarter second: nginx keeps no grant, so a revocation made anywhere bites at
+        # the edge within a quarter second and a round trip (deploy/nginx, tests/deploy).
         pause = self.poll.total_seconds() / 4 if interval is None else interval
         while True:
             try:

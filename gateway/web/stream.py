@@ -31,7 +31,7 @@ from gateway.web.services import Services
 
 PLAYLIST_CACHE = "no-cache, no-store"  # browsers never keep one; nginx: X-Accel-Expires
 SEGMENT_CACHE = "private, max-age=3600"
-DECISION_CACHE = "private, max-age=1"  # nginx keeps a grant for a second (deploy/nginx)
+DECISION_CACHE = "private, max-age=1"  # a grant's answer; deploy/nginx keeps none
 AREAS = {"/live/": "live", "/recording/": "recording"}
 _PREFIXES = tuple(AREAS)
 Headers = list[tuple[bytes, bytes]]
@@ -80,7 +80,7 @@ class StreamGate:
         status, headers = 200, self.headers(media_type(path), cache, shared)
         if grant.area == "recording":
             body = await svc.recording.fetch(path)
-        elif is_playlist(path):
+        elif playlist:
             assert grant.window is not None
             body = await svc.live.playlist(path, grant.window)
         else:
