@@ -21,6 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from gateway.core.errors import BadPath, ConfigError
 from gateway.core.paths import safe_path
 from gateway.core.schedule import Part, Schedule, part_problems
+from gateway.core.sentinel import sentinel_url
 from gateway.settings.model import (
     AccessibilitySettings,
     AdminSettings,
@@ -330,11 +331,9 @@ class _Reader(Values):
         if scheme in ("redis", "rediss", "unix"):
             return value
         if scheme == "redis+sentinel":  # sentinels host:port,host:port; /primary's service[/db]
-            hosts = parts.netloc.rpartition("@")[2].split(",")
-            path = [p for p in parts.path.split("/") if p]
-            if not all(re.fullmatch(r"\[?[^\s/]+\]?:\d{1,5}", h.strip()) for h in hosts) or not (
-                1 <= len(path) <= 2 and (len(path) == 1 or path[1].isdigit())
-            ):
+            try:
+                sentinel_url(value)
+            except ValueError:
                 self.problem(
                     "store.url",
                     f"{value!r}: write redis+sentinel://host:26379,host2:26379/mymaster/0",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.store.redis.connection import sentinel_url
+from gateway.core.sentinel import sentinel_url
 
 
 def test_sentinels_service_database_and_password() -> None:

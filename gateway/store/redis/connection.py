@@ -23,7 +23,6 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis.asyncio
 import redis.exceptions as rex
@@ -32,6 +31,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from gateway.core.errors import StoreUnavailable
+from gateway.core.sentinel import sentinel_url
 from gateway.store.codec import stored_time
 from gateway.store.redis.scripts import SCRIPTS
 
@@ -44,25 +44,6 @@ _UNREACHABLE = (
     rex.OutOfMemoryError,
     OSError,
 )
-
-
-def sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str | None] | None:
-    """`redis+sentinel://[:password@]host:26379,host2:26379/SERVICE[/DB]` as (sentinels,
-    service, db, password), or None for another URL. ValueError when it is malformed."""
-    parts = urlsplit(url)
-    if parts.scheme != "redis+sentinel":
-        return None
-    password = unquote(parts.password) if parts.password else None
-    hosts = []
-    for item in parts.netloc.rpartition("@")[2].split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"{item!r}: name each sentinel as host:port")
-        hosts.append((host.strip("[]"), int(port)))
-    path = [p for p in parts.path.split("/") if p]
-    if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
-        raise ValueError("name the primary's service and optionally a database: /mymaster/0")
-    return hosts, path[0], int(path[1]) if len(path) == 2 else 0, password
 
 
 def micros(moment: dt.datetime) -> int:
