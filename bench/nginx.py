@@ -5,7 +5,8 @@ with one worker, on a loopback port, access log on (buffered) like a real site,
 sendfile on. The deploy/nginx/ config, when it exists, is preferred for the
 auth row (see `bench.wrk_rows`); this module's `auth_conf` is the minimal equivalent:
 segments served from disk by nginx after `auth_request /auth` to the gateway
-(upstream keepalive, every request decided: deploy/nginx keeps no grant), playlists
+(upstream keepalive, every request decided; deploy/nginx keeps a grant only for a
+request repeated within its second), playlists
 proxied to the gateway (they are filtered per session there).
 """
 

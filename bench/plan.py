@@ -142,7 +142,8 @@ def describe(plan: Plan, tools: Tools) -> str:
         "d1/d2  the same app, access decision memoised (session/revocation state stubbed out)",
         "e      GET /auth with X-Original-URI (a segment) and the cookie",
         "e0     the same on asyncio's event loop instead of uvloop (as before issue 19)",
-        "g1/g2  deploy/nginx: auth_request to the gateway on every request; playlists shared 1 s",
+        "g1/g2  deploy/nginx: auth_request to the gateway, a grant kept for a request repeated "
+        "within its second; playlists shared 1 s",
         f"       (about {wrk_time:.0f} s of wrk; servers on core {SERVER_CORE}, wrk on core "
         f"{LOAD_CORE})",
         f"f      gateway over a counting HTTP origin: {plan.fanin_viewers} viewers in a herd for "

@@ -209,8 +209,9 @@ class SessionCache:
         poll (under load a store call can take tens of milliseconds, every request
         queued behind it); should it fall behind, requests poll as before.
         """
-        # A quarter second: nginx keeps no grant, so a revocation made anywhere bites at
-        # the edge within a quarter second and a round trip (deploy/nginx, tests/deploy).
+        # A quarter second: nginx keeps a grant only for a request repeated within its
+        # wall-clock second, so a revocation made anywhere bites at the edge within a
+        # quarter second and a round trip, or at the end of that second (deploy/nginx).
         pause = self.poll.total_seconds() / 4 if interval is None else interval
         while True:
             try:

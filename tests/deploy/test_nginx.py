@@ -174,7 +174,7 @@ def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revok
     names = listed(playlist.text)
     assert len(names) == 5
     for name in names:
-        for _ in range(2):  # each time decided (nginx keeps no grant)
+        for _ in range(2):  # each time decided (a grant is kept from the second ask on)
             segment = browser.get(f"/live/{name}")
             assert segment.status_code == 200 and segment.content == segment_bytes(name)
             assert segment.headers["content-type"] == "video/mp2t"
