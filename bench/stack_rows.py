@@ -89,8 +89,8 @@ def start_redis(ctx: Context) -> procs.Server:
 
 
 def start_stack(ctx: Context, live: Path, steps: list[int], cookies: Path) -> Front:
-    """Redis, the config, registrants, two replicas, nginx as deployed; one session per
-    viewer, written to `cookies`."""
+    """Redis, the config, registrants, the replicas (two unless BENCH_STACK_REPLICAS
+    says), nginx as deployed; one session per viewer, written to `cookies`."""
     redis_server = start_redis(ctx)
     config = ctx.work / "gateway-stack.toml"
     config.write_text(event_toml(ctx.work, str(live), redis_server.url))
@@ -101,7 +101,7 @@ def start_stack(ctx: Context, live: Path, steps: list[int], cookies: Path) -> Fr
     links_file = ctx.work / "stack-links.txt"
     links_file.write_text("".join(f"{link}\n" for link in links for _ in range(PER_REGISTRANT)))
     replicas = []
-    for k in (1, 2):
+    for k in range(1, replica_count() + 1):
         port = procs.free_port()
         replicas.append(ctx.start(f"replica-{k}", gateway_argv(config, port), port))
     prefix = ctx.work / "nginx-stack"
@@ -126,7 +126,9 @@ def start_stack(ctx: Context, live: Path, steps: list[int], cookies: Path) -> Fr
     open_cookies(ctx, replicas[0], links_file, cookies)
     processes = {"nginx": front, "redis": redis_server}
     processes.update({f"replica {k}": s for k, s in enumerate(replicas, 1)})
-    return Front("j", "deploy stack (TLS, 2 replicas, Redis)", https_port, processes)
+    count = len(replicas)
+    label = f"deploy stack (TLS, {count} replica{'s' if count > 1 else ''}, Redis)"
+    return Front("j", label, https_port, processes)
 
 
 def start_plain(ctx: Context, live: Path, steps: list[int]) -> Front:
@@ -146,6 +148,12 @@ def start_plain(ctx: Context, live: Path, steps: list[int]) -> Front:
     (prefix / "nginx.conf").write_text(conf)
     server = ctx.start("nginx-plain-stack", nginx.command(prefix), port)
     return Front("jp", "plain nginx over TLS (files)", https_port, {"nginx": server})
+
+
+def replica_count() -> int:
+    """How many `gateway serve` replicas the stack runs (BENCH_STACK_REPLICAS, default 2, as
+    issue 19 measures; 1 shows what fewer, busier replicas cost per decision)."""
+    return max(1, int(os.environ.get("BENCH_STACK_REPLICAS", "2")))
 
 
 def generators() -> int:
@@ -323,7 +331,7 @@ def scenario_stack(ctx: Context) -> None:
         ctx.extra["jp_held"] = held["jp"]
     finally:
         writer.stop()
-        ours = ("nginx-stack", "nginx-plain-stack", "replica-1", "replica-2", "redis")
+        ours = ("nginx-stack", "nginx-plain-stack", "redis")
         for server in ctx.servers[:]:
-            if server.name in ours:
+            if server.name in ours or server.name.startswith("replica-"):
                 ctx.stop(server)

@@ -31,7 +31,7 @@ from gateway.web.services import Services
 
 PLAYLIST_CACHE = "no-cache, no-store"  # browsers never keep one; nginx: X-Accel-Expires
 SEGMENT_CACHE = "private, max-age=3600"
-DECISION_CACHE = "private, max-age=1"  # a grant's answer; deploy/nginx keeps none
+DECISION_CACHE = "private, max-age=1"  # a grant's answer (deploy/nginx ignores it: see gw_auth)
 AREAS = {"/live/": "live", "/recording/": "recording"}
 _PREFIXES = tuple(AREAS)
 Headers = list[tuple[bytes, bytes]]
