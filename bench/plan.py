@@ -38,7 +38,7 @@ class Plan:
     @classmethod
     def from_env(cls, quick: bool) -> Plan:
         quick = quick or _flag("BENCH_QUICK")
-        soak = float(os.environ.get("BENCH_SOAK_SECONDS", "20" if quick else "60"))
+        soak = float(os.environ.get("BENCH_SOAK_SECONDS", "20" if quick else "180"))
         return cls(
             quick=quick,
             wrk_seconds=2.0 if quick else 5.0,
