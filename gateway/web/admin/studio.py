@@ -19,7 +19,6 @@ from starlette.routing import Route
 
 from gateway.core.paths import media_type, safe_path
 from gateway.core.times import in_zone
-from gateway.stream import archive
 from gateway.web.admin.auth import staff
 from gateway.web.admin.people import page
 from gateway.web.ingest import CONNECTED
@@ -48,7 +47,7 @@ async def archive_words(svc: Services) -> str:
     gateway does not make the recording)."""
     if svc.archiver is None:
         return ""
-    found = await asyncio.to_thread(archive.status, svc.archiver.folder)
+    found = await asyncio.to_thread(svc.archiver.tally.status)
     missed = (
         "none missed"
         if not found.missed
