@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from gateway.stream.archive import (
     Tally,
     entries,
     manifest,
+    manifest_line,
     status,
     write_recording,
 )
@@ -291,7 +292,7 @@ def _manifest_line(number: int, part: str = "Part I") -> str:
     entry = vod.Entry(
         f"v/seg{number}.ts", "v/index.m3u8", part, "2021-11-18T10:00:00+02:00", 2.0, number
     )
-    return json.dumps(asdict(entry)) + "\n"
+    return manifest_line(entry)
 
 
 def test_the_dashboards_archive_line_reads_only_what_the_manifests_gained(tmp_path: Path) -> None:

@@ -104,11 +104,23 @@ def entries(folder: Path) -> dict[str, list[Entry]]:
     for path in sorted(meta.rglob("*.jsonl")) if meta.is_dir() else ():
         playlist = str(path.relative_to(meta))[: -len(".jsonl")]
         for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                found.setdefault(playlist, []).append(Entry(**json.loads(line)))
-            except (ValueError, TypeError):
-                continue
+            entry = _entry(line)
+            if entry is not None:
+                found.setdefault(playlist, []).append(entry)
     return found
+
+
+def manifest_line(entry: Entry) -> str:
+    """The line a manifest gains for a kept segment (`_entry` reads it back)."""
+    return json.dumps(asdict(entry)) + "\n"
+
+
+def _entry(line: str) -> Entry | None:
+    """A manifest line's entry; None for a line cut short by a crash."""
+    try:
+        return Entry(**json.loads(line))
+    except (ValueError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -137,10 +149,9 @@ class _Read:
     sequences: dict[str, set[int]] = field(default_factory=dict)  # by part
 
     def add(self, folder: Path, line: str) -> None:
-        """One manifest line; one cut short by a crash is skipped (as `entries` does)."""
-        try:
-            entry = Entry(**json.loads(line))
-        except (ValueError, TypeError):
+        """One manifest line; one cut short by a crash is skipped."""
+        entry = _entry(line)
+        if entry is None:
             return
         self.segments += 1
         kept = folder / entry.file
@@ -318,7 +329,7 @@ class Archiver:
         path = manifest(self.folder, entry.playlist)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as file:
-            file.write(json.dumps(asdict(entry)) + "\n")
+            file.write(manifest_line(entry))
 
     async def build(self, schedule: Schedule, *, actor: str) -> vod.Built:
         return await write_recording(
