@@ -61,7 +61,7 @@ def test_one_playlist_request_a_second_reaches_the_gateway_and_revocation_bites_
     granted = {_auth_field(line, "auth") or _auth_field(line, "auth_cache") for line in lines}
     assert granted <= {"204", "HIT"} and "204" in granted, lines
 
-    segment = "/live/" + [n for n in texts.pop().splitlines() if n.endswith(".ts")][-1]
+    segment = "/live/" + listed(texts.pop())[-1]
     assert maija.get(segment).status_code == 200
     run_cli(config, "links", "revoke", "maija@example.org")
     revoked = time.monotonic()
@@ -140,9 +140,7 @@ def test_one_session_flooding_the_stream_is_limited_before_a_replica_decides(
     assert lines and all("auth=-" in line or "auth= " in line for line in lines), lines[:3]
     # A player filling its buffer (the playlist and five segments at once) and asking again
     # and again, as a seeking viewer might: within what a session may do.
-    names = [
-        n for n in outside["player"].get("/live/index.m3u8").text.splitlines() if n.endswith(".ts")
-    ]
+    names = listed(outside["player"].get("/live/index.m3u8").text)
     for name in names:
         assert outside["player"].get(f"/live/{name}").status_code == 200
     for _ in range(20):
