@@ -1,12 +1,12 @@
 """`make bench`: every scenario of issue 7 side by side in one run, then PASS/FAIL per target.
 
 Usage: python -m bench [--dry-run] [--quick] [--only wrk,f,h,i,j]
-Env: BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_SOAK_SECONDS (default 60; 600 for the
+Env: BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_SOAK_SECONDS (default 180; 600 for the
 10-minute soak), BENCH_VIEWERS (default 2000), BENCH_FANIN_VIEWERS (default 1000),
 BENCH_KEEP=1 (keep the work folder with logs), BENCH_NO_INSTALL=1 (never apt-get),
 BENCH_TRACEMALLOC=1 (the soak's gateway under tracemalloc), BENCH_STACK_VIEWERS (row j's
 steps, default 1000,1500,2000,2500,3000,4000,5000; quick 1000,2000,3000),
-BENCH_STACK_GENERATORS (2).
+BENCH_STACK_GENERATORS (2), BENCH_STACK_REPLICAS (2).
 """
 
 from __future__ import annotations
