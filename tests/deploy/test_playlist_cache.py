@@ -2,15 +2,19 @@
 viewer's playlist request is decided per viewer (nginx keeps a grant only for a request
 repeated within its wall-clock second), the filtered text is shared by URI for at most
 its second (about one request a second reaches the gateway, however many ask), a revoked
-viewer is refused within 2 s (playlist and segment) through the shared playlist, and no
-cached answer lists a Part II segment after Part I ends."""
+viewer is refused within 2 s (playlist and segment) through the shared playlist, no
+cached answer lists a Part II segment after Part I ends, and a replica that stalls leaves
+no cache entry locked past nginx's `inactive` time."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -185,3 +189,33 @@ def test_only_a_request_repeated_within_its_second_is_answered_from_a_kept_grant
     decided = len(lines) - len(kept)  # the player's own ask included
     assert asked > 50 and decided <= 2 * (int(seconds) + 2) + 1, (asked, decided)
     assert [found for found in grants.rglob("*") if found.is_file()]
+
+
+def test_a_replica_that_stalls_leaves_no_cache_entry_locked_past_its_inactive_time(
+    in_part_one: Deployment,
+) -> None:
+    """A replica that stops answering (a long pause, a hung process) holds each decision
+    nginx asked of it until /_auth's read timeout (10 s), then that viewer is answered
+    by the other one. While a decision waits, its kept-grant entry is in use: with an
+    `inactive` time shorter than that wait, nginx's cache manager logged an [alert]
+    ("ignore long locked inactive cache entry") for every waiting entry every 2 s (857
+    entries, 2,650 alerts in 30 s of bench row j while a profiler slowed one replica)."""
+    deployment = in_part_one
+    nginx = deployment.nginx
+    players = [deployment.viewer(f"p{k}@example.org") for k in range(4)]
+    names = listed(players[0].get("/live/index.m3u8").text)
+    stalled = deployment.servers[0].process.pid
+    os.kill(stalled, signal.SIGSTOP)
+    try:
+
+        def ask(k: int) -> int:
+            return players[k].get(f"/live/{names[k % len(names)]}", timeout=30).status_code
+
+        with ThreadPoolExecutor(len(players)) as pool:
+            assert list(pool.map(ask, range(len(players)))) == [200] * len(players)
+    finally:
+        os.kill(stalled, signal.SIGCONT)
+    timed_out = nginx.error_log().count("upstream timed out")
+    assert timed_out >= 1  # some decisions did wait for the stalled replica
+    alerts = [line for line in nginx.error_log().splitlines() if "[alert]" in line]
+    assert not alerts, alerts
