@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import yaml
 
 from tests.conftest import free_port
 from tests.deploy.test_image_recipe import ROOT
+from tests.support.waiting import until
 
 COMPONENT = ROOT / "deploy" / "k8s" / "redis"
 NAME = "mymaster"
@@ -91,7 +91,7 @@ class Pods:
                 ["sh", str(COMPONENT / f"{what}.sh")], env=self.env(n), stdout=log, stderr=log
             )
         port = (self.redis if what == "redis" else self.sentinel)[n]
-        _until(lambda: _ping(port), f"{what} of pod {n} did not answer")
+        until(lambda: _ping(port), f"{what} of pod {n} did not answer")
 
     def kill(self, what: str, n: int) -> None:
         process = self.processes.pop(f"{what}{n}")
@@ -127,13 +127,6 @@ def _ping(port: int) -> bool:
         return False
 
 
-def _until(check: Any, message: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def pods(tmp_path: Path) -> Iterator[Pods]:
     if not (shutil.which("redis-server") and shutil.which("redis-sentinel")):
@@ -159,21 +152,21 @@ def test_the_scripts_start_a_set_survive_the_primarys_death_and_take_it_back_as_
         replicas = [pods.role(n) for n in (1, 2)]
         return all(r["role"] == "slave" and r["master_link_status"] == "up" for r in replicas)
 
-    _until(set_up, "pods 1 and 2 did not replicate pod 0")
+    until(set_up, "pods 1 and 2 did not replicate pod 0")
     # (each Sentinel learns the set on its own schedule: their view is waited for, not
     # asked once)
-    _until(lambda: {pods.primary(n) for n in range(3)} == {first}, "the Sentinels disagree")
+    until(lambda: {pods.primary(n) for n in range(3)} == {first}, "the Sentinels disagree")
     with redis.Redis(port=pods.redis[0]) as primary:
         primary.set("registrant", "kept")
         assert primary.wait(2, 5000) == 2  # on both replicas
 
     # Pod 0's Redis dies: the Sentinels promote one of the others.
     pods.kill("redis", 0)
-    _until(lambda: pods.primary(1) not in (None, first), "no failover", seconds=30)
+    until(lambda: pods.primary(1) not in (None, first), "no failover", seconds=30)
     promoted = pods.primary(1)
     assert promoted is not None and promoted[1] in pods.redis[1:]
     survivor = pods.redis.index(promoted[1])
-    _until(lambda: pods.role(survivor)["role"] == "master", "the promoted one is no primary")
+    until(lambda: pods.role(survivor)["role"] == "master", "the promoted one is no primary")
     assert pods.get(promoted[1], "registrant") == b"kept"
 
     # Pod 0 restarts (its script again): it asks the Sentinels and follows the new primary.
@@ -183,7 +176,7 @@ def test_the_scripts_start_a_set_survive_the_primarys_death_and_take_it_back_as_
         back = pods.role(0)
         return back["role"] == "slave" and int(back["master_port"]) == promoted[1]
 
-    _until(follows, "pod 0 came back as a second primary")
-    _until(lambda: pods.role(0)["master_link_status"] == "up", "pod 0 did not catch up")
+    until(follows, "pod 0 came back as a second primary")
+    until(lambda: pods.role(0)["master_link_status"] == "up", "pod 0 did not catch up")
     assert pods.get(pods.redis[0], "registrant") == b"kept"
-    _until(lambda: {pods.primary(n) for n in range(3)} == {promoted}, "no agreement")
+    until(lambda: {pods.primary(n) for n in range(3)} == {promoted}, "no agreement")

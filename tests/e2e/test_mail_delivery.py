@@ -20,6 +20,7 @@ from tests.e2e.conftest import Server, event_toml, local
 from tests.support import config as support_config
 from tests.support.hls import write_live
 from tests.support.smtp import SmtpServer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +34,6 @@ def _config(tmp_path: Path, smtp: SmtpServer, closes_in: float = 1) -> Path:
     config = tmp_path / "event.toml"
     config.write_text(text)
     return config
-
-
-def _wait(condition: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def test_register_in_the_form_get_one_mail_and_watch(
@@ -60,7 +54,7 @@ def test_register_in_the_form_get_one_mail_and_watch(
         },
     )
     assert answer.status_code == 200 and "Check your email" in answer.text
-    _wait(lambda: bool(smtp.to("liisa@example.org")), 15)
+    until(lambda: smtp.to("liisa@example.org"), "no mail to liisa", 15)
     [mail] = smtp.to("liisa@example.org")
     text = next(p for p in mail.message.walk() if p.get_content_type() == "text/plain")
     link = re.search(r"http://127\.0\.0\.1/w/\S+", text.get_payload(decode=True).decode()).group(0)  # type: ignore[union-attr]
@@ -101,7 +95,7 @@ def test_after_registration_closed_a_lost_link_is_mailed_again_to_known_addresse
         assert answer.status_code == 200
         answers.append(answer.text.replace(address, "ADDRESS"))
     assert answers[0] == answers[1]  # the same page for a known and an unknown address
-    _wait(lambda: bool(smtp.to("aino@example.org")), 15)
+    until(lambda: smtp.to("aino@example.org"), "no mail to aino", 15)
     [mail] = smtp.to("aino@example.org")
     assert urlsplit(_link_in(mail)).path == urlsplit(link).path  # the current link, not a new one
     time.sleep(1.5)
@@ -143,7 +137,7 @@ def test_a_reminder_before_part_one_reaches_each_registrant_exactly_once(
     )  # fmt: skip
     assert imported.returncode == 0, imported.stderr
     start_server(config)
-    _wait(lambda: len(smtp.handler.received) >= 2, 30)
+    until(lambda: len(smtp.handler.received) >= 2, "fewer than 2 mails", 30)
     time.sleep(6)  # more looks of the reminder task: still one each
     assert sorted(r.recipients[0] for r in smtp.handler.received) == [
         "aino@example.org",
@@ -187,7 +181,9 @@ def test_killed_with_mails_queued_and_smtp_down_each_is_delivered_once_after(
     server.process.wait()
     smtp.start()
     start_server(config)
-    _wait(lambda: len(smtp.handler.received) >= 20, 60)  # a killed claim lapses after LEASE
+    until(
+        lambda: len(smtp.handler.received) >= 20, "fewer than 20 mails", 60
+    )  # a killed claim lapses after LEASE
     time.sleep(2)
     recipients = sorted(r.recipients[0] for r in smtp.handler.received)
     assert recipients == sorted(f"p{i}@example.org" for i in range(20))
