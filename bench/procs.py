@@ -84,22 +84,45 @@ def tree_cpu(pid: int) -> float:
     return sum(cpu_seconds(p) for p in children(pid))
 
 
-def machine_busy() -> float:
-    """CPU seconds spent busy on the whole machine since boot (all cores)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / TICK
+def machine_busy(cores: frozenset[int] | None = None) -> float:
+    """CPU seconds spent busy since boot on the whole machine, or on `cores` only."""
+    busy = 0.0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if not name.startswith("cpu"):
+            break
+        wanted = name == "cpu" if cores is None else name != "cpu" and int(name[3:]) in cores
+        if not wanted:
+            continue
+        fields = [int(v) for v in values]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        busy += (sum(fields[:8]) - idle) / TICK
+    return busy
+
+
+def core_list(text: str) -> frozenset[int]:
+    """A taskset-style list of cores ("1", "0,2", "0-3") as a set; ValueError if malformed."""
+    cores: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        first = int(low)
+        last = int(high) if high else first
+        if first < 0 or last < first:
+            raise ValueError(f"not a range of cores: {part.strip()!r}")
+        cores.update(range(first, last + 1))
+    return frozenset(cores)
 
 
 def has_taskset() -> bool:
     return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 
 
-def pinned(argv: Sequence[str], core: int | None) -> list[str]:
-    """`argv` under `taskset -c core` when there are two cores or more to split."""
-    if core is None or not has_taskset():
+def pinned(argv: Sequence[str], cores: int | frozenset[int] | None) -> list[str]:
+    """`argv` under `taskset -c cores` when there are two cores or more to split."""
+    if cores is None or not has_taskset():
         return list(argv)
-    return ["taskset", "-c", str(core), *argv]
+    listed = ",".join(map(str, sorted(cores))) if isinstance(cores, frozenset) else str(cores)
+    return ["taskset", "-c", listed, *argv]
 
 
 @dataclass

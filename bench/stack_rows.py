@@ -6,8 +6,12 @@ its render.sh (TLS, one worker per core, as the stock nginx.conf of the image), 
 disk), a live folder where a 2 Mbit/s stream of 2 s segments (500 KB) grows. Each
 viewer has its own session (personal links opened beforehand, ten per registrant),
 its own TLS connection, asks for the playlist every target duration (2 s) and for
-each new segment once. Nothing is pinned: the servers and the generator share the two
-cores, and the row says how much each used.
+each new segment once. Nothing is pinned unless BENCH_STACK_CORES says: the servers and
+the generator share the machine's cores, and the row says how much each used. With
+BENCH_STACK_CORES (a taskset list, e.g. "0,1") the servers of both fronts run on those
+cores only (nginx with one worker each) and the generators on the others, so a machine
+with more cores than the stack is given measures the stack on exactly its cores, the
+generators' own cost off them (issue 19's "5,000 viewers on two cores").
 
 Beside it, the yardstick (rows jp…): plain nginx serving the same folder over TLS
 with as many workers, to the same viewers, so the machine's own limit (the generator
@@ -53,6 +57,50 @@ TARGET = media.STACK_SECONDS
 WARMUP = 3 * TARGET  # viewers join over the first target duration; then two more
 
 
+@dataclass(frozen=True)
+class Cores:
+    """Where row j's processes run: the servers on `stack`, the generators on `load`;
+    both None when nothing is pinned."""
+
+    stack: frozenset[int] | None = None
+    load: frozenset[int] | None = None
+
+    @property
+    def workers(self) -> int:
+        """nginx workers: one per core the servers may use."""
+        return len(self.stack) if self.stack else os.cpu_count() or 1
+
+    def named(self) -> str:
+        if not self.stack:
+            return ""
+        return f" on core{'s' if len(self.stack) > 1 else ''} {_listed(self.stack)}"
+
+
+def _listed(cores: frozenset[int]) -> str:
+    return ",".join(map(str, sorted(cores)))
+
+
+def pinning() -> Cores:
+    """BENCH_STACK_CORES read and checked: RuntimeError (one line) when it cannot be kept."""
+    raw = os.environ.get("BENCH_STACK_CORES", "").strip()
+    if not raw:
+        return Cores()
+    try:
+        stack = procs.core_list(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"BENCH_STACK_CORES={raw!r}: {exc}") from None
+    available = frozenset(os.sched_getaffinity(0))
+    if not stack <= available:
+        raise RuntimeError(
+            f"BENCH_STACK_CORES={raw!r}: this machine has cores {_listed(available)}"
+        )
+    if not stack < available:
+        raise RuntimeError(f"BENCH_STACK_CORES={raw!r} leaves no core for the generators")
+    if not procs.has_taskset():
+        raise RuntimeError("BENCH_STACK_CORES needs taskset (util-linux)")
+    return Cores(stack, available - stack)
+
+
 @dataclass
 class Front:
     """What the viewers talk to (over TLS) and the processes behind it, by name."""
@@ -61,15 +109,16 @@ class Front:
     label: str
     https_port: int
     processes: dict[str, procs.Server]
+    cores: Cores
 
 
-def start_redis(ctx: Context) -> procs.Server:
+def start_redis(ctx: Context, cores: Cores) -> procs.Server:
     """A redis-server of the run's own on a free port, keeping nothing on disk."""
     import redis
 
     port = procs.free_port()
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    argv += ["--appendonly", "no", "--protected-mode", "no"]
+    argv = procs.pinned([*argv, "--appendonly", "no", "--protected-mode", "no"], cores.stack)
     log = ctx.log("redis")
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ctx.work)
@@ -88,10 +137,10 @@ def start_redis(ctx: Context) -> procs.Server:
     raise RuntimeError("redis-server did not answer within 15 s")
 
 
-def start_stack(ctx: Context, live: Path, steps: list[int], cookies: Path) -> Front:
+def start_stack(ctx: Context, live: Path, steps: list[int], cookies: Path, cores: Cores) -> Front:
     """Redis, the config, registrants, the replicas (two unless BENCH_STACK_REPLICAS
     says), nginx as deployed; one session per viewer, written to `cookies`."""
-    redis_server = start_redis(ctx)
+    redis_server = start_redis(ctx, cores)
     config = ctx.work / "gateway-stack.toml"
     config.write_text(event_toml(ctx.work, str(live), redis_server.url))
     registrants = math.ceil(max(steps) / PER_REGISTRANT)
@@ -103,7 +152,8 @@ def start_stack(ctx: Context, live: Path, steps: list[int], cookies: Path) -> Fr
     replicas = []
     for k in range(1, replica_count() + 1):
         port = procs.free_port()
-        replicas.append(ctx.start(f"replica-{k}", gateway_argv(config, port), port))
+        argv = procs.pinned(gateway_argv(config, port), cores.stack)
+        replicas.append(ctx.start(f"replica-{k}", argv, port))
     prefix = ctx.work / "nginx-stack"
     nginx.prepare(prefix)
     https_port = procs.free_port()
@@ -115,23 +165,24 @@ def start_stack(ctx: Context, live: Path, steps: list[int], cookies: Path) -> Fr
         live,
         ports,
         ctx.work / "tls",
-        workers=os.cpu_count() or 1,
+        workers=cores.workers,
         worker_connections=4 * max(steps) + 1024,
     )
     if rendered is None:
         raise RuntimeError("deploy/nginx/render.sh not found")
     (prefix / "nginx.conf").write_text(rendered.conf)
-    front = ctx.start("nginx-stack", nginx.command(prefix), https_port, tls=True)
+    argv = procs.pinned(nginx.command(prefix), cores.stack)
+    front = ctx.start("nginx-stack", argv, https_port, tls=True)
     say(f"  opening {len(links) * PER_REGISTRANT} personal links through a replica")
     open_cookies(ctx, replicas[0], links_file, cookies)
     processes = {"nginx": front, "redis": redis_server}
     processes.update({f"replica {k}": s for k, s in enumerate(replicas, 1)})
     count = len(replicas)
-    label = f"deploy stack (TLS, {count} replica{'s' if count > 1 else ''}, Redis)"
-    return Front("j", label, https_port, processes)
+    label = f"deploy stack (TLS, {count} replica{'s' if count > 1 else ''}, Redis){cores.named()}"
+    return Front("j", label, https_port, processes, cores)
 
 
-def start_plain(ctx: Context, live: Path, steps: list[int]) -> Front:
+def start_plain(ctx: Context, live: Path, steps: list[int], cores: Cores) -> Front:
     """The yardstick: plain nginx serving the same folder over TLS, as many workers."""
     prefix = ctx.work / "nginx-plain-stack"
     nginx.prepare(prefix)
@@ -142,12 +193,13 @@ def start_plain(ctx: Context, live: Path, steps: list[int]) -> Front:
         port,
         live,
         (https_port, cert, key),
-        workers=os.cpu_count() or 1,
+        workers=cores.workers,
         connections=4 * max(steps) + 1024,
     )
     (prefix / "nginx.conf").write_text(conf)
-    server = ctx.start("nginx-plain-stack", nginx.command(prefix), port)
-    return Front("jp", "plain nginx over TLS (files)", https_port, {"nginx": server})
+    server = ctx.start("nginx-plain-stack", procs.pinned(nginx.command(prefix), cores.stack), port)
+    label = f"plain nginx over TLS (files){cores.named()}"
+    return Front("jp", label, https_port, {"nginx": server}, cores)
 
 
 def replica_count() -> int:
@@ -179,6 +231,7 @@ def run_viewers(
         argv += ["--shard", f"{k}/{count}", "--samples", str(samples(k))]
         argv += ["--target", f"{TARGET:g}", "--spread", f"{TARGET:g}"]
         argv += ["--seconds", f"{seconds:g}", "--timeout", "10", "--warmup", f"{WARMUP:g}"]
+        argv = procs.pinned(argv, front.cores.load)
         results[k] = procs.run_bounded(argv, timeout=seconds + 90, env=env)
 
     threads = [threading.Thread(target=one, args=(k,)) for k in range(count)]
@@ -235,7 +288,7 @@ def step(
                 peak[name] = max(peak[name], processes[name].rss())
 
     cpu0 = {name: s.cpu() for name, s in processes.items()}
-    busy0 = procs.machine_busy()
+    busy0, stack_busy0 = procs.machine_busy(), procs.machine_busy(front.cores.stack)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
@@ -246,6 +299,7 @@ def step(
     took = summary_float(summary, "seconds", seconds)
     used = {name: (s.cpu() - cpu0[name]) / took for name, s in processes.items()}
     machine = (procs.machine_busy() - busy0) / took
+    stack_busy = (procs.machine_busy(front.cores.stack) - stack_busy0) / took
     errors = summary_int(summary, "error_total")
     kept, started = summary_int(summary, "kept_up"), summary_int(summary, "started")
     pl99, seg99 = _ms(summary, "playlist_ms", "p99"), _ms(summary, "segment_ms", "p99")
@@ -278,6 +332,12 @@ def step(
         + f", generators {gen_cpu / took:.2f} ({summary.get('generators')} processes); "
         f"the whole machine {machine:.2f} of {os.cpu_count()}"
     )
+    pin = front.cores
+    if pin.stack and pin.load:
+        row.notes.append(
+            f"pinned: the servers' cores ({_listed(pin.stack)}) busy {stack_busy:.2f} of "
+            f"{len(pin.stack)}, the generators' ({_listed(pin.load)}) {machine - stack_busy:.2f}"
+        )
     row.notes.append(
         "".join(f"RSS peak of {name}: {value / 2**20:.1f} MB; " for name, value in peak.items())
         + f"furthest behind schedule: {summary_float(summary, 'max_lag', 0.0):.2f} s"
@@ -310,8 +370,12 @@ def scenario_stack(ctx: Context) -> None:
     writer.prime()
     writer.start()
     cookies = ctx.work / "stack-cookies.txt"
+    cores = pinning()
     try:
-        fronts = [start_plain(ctx, live, steps), start_stack(ctx, live, steps, cookies)]
+        fronts = [
+            start_plain(ctx, live, steps, cores),
+            start_stack(ctx, live, steps, cookies, cores),
+        ]
         time.sleep(2.5)  # the replicas' watchers date what the folder lists
         for front in fronts:  # a warm-up run, not reported: the first run after a start was
             say(f"  warm-up: {steps[0]} viewers, {front.label}")  # always slower
