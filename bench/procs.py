@@ -104,10 +104,12 @@ def core_list(text: str) -> frozenset[int]:
     """A taskset-style list of cores ("1", "0,2", "0-3") as a set; ValueError if malformed."""
     cores: set[int] = set()
     for part in text.split(","):
-        low, _, high = part.strip().partition("-")
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ValueError(f"not a core or a range of cores: {part.strip()!r}")
         first = int(low)
         last = int(high) if high else first
-        if first < 0 or last < first:
+        if last < first:
             raise ValueError(f"not a range of cores: {part.strip()!r}")
         cores.update(range(first, last + 1))
     return frozenset(cores)

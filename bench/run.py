@@ -6,7 +6,8 @@ Env: BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_SOAK_SECONDS (default 180; 600
 BENCH_KEEP=1 (keep the work folder with logs), BENCH_NO_INSTALL=1 (never apt-get),
 BENCH_TRACEMALLOC=1 (the soak's gateway under tracemalloc), BENCH_STACK_VIEWERS (row j's
 steps, default 1000,1500,2000,2500,3000,4000,5000; quick 1000,2000,3000),
-BENCH_STACK_GENERATORS (2), BENCH_STACK_REPLICAS (2).
+BENCH_STACK_GENERATORS (2), BENCH_STACK_REPLICAS (2), BENCH_STACK_CORES (row j's servers
+on these cores only, e.g. "0,1", the generators on the others; default: nothing pinned).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bench.context import ROOT, Context
 from bench.plan import PARTS, Plan, Tools, describe, find_tools, say
 from bench.prepare import open_sessions, prepare, workdir
 from bench.report import Row, table, verdicts
-from bench.stack_rows import scenario_stack
+from bench.stack_rows import pinning, scenario_stack
 from bench.targets import judge
 from bench.viewer_rows import scenario_fanin, scenario_soak, scenario_viewers
 from bench.wrk_rows import scenario_wrk
@@ -128,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = plan.only - set(PARTS)
     if unknown:
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
+    if "j" in plan.only:
+        try:
+            pinning()  # a BENCH_STACK_CORES that cannot be kept says so before anything runs
+        except RuntimeError as exc:
+            parser.error(str(exc))
     tools = find_tools(install=not args.dry_run)
     print(describe(plan, tools), flush=True)
     if args.dry_run:
