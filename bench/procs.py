@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import shutil
@@ -12,7 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,8 +124,27 @@ def pinned(argv: Sequence[str], cores: int | frozenset[int] | None) -> list[str]
     """`argv` under `taskset -c cores` when there are two cores or more to split."""
     if cores is None or not has_taskset():
         return list(argv)
-    listed = ",".join(map(str, sorted(cores))) if isinstance(cores, frozenset) else str(cores)
-    return ["taskset", "-c", listed, *argv]
+    return ["taskset", "-c", listed(cores) if isinstance(cores, frozenset) else str(cores), *argv]
+
+
+@contextlib.contextmanager
+def only_on(cores: frozenset[int] | None) -> Iterator[None]:
+    """Run the calling thread (and the threads and processes it starts) on `cores` only,
+    then as before; None: as it is."""
+    if not cores:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def listed(cores: frozenset[int]) -> str:
+    """A set of cores as taskset lists them ("0,2")."""
+    return ",".join(map(str, sorted(cores)))
 
 
 @dataclass

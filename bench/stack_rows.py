@@ -9,7 +9,8 @@ its own TLS connection, asks for the playlist every target duration (2 s) and fo
 each new segment once. Nothing is pinned unless BENCH_STACK_CORES says: the servers and
 the generator share the machine's cores, and the row says how much each used. With
 BENCH_STACK_CORES (a taskset list, e.g. "0,1") the servers of both fronts run on those
-cores only (nginx with one worker each) and the generators on the others, so a machine
+cores only (nginx with one worker per core listed) and the generators (and this process,
+which writes the live folder) on the others, so a machine
 with more cores than the stack is given measures the stack on exactly its cores, the
 generators' own cost off them (issue 19's "5,000 viewers on two cores").
 
@@ -73,11 +74,7 @@ class Cores:
     def named(self) -> str:
         if not self.stack:
             return ""
-        return f" on core{'s' if len(self.stack) > 1 else ''} {_listed(self.stack)}"
-
-
-def _listed(cores: frozenset[int]) -> str:
-    return ",".join(map(str, sorted(cores)))
+        return f" on core{'s' if len(self.stack) > 1 else ''} {procs.listed(self.stack)}"
 
 
 def pinning() -> Cores:
@@ -92,7 +89,7 @@ def pinning() -> Cores:
     available = frozenset(os.sched_getaffinity(0))
     if not stack <= available:
         raise RuntimeError(
-            f"BENCH_STACK_CORES={raw!r}: this machine has cores {_listed(available)}"
+            f"BENCH_STACK_CORES={raw!r}: this machine has cores {procs.listed(available)}"
         )
     if not stack < available:
         raise RuntimeError(f"BENCH_STACK_CORES={raw!r} leaves no core for the generators")
@@ -335,8 +332,9 @@ def step(
     pin = front.cores
     if pin.stack and pin.load:
         row.notes.append(
-            f"pinned: the servers' cores ({_listed(pin.stack)}) busy {stack_busy:.2f} of "
-            f"{len(pin.stack)}, the generators' ({_listed(pin.load)}) {machine - stack_busy:.2f}"
+            f"pinned: the servers' cores ({procs.listed(pin.stack)}) busy {stack_busy:.2f} of "
+            f"{len(pin.stack)}, the generators' ({procs.listed(pin.load)}) "
+            f"{machine - stack_busy:.2f}"
         )
     row.notes.append(
         "".join(f"RSS peak of {name}: {value / 2**20:.1f} MB; " for name, value in peak.items())
@@ -366,11 +364,24 @@ def scenario_stack(ctx: Context) -> None:
         )
     else:
         templates = [media.pad(media.NULL_PACKET, media.STACK_BYTES)] * 4
+    cores = pinning()
+    with procs.only_on(cores.load):  # this thread, so the live writer and samplers too
+        _steps(ctx, steps, seconds, live, templates, cores)
+
+
+def _steps(
+    ctx: Context,
+    steps: list[int],
+    seconds: float,
+    live: Path,
+    templates: list[bytes],
+    cores: Cores,
+) -> None:
+    """Both fronts started, warmed up and stepped up; stopped however it ends."""
     writer = media.LiveWriter(live, templates, max_seconds=3600, seconds=TARGET)
     writer.prime()
     writer.start()
     cookies = ctx.work / "stack-cookies.txt"
-    cores = pinning()
     try:
         fronts = [
             start_plain(ctx, live, steps, cores),
