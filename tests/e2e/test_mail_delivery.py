@@ -181,9 +181,8 @@ def test_killed_with_mails_queued_and_smtp_down_each_is_delivered_once_after(
     server.process.wait()
     smtp.start()
     start_server(config)
-    until(
-        lambda: len(smtp.handler.received) >= 20, "fewer than 20 mails", 60
-    )  # a killed claim lapses after LEASE
+    # (a killed claim lapses after LEASE)
+    until(lambda: len(smtp.handler.received) >= 20, "fewer than 20 mails", 60)
     time.sleep(2)
     recipients = sorted(r.recipients[0] for r in smtp.handler.received)
     assert recipients == sorted(f"p{i}@example.org" for i in range(20))
