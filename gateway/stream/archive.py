@@ -97,11 +97,17 @@ def manifest(folder: Path, playlist: str) -> Path:
     return folder / META / f"{playlist}.jsonl"
 
 
+def manifests(folder: Path) -> list[Path]:
+    """Every manifest in the archive `folder`, in order."""
+    meta = folder / META
+    return sorted(meta.rglob("*.jsonl")) if meta.is_dir() else []
+
+
 def entries(folder: Path) -> dict[str, list[Entry]]:
     """Every manifest's entries by playlist; a line cut short by a crash is skipped."""
     found: dict[str, list[Entry]] = {}
     meta = folder / META
-    for path in sorted(meta.rglob("*.jsonl")) if meta.is_dir() else ():
+    for path in manifests(folder):
         playlist = str(path.relative_to(meta))[: -len(".jsonl")]
         for line in path.read_text(encoding="utf-8").splitlines():
             entry = _entry(line)
@@ -180,9 +186,9 @@ class Tally:
 
     def status(self) -> ArchiveStatus:
         with self._lock:
-            meta = self.folder / META
-            paths = sorted(meta.rglob("*.jsonl")) if meta.is_dir() else []
-            reads = {path: self._read(path, self._reads.get(path)) for path in paths}
+            reads = {
+                path: self._read(path, self._reads.get(path)) for path in manifests(self.folder)
+            }
             self._reads = {path: read for path, read in reads.items() if read is not None}
             kept = self._reads.values()
             return ArchiveStatus(
