@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,6 +28,7 @@ from tests.e2e.conftest import run_cli
 from tests.support.config import event_toml, part
 from tests.support.hls import listed, segment_bytes, write_live, write_vod
 from tests.support.nginx import Nginx, configure, render, require_nginx
+from tests.support.origin_server import OriginHandler, OriginServer, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -159,58 +158,53 @@ def test_floods_are_limited_per_address_and_bodies_are_capped(
     assert here.post("/ingest/publish", data={"name": "guess"}).status_code == 404
 
 
-class _Decider(BaseHTTPRequestHandler):
+class _Decider(OriginHandler):
     """A replica that grants every `/auth` and notes the header names it was sent."""
 
-    protocol_version = "HTTP/1.1"  # nginx keeps its upstream connections alive
     seen: ClassVar[list[set[str]]] = []
 
     def do_GET(self) -> None:
         if self.path == "/auth":
             type(self).seen.append({name.lower() for name in self.headers})
-        self.send_response(204 if self.path == "/auth" else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.answer(204 if self.path == "/auth" else 404, b"")
 
-    def log_message(self, *args: object) -> None:
-        pass
+
+@pytest.fixture
+def decider() -> Iterator[OriginServer]:
+    """The recording replica, serving until nginx (started later, stopped first) has let
+    go of its kept-alive connections."""
+    yield from serving(OriginServer(_Decider))
 
 
 def test_a_decision_is_asked_with_the_headers_it_needs_only(
-    tmp_path: Path, start_nginx: Callable[..., Nginx]
+    tmp_path: Path, decider: OriginServer, start_nginx: Callable[..., Nginx]
 ) -> None:
     """`/auth` reads the cookie, the original URI and its range (and the client address,
     from X-Forwarded-For); a browser sends a dozen more headers with every segment, and
     each would be parsed again by a replica for every decision."""
-    replica = ThreadingHTTPServer(("127.0.0.1", 0), _Decider)
-    threading.Thread(target=replica.serve_forever, daemon=True).start()
-    try:
-        live = tmp_path / "live"
-        live.mkdir()
-        (live / "seg1.ts").write_bytes(b"\x47" * 188)
-        nginx = start_nginx(replicas=[replica.server_address[1]], live=live)
-        browser = {
-            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0",
-            "Accept": "*/*",
-            "Accept-Language": "fi-FI,fi;q=0.9,en;q=0.8",
-            "Accept-Encoding": "gzip, deflate, br, zstd",
-            "Referer": "https://127.0.0.1/watch",
-            "Origin": "https://127.0.0.1",
-            "Sec-Fetch-Dest": "empty",
-            "Sec-Fetch-Mode": "cors",
-            "Sec-Fetch-Site": "same-origin",
-            "sec-ch-ua-platform": '"Linux"',
-            "Cookie": "__Host-gw_session=abc",
-            "Range": "bytes=0-187",
-        }
-        answer = nginx.client().get("/live/seg1.ts", headers=browser)
-        assert answer.status_code == 206 and answer.content == b"\x47" * 188
-        assert _Decider.seen == [
-            {"host", "x-forwarded-for", "x-forwarded-proto", "x-original-uri", "cookie", "range"}
-        ]
-    finally:
-        replica.shutdown()
-        replica.server_close()
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "seg1.ts").write_bytes(b"\x47" * 188)
+    nginx = start_nginx(replicas=[decider.server_address[1]], live=live)
+    browser = {
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0",
+        "Accept": "*/*",
+        "Accept-Language": "fi-FI,fi;q=0.9,en;q=0.8",
+        "Accept-Encoding": "gzip, deflate, br, zstd",
+        "Referer": "https://127.0.0.1/watch",
+        "Origin": "https://127.0.0.1",
+        "Sec-Fetch-Dest": "empty",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Site": "same-origin",
+        "sec-ch-ua-platform": '"Linux"',
+        "Cookie": "__Host-gw_session=abc",
+        "Range": "bytes=0-187",
+    }
+    answer = nginx.client().get("/live/seg1.ts", headers=browser)
+    assert answer.status_code == 206 and answer.content == b"\x47" * 188
+    assert _Decider.seen == [
+        {"host", "x-forwarded-for", "x-forwarded-proto", "x-original-uri", "cookie", "range"}
+    ]
 
 
 def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revoke(
