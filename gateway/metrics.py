@@ -79,6 +79,13 @@ class Metrics:
             ["area", "outcome", "reason"],
             self.registry,
         )
+        self.answered = Tally(
+            "gateway_auth_answered",
+            "nginx's /auth decisions by what answered them: the HTTP protocol itself (a grant "
+            "made from memory, no ASGI request) or the app",
+            ["by"],
+            self.registry,
+        )
         self.links = Counter(
             "gateway_link_opens",
             "Personal links opened, by outcome",

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import platform
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import uvicorn
 
 from gateway.web import server
 from gateway.web.server import steady_memory
-from tests.conftest import free_port
+from tests.support.served import Served
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
@@ -24,59 +20,6 @@ def test_the_allocator_is_told_to_give_big_blocks_back() -> None:
 
 
 # Limits of `gateway serve`'s own HTTP protocol (GuardedHttp), on a real uvicorn server
-
-
-class Served:
-    """uvicorn with GuardedHttp on a free port, in a thread, around a tiny app."""
-
-    def __init__(self, protocol: type[asyncio.Protocol] = server.GuardedHttp) -> None:
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                return
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"ok %d" % len(body)})
-
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, http=protocol, log_level="critical"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    def ask(self, head: bytes, body: bytes = b"", *, pieces: int = 1) -> bytes:
-        """Send `head` (in `pieces`) and `body`; what came back before the server closed."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            step = max(1, len(head) // pieces)
-            try:
-                for i in range(0, len(head), step):
-                    sock.sendall(head[i : i + step])
-                sock.sendall(body)
-            except OSError:
-                pass  # closed on us mid-send: read what it said first
-            reply = b""
-            try:
-                while chunk := sock.recv(65536):
-                    reply += chunk
-            except OSError:
-                pass
-            return reply
 
 
 def status_of(reply: bytes) -> int | None:

@@ -25,6 +25,7 @@ from gateway.core.access import Grant, check_session, decide, next_change
 from gateway.core.clock import Clock
 from gateway.core.errors import (
     AccessRefused,
+    GatewayError,
     LinkRefused,
     NoSession,
     RecordingExpired,
@@ -246,27 +247,64 @@ class Gatekeeper:
             raise NoSession(evicted=True)  # a page pushed off, reloaded: still says why
         return check_session(found.session, found.registrant, self.clock())
 
-    async def authorize(self, cookie: str | None, area: str, now: dt.datetime) -> Grant:
-        """The one decision for a stream request: this cookie, this area, at `now`.
+    def granted(self, cookie: str | None, area: str, now: dt.datetime) -> Grant | None:
+        """`authorize`'s grant when memory alone decides it, else None (then `authorize`
+        decides, and refuses). A plain call, no coroutine, no count: the hot path (and
+        `gateway serve`'s answers to nginx from the HTTP protocol, `web.stream`).
 
-        A grant is remembered for this cookie and area for up to `GRANT_KEPT`
-        (see `_remember`): a player asks for a playlist and a segment or two
-        in a burst, and the same answer serves them all.
+        From memory means a grant kept for this cookie and area (see `_remember`), or
+        the session cache's current entry for it (`SessionCache.hit`) under the ops
+        controls in memory, decided by the pure `decide`. Anything else (a cookie not
+        verified, a session to read, controls to read, an outage, any refusal) is None.
         """
-        kept = self._kept.get((cookie, area)) if cookie else None
+        controls = self.controls.cached(now)
+        if not cookie or controls is None:
+            return None
+        kept = self._kept.get((cookie, area))
         if (
             kept is not None
             and kept.since <= now < kept.until
             and kept.access == self._access()
-            and kept.controls is self.controls.cached(now)
+            and kept.controls is controls
         ):
-            self.metrics.decisions.add(area, "granted", "")
             return kept.grant
+        session_id = self.session_id(cookie, now)
+        found = self.sessions.hit(session_id, now) if session_id is not None else None
+        if found is None:
+            return None
+        try:
+            grant = decide(
+                area,
+                controls.schedule,
+                now,
+                session=found.session,
+                registrant=found.registrant,
+                grace=self.settings.end_grace,
+                stopped=controls.stopped,
+            )
+        except GatewayError:  # a refusal: `authorize` decides it again, counts and audits it
+            return None
+        self._remember(cookie, grant, now, found.session, controls)
+        return grant
+
+    async def authorize(self, cookie: str | None, area: str, now: dt.datetime) -> Grant:
+        """The one decision for a stream request: this cookie, this area, at `now`.
+
+        From memory in the common case (`granted`); else the session is read from the
+        store, or the ops controls, and a refusal is counted and audited here. A grant
+        is remembered for this cookie and area for up to `GRANT_KEPT` (see
+        `_remember`): a player asks for a playlist and a segment or two in a burst,
+        and the same answer serves them all.
+        """
+        grant = self.granted(cookie, area, now)
+        if grant is not None:
+            self.metrics.decisions.add(area, "granted", "")
+            return grant
         session_id = self.session_id(cookie, now)
         try:
             if session_id is None:
                 raise NoSession()
-            found = await self._load(session_id, now)  # from memory in the common case
+            found = await self._load(session_id, now)
             controls = await self.controls.current(now)
             grant = decide(
                 area,

@@ -129,6 +129,14 @@ class CachingOrigin:
             raise _fresh(answer.error)
         return answer
 
+    def peek(self, path: str) -> bytes | None:
+        """The body `fetch` would answer from memory now, else None (nothing fetched or
+        waited for, a remembered failure included: `fetch` raises it)."""
+        try:
+            return self._kept(path, self._monotonic())
+        except GatewayError:
+            return None
+
     async def identify(self, path: str, span: Range | None = None) -> str:
         """`dating.identity` of what `fetch(path)` answers now, or of its `span`: from the
         file's edges alone for a file origin, else from the (kept or fetched) body.

@@ -227,21 +227,41 @@ class LiveStream:
         """Refuse what `segment` would refuse (nginx then sends the bytes itself)."""
         await self._checked(path, window, ranged)
 
+    def decided(self, path: str, window: LiveWindow, ranged: str | None = None) -> bool:
+        """Whether memory alone shows that `check_segment` would let this pass: the body
+        the origin cache holds now, decided for this window and these listed spans
+        (`_allowed`'s memo), allowing every byte asked. A plain call, no coroutine, no
+        store, no origin read; False when memory cannot tell (`check_segment` decides)."""
+        spans = self._listed.get(path)
+        support = self._support.get(path, False)
+        if path not in self._support and spans is None:
+            return False  # a name this replica has not seen listed: the store is asked
+        body = self.origin.peek(path)
+        if body is None:
+            return False
+        if support is None:  # an init section or key: no programme
+            allowed = [(0, len(body))]
+        else:
+            kept = self._decided.get(path, body)
+            if kept is None or kept[0] != (window, len(spans or (None,))):
+                return False
+            allowed = kept[1]
+        try:
+            first, last = _wanted(ranged, len(body))
+        except RangeNotSatisfiable:
+            return False
+        return _covered(allowed, first, last)
+
     async def _checked(
         self, path: str, window: LiveWindow, ranged: str | None
     ) -> tuple[bytes, tuple[int, int] | None]:
         """The resource's bytes and the (first, last) byte `ranged` asks for (None: all),
         once `window` is found to allow every one of them; else the refusal."""
         body, allowed, dated = await self._allowed(path, window)
-        size = len(body)
-        if ranged is None:  # the whole: one allowed span from 0 to the end (they are merged)
-            if not allowed or allowed[0][0] != 0 or allowed[0][1] < size:
-                raise await self._refusal(path, window, dated)
-            return body, None
-        first, last = _requested(ranged, size)
-        if not any(a <= first and last < b for a, b in allowed):
+        first, last = _wanted(ranged, len(body))
+        if not _covered(allowed, first, last):
             raise await self._refusal(path, window, dated)
-        return body, (first, last)
+        return body, None if ranged is None else (first, last)
 
     async def observe(self) -> int:
         """Look at the root playlist (and its variants) once; how many segments they list."""
@@ -623,6 +643,17 @@ def _merged(spans: list[Range]) -> list[Range]:
         else:
             merged.append((start, end))
     return merged
+
+
+def _wanted(ranged: str | None, size: int) -> tuple[int, int]:
+    """The first and last byte asked for: all of them without a `Range` header."""
+    return (0, size - 1) if ranged is None else _requested(ranged, size)
+
+
+def _covered(allowed: list[Range], first: int, last: int) -> bool:
+    """Whether one allowed [start, end) span holds every byte from `first` to `last` (the
+    spans are merged: bytes allowed in a row are one span)."""
+    return any(a <= first and last < b for a, b in allowed)
 
 
 def _requested(header: str, size: int) -> tuple[int, int]:

@@ -64,6 +64,12 @@ class GatewayApp(Starlette):
             return
         await super().__call__(scope, receive, send)
 
+    def granted(self, headers: stream.Headers) -> stream.Headers | None:
+        """nginx's `GET /auth` with these headers granted from memory: the 204's headers
+        (`StreamGate.granted`); None before the app has started, or when `auth` decides."""
+        services = getattr(self.state, "services", None)
+        return None if services is None else stream.gate.granted(services, headers)
+
 
 def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None]) -> None:
     """Run `work` for the app's lifetime; cancel it on shutdown."""

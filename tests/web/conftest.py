@@ -148,3 +148,24 @@ def encoder(tmp: Path, first: str, count: int, **kwargs: Any) -> list[tuple[str,
 
 def recording(tmp: Path) -> list[str]:
     return write_vod(tmp / "recording")
+
+
+COOKIE = "__Host-gw_session"  # the session cookie's name at a https event
+
+
+def replicas(
+    make_gateway: Callable[..., Gateway], kind: str, **kwargs: str
+) -> tuple[Gateway, Gateway]:
+    """Two app instances on one store (one Redis prefix, or one SQLite file) and one clock."""
+    clock = FrozenClock(helsinki("2021-11-18T10:30"))
+    first = make_gateway(kind=kind, clock=clock, **kwargs)
+    second = make_gateway(kind=kind, clock=clock, **kwargs)
+    encoder(first.tmp, "2021-11-18T10:29:40", 3)
+    return first, second
+
+
+def same_viewer(viewer: TestClient, replica: Gateway) -> TestClient:
+    """The viewer's browser, sent to another replica (a load balancer's choice)."""
+    other = replica.browser()
+    other.cookies.set(COOKIE, viewer.cookies[COOKIE])
+    return other

@@ -8,14 +8,12 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
-from starlette.testclient import TestClient
 
-from gateway.core.clock import FrozenClock
 from gateway.store.redis import RedisStore
 from tests.conftest import free_port, helsinki
 from tests.support.counting import CountingStore
 from tests.support.hls import listed
-from tests.web.conftest import Gateway, encoder
+from tests.web.conftest import Gateway, encoder, replicas, same_viewer
 
 
 def test_a_link_opens_with_303_to_watch_and_a_hardened_cookie(any_gateway: Gateway) -> None:
@@ -194,32 +192,12 @@ def test_status_health_and_metrics(gateway: Gateway) -> None:
 
 # The hot path: session state from the in-process cache, changes seen by every replica.
 
-COOKIE = "__Host-gw_session"
-
 
 def _counted(gw: Gateway) -> CountingStore:
     """Count the store calls the gatekeeper makes (the rest of the app is left as it is)."""
     counted = CountingStore(gw.services.store)
     gw.services.gatekeeper.store = counted
     return counted
-
-
-def _replicas(
-    make_gateway: Callable[..., Gateway], kind: str, **kwargs: str
-) -> tuple[Gateway, Gateway]:
-    """Two app instances on one store (one Redis prefix, or one SQLite file) and one clock."""
-    clock = FrozenClock(helsinki("2021-11-18T10:30"))
-    first = make_gateway(kind=kind, clock=clock, **kwargs)
-    second = make_gateway(kind=kind, clock=clock, **kwargs)
-    encoder(first.tmp, "2021-11-18T10:29:40", 3)
-    return first, second
-
-
-def _same_viewer(viewer: TestClient, replica: Gateway) -> TestClient:
-    """The viewer's browser, sent to another replica (a load balancer's choice)."""
-    other = replica.browser()
-    other.cookies.set(COOKIE, viewer.cookies[COOKIE])
-    return other
 
 
 def test_a_warm_cache_authorises_without_a_store_call_for_the_session(
@@ -244,10 +222,10 @@ def test_a_warm_cache_authorises_without_a_store_call_for_the_session(
 def test_a_revocation_on_one_replica_is_refused_by_another_within_2_s(
     make_gateway: Callable[..., Gateway], store_kind: str
 ) -> None:
-    first, second = _replicas(make_gateway, store_kind)
+    first, second = replicas(make_gateway, store_kind)
     registrant = first.register()
     viewer = first.login(registrant)
-    other = _same_viewer(viewer, second)
+    other = same_viewer(viewer, second)
     assert viewer.get("/live/index.m3u8").status_code == 200
     assert other.get("/live/index.m3u8").status_code == 200
     first.call(first.registry.revoke, registrant.email, actor="test")
@@ -260,9 +238,9 @@ def test_a_revocation_on_one_replica_is_refused_by_another_within_2_s(
 def test_a_reissue_on_one_replica_ends_the_old_session_on_another(
     make_gateway: Callable[..., Gateway], store_kind: str
 ) -> None:
-    first, second = _replicas(make_gateway, store_kind)
+    first, second = replicas(make_gateway, store_kind)
     registrant = first.register()
-    other = _same_viewer(first.login(registrant), second)
+    other = same_viewer(first.login(registrant), second)
     assert other.get("/live/index.m3u8").status_code == 200
     new = first.call(first.registry.reissue, registrant.email, actor="test")
     first.clock.advance(seconds=1)
@@ -273,16 +251,16 @@ def test_a_reissue_on_one_replica_ends_the_old_session_on_another(
 def test_an_eviction_on_one_replica_ends_the_session_on_another(
     make_gateway: Callable[..., Gateway], store_kind: str
 ) -> None:
-    first, second = _replicas(make_gateway, store_kind, sessions="max_devices = 1")
+    first, second = replicas(make_gateway, store_kind, sessions="max_devices = 1")
     registrant = first.register()
     viewer = first.login(registrant)
-    other = _same_viewer(viewer, second)
+    other = same_viewer(viewer, second)
     assert other.get("/live/index.m3u8").status_code == 200
     newest = first.login(registrant)  # ends the first session
     assert viewer.get("/live/index.m3u8").status_code == 401  # where it was evicted: at once
     first.clock.advance(seconds=1)
     assert other.get("/live/index.m3u8").status_code == 401
-    assert _same_viewer(newest, second).get("/live/index.m3u8").status_code == 200
+    assert same_viewer(newest, second).get("/live/index.m3u8").status_code == 200
 
 
 def test_in_an_outage_a_session_verified_within_5_s_plays_on_then_503(

@@ -492,6 +492,14 @@ def test_auth_decides_for_nginx_by_the_original_uri(gateway: Gateway) -> None:
     assert auth("/live/..%2Fsecret").status_code in (400, 404)
 
 
+def test_an_original_uri_that_is_no_url_is_not_found(gateway: Gateway) -> None:
+    """urlsplit raises on a bracket never closed: that was a 500 (a traceback)."""
+    viewer = gateway.login()
+    for uri in ("//[x/live/seg0.ts", "http://[::1/live/seg0.ts"):
+        answer = viewer.get("/auth", headers={"X-Original-URI": uri})
+        assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+
+
 def test_nginx_may_share_a_playlist_for_a_second_but_never_across_a_part_edge(
     gateway: Gateway,
 ) -> None:
