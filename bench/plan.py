@@ -8,10 +8,11 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-PARTS = ("wrk", "f", "h", "i", "j")  # what --only picks from; wrk is rows a-e and g
+PARTS = ("wrk", "k", "f", "h", "i", "j")  # what --only picks from; wrk is rows a-e and g
 SERVER_CORE, LOAD_CORE = 1, 0
 PER_REGISTRANT = 10  # viewers sharing one registrant (sessions.max_devices = 10)
 SOAK_REGISTRANTS = 20
+PACED_SESSIONS = 750  # row k's sessions: the viewers behind one of two replicas at 1,500
 
 
 def _flag(name: str) -> bool:
@@ -127,6 +128,7 @@ def find_tools(install: bool) -> Tools:
 
 def describe(plan: Plan, tools: Tools) -> str:
     wrk_time = plan.rounds * 13 * (plan.wrk_seconds + 1.5)
+    paced = "375 and 1,000" if plan.quick else "375, 1,000 and 2,000"
     lines = [
         f"mode: {'quick' if plan.quick else 'full'}; "
         f"wrk rows {plan.rounds} round(s) x {plan.wrk_seconds:g} s (+1 s warm-up), "
@@ -140,12 +142,17 @@ def describe(plan: Plan, tools: Tools) -> str:
         "c1/c2  the gateway (gateway.web.server.serve, launched as b and d), file origin: 1 MB "
         "segment, filtered playlist, real session cookie",
         "d1/d2  the same app, access decision memoised (session/revocation state stubbed out)",
-        "e      GET /auth with X-Original-URI (a segment) and the cookie",
-        "e0     the same on asyncio's event loop instead of uvloop (as before issue 19)",
+        "e      GET /auth with X-Original-URI (a segment) and the cookie: a grant from memory "
+        "is answered by the HTTP protocol itself",
+        "e1     the same, every decision through the ASGI app (before the protocol answered)",
+        "e0     and on asyncio's event loop instead of uvloop (as before issue 19)",
         "g1/g2  deploy/nginx: auth_request to the gateway, a grant kept for a request repeated "
         "within its second; playlists shared 1 s",
         f"       (about {wrk_time:.0f} s of wrk; servers on core {SERVER_CORE}, wrk on core "
         f"{LOAD_CORE})",
+        f"k      /auth at a viewer's pace ({paced}/s, "
+        f"{PACED_SESSIONS} sessions, 64 connections): CPU per decision answered in the "
+        "protocol and through the app",
         f"f      gateway over a counting HTTP origin: {plan.fanin_viewers} viewers in a herd for "
         f"{plan.fanin_seconds:g} s: origin requests per segment, playlist requests/s",
         f"h      {plan.viewers} HLS viewers (playlist every 4 s, each new 1 MB segment) for "

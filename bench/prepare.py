@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from bench import media, procs
 from bench.context import Context, gateway_argv, summary_int, viewer_run
-from bench.plan import PER_REGISTRANT, SOAK_REGISTRANTS, say
+from bench.plan import PACED_SESSIONS, PER_REGISTRANT, SOAK_REGISTRANTS, say
 from bench.probes import open_link
 from gateway.core.clock import system_clock
 
@@ -177,6 +177,8 @@ def open_sessions(ctx: Context, files: Files) -> str:
         viewers_needed = plan.viewers
     if "f" in plan.only:
         viewers_needed = max(viewers_needed, plan.fanin_viewers)
+    if "k" in plan.only:
+        viewers_needed = max(viewers_needed, PACED_SESSIONS)
     registrants = math.ceil(viewers_needed / PER_REGISTRANT)
     say(f"adding {registrants + 1 + SOAK_REGISTRANTS} registrants (gateway registrants add)")
     secret_env = {"GATEWAY_SECRET_KEYS": ctx.env["GATEWAY_SECRET_KEYS"]}

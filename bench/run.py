@@ -1,6 +1,6 @@
 """`make bench`: every scenario of issue 7 side by side in one run, then PASS/FAIL per target.
 
-Usage: python -m bench [--dry-run] [--quick] [--only wrk,f,h,i,j]
+Usage: python -m bench [--dry-run] [--quick] [--only wrk,k,f,h,i,j]
 Env: BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_SOAK_SECONDS (default 180; 600 for the
 10-minute soak), BENCH_VIEWERS (default 2000), BENCH_FANIN_VIEWERS (default 1000),
 BENCH_KEEP=1 (keep the work folder with logs), BENCH_NO_INSTALL=1 (never apt-get),
@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from bench import media, wrk
 from bench.context import ROOT, Context
+from bench.paced_rows import scenario_paced
 from bench.plan import PARTS, Plan, Tools, describe, find_tools, say
 from bench.prepare import open_sessions, prepare, workdir
 from bench.report import Row, table, verdicts
@@ -30,7 +31,25 @@ from bench.targets import judge
 from bench.viewer_rows import scenario_fanin, scenario_soak, scenario_viewers
 from bench.wrk_rows import scenario_wrk
 
-ORDER = ["a1", "a2", "a3", "a4", "b", "c1", "c2", "d1", "d2", "e", "e0", "f", "g1", "g2", "h", "i"]
+ORDER = [
+    "a1",
+    "a2",
+    "a3",
+    "a4",
+    "b",
+    "c1",
+    "c2",
+    "d1",
+    "d2",
+    "e",
+    "e1",
+    "e0",
+    "f",
+    "g1",
+    "g2",
+    "h",
+    "i",
+]
 
 
 def run(plan: Plan, tools: Tools) -> int:
@@ -54,6 +73,9 @@ def run(plan: Plan, tools: Tools) -> int:
             if "wrk" in plan.only:
                 say("rows a-e, g: wrk side by side")
                 scenario_wrk(ctx, files, wrk_cookie)
+            if "k" in plan.only:
+                say("row k: /auth at a viewer's pace, in the protocol and through the app")
+                guarded(ctx, "k", "/auth at a viewer's pace", lambda: scenario_paced(ctx, files))
             if "f" in plan.only:
                 say(f"row f: {plan.fanin_viewers} viewers over an HTTP origin")
                 guarded(ctx, "f", "gateway over HTTP origin", lambda: scenario_fanin(ctx, files))
@@ -84,6 +106,7 @@ def guarded(ctx: Context, key: str, label: str, work: Callable[[], None]) -> Non
 
 def print_results(ctx: Context, seconds: float) -> None:
     rows = [ctx.rows[k] for k in ORDER if k in ctx.rows]
+    rows += [row for key, row in ctx.rows.items() if key.startswith("k")]  # k: its rates
     rows += [row for key, row in ctx.rows.items() if key.startswith("j")]  # j, or its steps
     print()
     print(

@@ -5,7 +5,8 @@ the config
 like `gateway serve`, swaps `gateway.web.server.create_app` for the chosen app's
 builder and calls `gateway.web.server.serve`: whatever uvicorn settings that function
 uses (loop, HTTP parser, access log, proxy headers), the yardsticks get the same
-(`--loop asyncio` only swaps uvloop for asyncio's loop, for row e0).
+(`--loop asyncio` only swaps uvloop for asyncio's loop, for row e0; `--through-app` has
+every `/auth` decided by the ASGI app, none answered by the protocol itself, rows e0 and e1).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument(
         "--loop", choices=["auto", "asyncio"], default="auto", help="asyncio: as before uvloop"
+    )
+    parser.add_argument(
+        "--through-app",
+        action="store_true",
+        help="every /auth through the ASGI app, none answered in the protocol (as before)",
     )
     args = parser.parse_args(argv)
     os.environ["BENCH_GATEWAY_CONFIG"] = args.config
@@ -60,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             run(*a, **{**k, "loop": "asyncio"})
 
         uvicorn.__dict__["run"] = on_asyncio
+    if args.through_app:  # the same serve(), its protocol answering nothing itself
+        protocol = gateway.web.server.GuardedHttp
+        protocol.answering = classmethod(lambda cls, answer: cls)  # type: ignore[method-assign,assignment]
     settings = load_settings(args.config)
     accepted = inspect.signature(gateway.web.server.serve).parameters
     given: dict[str, Any] = {"host": args.host, "port": args.port}

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import deploy_render, media, nginx, procs
+from bench import deploy_render, media, nginx, probes, procs
 from bench.context import (
     PY,
     ROOT,
@@ -284,6 +284,8 @@ def step(
             for name in peak:
                 peak[name] = max(peak[name], processes[name].rss())
 
+    replicas = {name: s for name, s in processes.items() if name.startswith("replica")}
+    answered0 = {name: _answered(s) for name, s in replicas.items()}
     cpu0 = {name: s.cpu() for name, s in processes.items()}
     busy0, stack_busy0 = procs.machine_busy(), procs.machine_busy(front.cores.stack)
     sampler = threading.Thread(target=sample, daemon=True)
@@ -295,6 +297,7 @@ def step(
         sampler.join(timeout=5)
     took = summary_float(summary, "seconds", seconds)
     used = {name: (s.cpu() - cpu0[name]) / took for name, s in processes.items()}
+    answered = {name: _answered(s) for name, s in replicas.items()}
     machine = (procs.machine_busy() - busy0) / took
     stack_busy = (procs.machine_busy(front.cores.stack) - stack_busy0) / took
     errors = summary_int(summary, "error_total")
@@ -340,10 +343,29 @@ def step(
         "".join(f"RSS peak of {name}: {value / 2**20:.1f} MB; " for name, value in peak.items())
         + f"furthest behind schedule: {summary_float(summary, 'max_lag', 0.0):.2f} s"
     )
+    shares = []
+    for name, (protocol, app) in answered.items():
+        before_protocol, before_app = answered0[name]
+        protocol, app = protocol - before_protocol, app - before_app
+        if protocol + app > 0:
+            per = used[name] * took / (protocol + app) * 1e6
+            shares.append(
+                f"{name} {protocol + app:,.0f} ({100 * protocol / (protocol + app):.1f} % in "
+                f"the protocol, {per:.0f} µs of CPU a decision, all its work included)"
+            )
+    if shares:
+        row.notes.append("/auth decided by " + "; ".join(shares))
     problems = summary.get("errors")
     if isinstance(problems, dict) and problems:
         row.notes.append("errors: " + ", ".join(f"{k} {v}" for k, v in problems.items()))
     return row, held
+
+
+def _answered(replica: procs.Server) -> tuple[float, float]:
+    """A replica's /auth decisions so far: answered by its HTTP protocol, by its app."""
+    url, name = replica.url, "gateway_auth_answered_total"
+    protocol = probes.metric_total(url, name, 'by="protocol"') or 0.0
+    return protocol, probes.metric_total(url, name, 'by="app"') or 0.0
 
 
 def steps_planned(quick: bool) -> list[int]:

@@ -256,6 +256,31 @@ async def opener(args: argparse.Namespace, links: list[str], stats: Stats) -> li
     return cookies
 
 
+async def pacer(
+    args: argparse.Namespace, cookies: list[str], k: int, start: float, end: float, stats: Stats
+) -> None:
+    """One of `--concurrency` kept-alive connections asking `GET /auth` as nginx does (the
+    original URI `--uri`, each time the next session's cookie): `--rate` requests a second
+    across them all, evenly spaced, so that each request reaches an idle server alone."""
+    loop = asyncio.get_running_loop()
+    client = Client("127.0.0.1", args.port, timeout=args.timeout, tls=None)
+    every = args.concurrency / args.rate
+    at = start + every * k / args.concurrency
+    turn = k
+    try:
+        while at < end:
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            cookie = cookies[turn % len(cookies)]
+            headers = {"X-Original-URI": args.uri, **_cookie_header(args.cookie_name, cookie)}
+            reply = await _get(client, "/auth", headers, stats, keep=True)
+            if reply is not None and reply.status != 204:
+                stats.error(f"auth {reply.status}")
+            turn += args.concurrency
+            at += every
+    finally:
+        client.close()
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
     raise_fd_limit()
     args.tls_context = loopback_tls() if args.tls else None
@@ -282,6 +307,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             asyncio.ensure_future(viewer(args, c, rng.uniform(0, args.spread), end, stats))
             for c in cookies
         ]
+    elif args.mode == "paced":
+        cookies = [c for c in Path(args.cookies).read_text().split() if c][: args.viewers]
+        tasks = [
+            asyncio.ensure_future(pacer(args, cookies, k, start, end, stats))
+            for k in range(args.concurrency)
+        ]
     else:
         links = Path(args.links).read_text().split()
         tasks = [
@@ -307,7 +338,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.viewers")
-    parser.add_argument("mode", choices=["open", "hls", "churn"])
+    parser.add_argument("mode", choices=["open", "hls", "churn", "paced"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cookie-name", default="gw_session")
     parser.add_argument("--playlist", default="/live/index.m3u8")
@@ -323,6 +354,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-sessions", type=int, default=100_000)
     parser.add_argument("--tls", action="store_true", help="hls: over TLS (loopback only)")
     parser.add_argument("--shard", default="0/1", help="hls: k/n, every n-th cookie from k")
+    parser.add_argument("--rate", type=float, default=1000.0, help="paced: requests a second")
+    parser.add_argument("--uri", default="/live/index.m3u8", help="paced: X-Original-URI")
     parser.add_argument("--samples", help="hls: write every latency (JSON) here")
     parser.add_argument(
         "--warmup", type=float, default=0.0, help="hls: latencies before this count as joining"

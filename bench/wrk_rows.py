@@ -231,9 +231,13 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
     # on this machine (cause not found), so a different launcher would flatter the ratios
     port = procs.free_port()
     gateway = ctx.start("gateway-file", _pin(bench_serve_argv("gateway", config, port)), port)
-    # e0. the same gateway on asyncio's loop: /auth as it was before uvloop (issue 19)
+    # e1. the same gateway, every /auth through the ASGI app (none answered by the protocol)
     port = procs.free_port()
-    argv = [*bench_serve_argv("gateway", config, port), "--loop", "asyncio"]
+    argv = [*bench_serve_argv("gateway", config, port), "--through-app"]
+    through_app = ctx.start("gateway-through-app", _pin(argv), port)
+    # e0. and on asyncio's loop too: /auth as it was before issue 19
+    port = procs.free_port()
+    argv = [*bench_serve_argv("gateway", config, port), "--through-app", "--loop", "asyncio"]
     on_asyncio = ctx.start("gateway-asyncio", _pin(argv), port)
     # d. the same app with session/revocation state stubbed out
     port = procs.free_port()
@@ -263,8 +267,16 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
         Target("d2", "stubbed state: playlist", stubbed, at(stubbed, pl), cookie_h, small),
         Target("e", "gateway: /auth decision", gateway, at(gateway, "/auth"), auth_h, small),
         Target(
+            "e1",
+            "gateway, through the app: /auth decision",
+            through_app,
+            at(through_app, "/auth"),
+            auth_h,
+            small,
+        ),
+        Target(
             "e0",
-            "gateway on asyncio: /auth decision",
+            "gateway on asyncio, through the app: /auth decision",
             on_asyncio,
             at(on_asyncio, "/auth"),
             auth_h,
@@ -292,7 +304,7 @@ def scenario_wrk(ctx: Context, files: Files, cookie: str) -> None:
             missing = auth_skip if t.key.startswith("g") else "nginx is not installed"
             ctx.rows[t.key] = Row(t.key, t.label, skipped=missing or "server not started")
             continue
-        expect = 204 if t.key in ("e", "e0") else 200
+        expect = 204 if t.key in ("e", "e1", "e0") else 200
         problem = check(t.url, t.headers, expect)
         if problem:
             ctx.rows[t.key] = Row(t.key, t.label, skipped=problem)
