@@ -273,15 +273,7 @@ class Gatekeeper:
         if found is None:
             return None
         try:
-            grant = decide(
-                area,
-                controls.schedule,
-                now,
-                session=found.session,
-                registrant=found.registrant,
-                grace=self.settings.end_grace,
-                stopped=controls.stopped,
-            )
+            grant = self._decide(area, found, controls, now)
         except GatewayError:  # a refusal: `authorize` decides it again, counts and audits it
             return None
         self._remember(cookie, grant, now, found.session, controls)
@@ -306,15 +298,7 @@ class Gatekeeper:
                 raise NoSession()
             found = await self._load(session_id, now)
             controls = await self.controls.current(now)
-            grant = decide(
-                area,
-                controls.schedule,
-                now,
-                session=found.session,
-                registrant=found.registrant,
-                grace=self.settings.end_grace,
-                stopped=controls.stopped,
-            )
+            grant = self._decide(area, found, controls, now)
         except (AccessRefused, RecordingExpired) as refused:
             self.metrics.decisions.add(area, "refused", refused.reason)
             self.metrics.recent.note(f"{area} {refused.reason}")
@@ -330,6 +314,18 @@ class Gatekeeper:
         if cookie and not found.stale:
             self._remember(cookie, grant, now, found.session, controls)
         return grant
+
+    def _decide(self, area: str, found: Lookup, controls: Controls, now: dt.datetime) -> Grant:
+        """The pure decision (`access.decide`) for a session as looked up, under `controls`."""
+        return decide(
+            area,
+            controls.schedule,
+            now,
+            session=found.session,
+            registrant=found.registrant,
+            grace=self.settings.end_grace,
+            stopped=controls.stopped,
+        )
 
     def _remember(
         self,

@@ -172,7 +172,8 @@ class GuardedHttp(HttpToolsProtocol):
         answered = self._answered
         if answered is not None:
             self._answered = None
-            self.transport.write(answered)
+            if not self.transport.is_closing():
+                self.transport.write(answered)
             self.on_response_complete()  # as after an app's answer: keep-alive timer, counts
             return
         super().on_message_complete()

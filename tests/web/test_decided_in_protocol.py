@@ -196,6 +196,11 @@ def test_gateway_serve_answers_grants_from_memory_itself_and_the_rest_through_th
             )
             assert answered == [False] + [True] * 6
 
+            asked = len(answered)
+            empty_first = nginx.request(part_one).replace(b"Cookie: ", b"Cookie: \r\nCookie: ")
+            nginx.send(empty_first)  # the first Cookie header is the one read: no session
+            assert status(nginx.reply()) == 401 and answered[asked:] == [False]
+
             refused = nginx.ask(part_two)  # not granted from memory: the app refuses it
             assert status(refused) == 403 and b'"part":"Part I"' in refused
             assert answered[-1] is False
