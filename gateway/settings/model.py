@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
@@ -178,6 +179,6 @@ class Settings:
         found = self.descriptions.get(part, {})
         return found.get(lang) or found.get("") or found.get("en", "")
 
-    @property
+    @functools.cached_property  # read by every access decision, twice
     def end_grace(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.origin.end_grace_seconds)
