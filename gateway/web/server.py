@@ -60,7 +60,8 @@ class GuardedHttp(HttpToolsProtocol):
     REQUEST_DEADLINE seconds after its first byte (or after the connection opened) 408;
     each answer closes the connection. Bytes of an unfinished head are counted as they
     arrive, so a header line trickled forever is cut off at MAX_HEAD plus one read, never
-    buffered without end."""
+    buffered without end. `answering` gives it nginx's `GET /auth` to answer itself when
+    memory grants it (what `gateway serve` runs)."""
 
     # nginx's decisions answered in the protocol when memory grants them (see `answering`)
     answer: Callable[[list[tuple[bytes, bytes]]], Headers | None] | None = None

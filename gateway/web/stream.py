@@ -11,6 +11,11 @@ in memory (a FileResponse's small threaded chunks cost 8x the CPU; see issue
 it asks for is allowed now (`LiveStream.segment`). Refusals are worded by
 `errors.on_domain_error`, as everywhere else, and carry the same security
 headers as `SecurityHeaders` gives media.
+
+Before any of this, `gateway serve`'s HTTP protocol answers nginx's `/auth` itself
+when memory alone grants it (`StreamGate.granted`, the same steps from memory:
+nine in ten of a replica's decisions behind nginx); whatever it cannot grant
+comes here.
 """
 
 from __future__ import annotations
