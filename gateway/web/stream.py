@@ -21,6 +21,7 @@ comes here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 from starlette.requests import Request, cookie_parser
@@ -90,7 +91,7 @@ class StreamGate:
             body = await svc.live.playlist(path, grant.window)
         else:
             assert grant.window is not None
-            piece = await svc.live.segment(path, grant.window, _header(scope, b"range"))
+            piece = await svc.live.segment(path, grant.window, _header(scope["headers"], b"range"))
             body = piece.body
             if piece.span is not None:
                 first, last, size = piece.span
@@ -111,10 +112,10 @@ class StreamGate:
         reaching Part II, is refused here too.
         """
         svc.metrics.answered.add("app")
-        area, path = _target(_header(scope, b"x-original-uri"))
+        area, path = _target(_header(scope["headers"], b"x-original-uri"))
         grant = await _grant(svc, scope, area, now)
         if grant.window is not None and not is_playlist(path):
-            await svc.live.check_segment(path, grant.window, _header(scope, b"range"))
+            await svc.live.check_segment(path, grant.window, _header(scope["headers"], b"range"))
         svc.attendance.seen(grant.registrant, now)
         return 204, self.headers("", DECISION_CACHE), b""
 
@@ -130,23 +131,15 @@ class StreamGate:
         a date to read, a malformed request) is None, and `auth` decides it.
         """
         now = svc.clock()
-        original = cookies = ranged = None
-        for key, value in headers:  # the first of each (an empty one too), as `_header`
-            if key == b"x-original-uri" and original is None:
-                original = value.decode("latin-1")
-            elif key == b"cookie" and cookies is None:
-                cookies = value.decode("latin-1")
-            elif key == b"range" and ranged is None:
-                ranged = value.decode("latin-1")
         try:
-            area, path = _target(original)
+            area, path = _target(_header(headers, b"x-original-uri"))
         except GatewayError:
             return None
-        grant = svc.gatekeeper.granted(_cookie(svc, cookies), area, now)
+        grant = svc.gatekeeper.granted(_cookie(svc, _header(headers, b"cookie")), area, now)
         if grant is None:
             return None
         if grant.window is not None and not is_playlist(path):
-            if not svc.live.decided(path, grant.window, ranged):
+            if not svc.live.decided(path, grant.window, _header(headers, b"range")):
                 return None
         svc.metrics.decisions.add(area, "granted", "")
         svc.metrics.answered.add("protocol")
@@ -171,9 +164,9 @@ class StreamGate:
         return found
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     """The first header called `name` (lower case), as Starlette's `Request.headers` reads it."""
-    for key, value in scope["headers"]:
+    for key, value in headers:
         if key == name:
             return str(value.decode("latin-1"))
     return None
@@ -201,7 +194,9 @@ def _shared(svc: Services, now: dt.datetime) -> int:
 
 
 async def _grant(svc: Services, scope: Scope, area: str, now: dt.datetime) -> Grant:
-    return await svc.gatekeeper.authorize(_cookie(svc, _header(scope, b"cookie")), area, now)
+    return await svc.gatekeeper.authorize(
+        _cookie(svc, _header(scope["headers"], b"cookie")), area, now
+    )
 
 
 def _cookie(svc: Services, cookies: str | None) -> str | None:
