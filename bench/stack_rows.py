@@ -50,6 +50,7 @@ from bench.context import (
 from bench.plan import PER_REGISTRANT, say
 from bench.prepare import add_registrants, event_toml, open_cookies
 from bench.report import Row
+from bench.targets import alone
 from bench.viewers import percentile
 
 P99_MS = 250.0
@@ -306,6 +307,7 @@ def step(
     rss = max(peak.values()) / 2**20 if peak else float("nan")  # nan: no replica (plain nginx)
     held = kept == viewers and errors == 0 and max(pl99, seg99) < P99_MS and not rss >= RSS_MB
     requests = summary_int(summary, "requests")
+    servers = sum(used.values())  # the front's own processes: nginx (and Redis, replicas)
     row = Row(
         f"{front.key}{viewers}",
         f"{front.label}: {viewers} viewers",
@@ -315,6 +317,7 @@ def step(
         p99_ms=seg99,
         errors=errors,
         rss_mb=rss,
+        server_cpu_us=servers * took / requests * 1e6 if requests else None,
         gen_cpu_pct=100 * gen_cpu / took if took else None,
         viewers=f"{kept}/{started} of {viewers}",
     )
@@ -331,6 +334,12 @@ def step(
         + ", ".join(f"{name} {value:.2f}" for name, value in used.items())
         + f", generators {gen_cpu / took:.2f} ({summary.get('generators')} processes); "
         f"the whole machine {machine:.2f} of {os.cpu_count()}"
+    )
+    per_thousand = 1000 * servers / viewers
+    row.notes.append(
+        f"the {'stack' if front.key == 'j' else 'server'}: {per_thousand:.2f} cores per 1,000 "
+        f"viewers; at that rate two cores of its own would serve ~{alone(servers, viewers):,} "
+        "(arithmetic, not measured: latency rises before the cores are full)"
     )
     pin = front.cores
     if pin.stack and pin.load:

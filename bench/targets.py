@@ -141,11 +141,31 @@ def _stack(ctx: Context) -> list[Verdict]:
         Verdict(
             target,
             f"held up to {held:,} viewers (steps: {tried}; 3,000 is the minimum); plain nginx "
-            f"over TLS with the same viewers on this machine: up to {plain:,}",
+            f"over TLS with the same viewers on this machine: up to {plain:,}"
+            + _two_cores(ctx.rows.get(f"j{held}"), held),
             held / 5000,
             held >= 5000,
         )
     ]
+
+
+def alone(cores: float, viewers: int, given: int = 2) -> int:
+    """How many viewers `given` cores would serve at the rate `cores` served `viewers`,
+    rounded down to the hundred (issue 19's "5,000 viewers on two cores", by arithmetic)."""
+    if cores <= 0:
+        return 0
+    return int(given * viewers / cores) // 100 * 100
+
+
+def _two_cores(row: Row | None, viewers: int) -> str:
+    """What the stack's CPU at the step held says two cores of its own would serve."""
+    if row is None or not row.server_cpu_us or not row.rps or not viewers:
+        return ""
+    cores = row.server_cpu_us * row.rps / 1e6
+    return (
+        f"; the stack used {1000 * cores / viewers:.2f} cores per 1,000 viewers there: two "
+        f"cores of its own ~{alone(cores, viewers):,} by arithmetic"
+    )
 
 
 def judge(ctx: Context) -> list[Verdict]:
