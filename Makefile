@@ -77,14 +77,14 @@ redis:
 	  sleep 0.5; }
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gateway tests
-	$(VENV)/bin/ruff format --check gateway tests
-	$(VENV)/bin/mypy gateway tests
+	$(VENV)/bin/ruff check gateway tests bench
+	$(VENV)/bin/ruff format --check gateway tests bench
+	$(VENV)/bin/mypy gateway tests bench
 	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format gateway tests
-	$(VENV)/bin/ruff check --fix gateway tests
+	$(VENV)/bin/ruff format gateway tests bench
+	$(VENV)/bin/ruff check --fix gateway tests bench
 
 # Issue 7's benchmark: nginx, bare Starlette and the gateway side by side in one run, then
 # PASS/FAIL per target (installs wrk and nginx with apt when root). BENCH_QUICK=1: ~2 minutes.
