@@ -207,6 +207,35 @@ def test_a_decision_is_asked_with_the_headers_it_needs_only(
     ]
 
 
+class _GrantsThenDrops(OriginHandler):
+    """A replica that grants every `/auth` and then drops the connection it is asked a
+    playlist on (as one dying or stalling between the decision and the answer)."""
+
+    def do_GET(self) -> None:
+        if self.path == "/auth":
+            self.answer(204, b"")
+        else:
+            self.close_connection = True  # closed with nothing said
+
+
+@pytest.fixture
+def grants_then_drops() -> Iterator[OriginServer]:
+    yield from serving(OriginServer(_GrantsThenDrops))
+
+
+def test_a_granted_playlist_no_replica_answers_is_nginx_s_503_with_retry_after(
+    tmp_path: Path, grants_then_drops: OriginServer, start_nginx: Callable[..., Nginx]
+) -> None:
+    """The playlist's location sets error pages of its own (auth.conf), which replace the
+    server's `502 504 = @gw_down`: nginx's bare HTML 502 reached the player, where every
+    other request no replica answers gets the JSON 503 with Retry-After."""
+    nginx = start_nginx(replicas=[grants_then_drops.server_address[1]], live=tmp_path)
+    answer = nginx.client().get("/live/index.m3u8", headers={"Cookie": "__Host-gw_session=a"})
+    assert answer.status_code == 503, (answer.status_code, answer.text[:200])
+    assert answer.headers["retry-after"] == "5"
+    assert answer.json()["error"] == "gateway_unavailable"
+
+
 def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revoke(
     tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
 ) -> None:
