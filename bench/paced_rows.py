@@ -10,6 +10,12 @@ segment with X-Original-URI and each time the next of the sessions' cookies, ove
 kept-alive connections (as nginx keeps to its upstream), evenly spaced at each rate in
 turn. The server's CPU over the run, divided by the decisions, is its cost per
 decision (its background work included: the origin watcher, the session cache's polls).
+
+A single measurement of a process woken alone moves with whatever else the VM's host
+runs (k1000 measured 201 against 273 µs one evening, 317 against 284 the next night,
+and 176 against 232 an hour later): the two servers take turns at each rate, in rounds
+(`plan.rounds`, as the wrk rows), and each row keeps its least disturbed round, the
+others named in its note.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ def rates(quick: bool) -> list[int]:
 
 
 def scenario_paced(ctx: Context, files: Files) -> None:
-    seconds = 5.0 if ctx.plan.quick else 7.0  # all rates in 30 s: see below
+    seconds = 5.0 if ctx.plan.quick else 7.0  # within 30 s of its warm pass: see below
     config, uri = files.config_static, f"/live/{files.segment_name}"
     servers = {}
     for suffix, extra in (("", []), ("a", ["--through-app"])):
@@ -56,31 +62,41 @@ def scenario_paced(ctx: Context, files: Files) -> None:
             summary, _, gen_cpu = viewer_run(ctx, "paced", server, seconds, args)
         return summary, gen_cpu, server.cpu() - cpu0
 
-    for suffix, server in servers.items():
-        # Every session once, unreported, then every rate within the session cache's 30 s
-        # (MAX_AGE) of it: the decisions measured are made with the sessions in memory (a
-        # replica's steady state; the re-read of each every 30 s is row j's, spread out).
-        paced(server, 1000, 2.0)
+    runs: dict[str, list[tuple[float, Row]]] = {}
+    for _ in range(ctx.plan.rounds):
         for rate in rates(ctx.plan.quick):
-            how = "through the app" if suffix else "in the protocol"
-            say(f"  /auth at {rate}/s for {seconds:g} s, {how}")
-            summary, gen_cpu, used = paced(server, rate, seconds)
-            took = summary_float(summary, "seconds", seconds)
-            asked = summary_int(summary, "requests")
-            row = Row(
-                f"k{rate}{suffix}",
-                f"/auth at {rate}/s, {how}",
-                rps=asked / took if took else None,
-                errors=summary_int(summary, "error_total"),
-                server_cpu_us=used / asked * 1e6 if asked else None,
-                gen_cpu_pct=100 * gen_cpu / took if took else None,
-                viewers=f"{PACED_SESSIONS} sessions",
-            )
-            row.notes.append(
-                f"{used / took:.2f} cores for {asked:,} decisions ({asked / took:,.0f}/s on "
-                f"{CONNECTIONS} connections; server on core {SERVER_CORE}, generator on "
-                f"{LOAD_CORE})"
-            )
-            ctx.rows[row.key] = row
+            for suffix, server in servers.items():
+                # Every session once, unreported, then the rate within the session cache's
+                # 30 s (MAX_AGE) of it: the decisions measured are made with the sessions in
+                # memory (a replica's steady state; the re-read of each every 30 s is row
+                # j's, spread out).
+                paced(server, 1000, 2.0)
+                how = "through the app" if suffix else "in the protocol"
+                say(f"  /auth at {rate}/s for {seconds:g} s, {how}")
+                summary, gen_cpu, used = paced(server, rate, seconds)
+                took = summary_float(summary, "seconds", seconds)
+                asked = summary_int(summary, "requests")
+                row = Row(
+                    f"k{rate}{suffix}",
+                    f"/auth at {rate}/s, {how}",
+                    rps=asked / took if took else None,
+                    errors=summary_int(summary, "error_total"),
+                    server_cpu_us=used / asked * 1e6 if asked else None,
+                    gen_cpu_pct=100 * gen_cpu / took if took else None,
+                    viewers=f"{PACED_SESSIONS} sessions",
+                )
+                row.notes.append(
+                    f"{used / took:.2f} cores for {asked:,} decisions ({asked / took:,.0f}/s "
+                    f"on {CONNECTIONS} connections; server on core {SERVER_CORE}, generator "
+                    f"on {LOAD_CORE})"
+                )
+                runs.setdefault(row.key, []).append((row.server_cpu_us or float("inf"), row))
+    for key, measured in runs.items():
+        kept = min(measured, key=lambda run: run[0])[1]
+        kept.errors = sum(row.errors or 0 for _, row in measured)  # of every round
+        if len(measured) > 1:
+            each = ", ".join(f"{us:.0f}" for us, _ in measured)
+            kept.notes.append(f"µs a decision in each round: {each}; the lowest kept")
+        ctx.rows[key] = kept
     for server in servers.values():
         ctx.stop(server)

@@ -152,7 +152,7 @@ def describe(plan: Plan, tools: Tools) -> str:
         f"{LOAD_CORE})",
         f"k      /auth at a viewer's pace ({paced}/s, "
         f"{PACED_SESSIONS} sessions, 64 connections): CPU per decision answered in the "
-        "protocol and through the app",
+        f"protocol and through the app, taking turns, {plan.rounds} round(s), the lowest kept",
         f"f      gateway over a counting HTTP origin: {plan.fanin_viewers} viewers in a herd for "
         f"{plan.fanin_seconds:g} s: origin requests per segment, playlist requests/s",
         f"h      {plan.viewers} HLS viewers (playlist every 4 s, each new 1 MB segment) for "
