@@ -62,40 +62,43 @@ def scenario_paced(ctx: Context, files: Files) -> None:
             summary, _, gen_cpu = viewer_run(ctx, "paced", server, seconds, args)
         return summary, gen_cpu, server.cpu() - cpu0
 
+    def measured(suffix: str, server: procs.Server, rate: int) -> Row:
+        # Every session once, unreported, then the rate within the session cache's 30 s
+        # (MAX_AGE) of it: the decisions measured are made with the sessions in memory (a
+        # replica's steady state; the re-read of each every 30 s is row j's, spread out).
+        paced(server, 1000, 2.0)
+        how = "through the app" if suffix else "in the protocol"
+        say(f"  /auth at {rate}/s for {seconds:g} s, {how}")
+        summary, gen_cpu, used = paced(server, rate, seconds)
+        took = summary_float(summary, "seconds", seconds)
+        asked = summary_int(summary, "requests")
+        row = Row(
+            f"k{rate}{suffix}",
+            f"/auth at {rate}/s, {how}",
+            rps=asked / took if took else None,
+            errors=summary_int(summary, "error_total"),
+            server_cpu_us=used / asked * 1e6 if asked else None,
+            gen_cpu_pct=100 * gen_cpu / took if took else None,
+            viewers=f"{PACED_SESSIONS} sessions",
+        )
+        row.notes.append(
+            f"{used / took:.2f} cores for {asked:,} decisions ({asked / took:,.0f}/s on "
+            f"{CONNECTIONS} connections; server on core {SERVER_CORE}, generator on "
+            f"{LOAD_CORE})"
+        )
+        return row
+
     runs: dict[str, list[tuple[float, Row]]] = {}
-    for _ in range(ctx.plan.rounds):
+    for _ in range(ctx.plan.rounds):  # the servers take turns at each rate
         for rate in rates(ctx.plan.quick):
             for suffix, server in servers.items():
-                # Every session once, unreported, then the rate within the session cache's
-                # 30 s (MAX_AGE) of it: the decisions measured are made with the sessions in
-                # memory (a replica's steady state; the re-read of each every 30 s is row
-                # j's, spread out).
-                paced(server, 1000, 2.0)
-                how = "through the app" if suffix else "in the protocol"
-                say(f"  /auth at {rate}/s for {seconds:g} s, {how}")
-                summary, gen_cpu, used = paced(server, rate, seconds)
-                took = summary_float(summary, "seconds", seconds)
-                asked = summary_int(summary, "requests")
-                row = Row(
-                    f"k{rate}{suffix}",
-                    f"/auth at {rate}/s, {how}",
-                    rps=asked / took if took else None,
-                    errors=summary_int(summary, "error_total"),
-                    server_cpu_us=used / asked * 1e6 if asked else None,
-                    gen_cpu_pct=100 * gen_cpu / took if took else None,
-                    viewers=f"{PACED_SESSIONS} sessions",
-                )
-                row.notes.append(
-                    f"{used / took:.2f} cores for {asked:,} decisions ({asked / took:,.0f}/s "
-                    f"on {CONNECTIONS} connections; server on core {SERVER_CORE}, generator "
-                    f"on {LOAD_CORE})"
-                )
+                row = measured(suffix, server, rate)
                 runs.setdefault(row.key, []).append((row.server_cpu_us or float("inf"), row))
-    for key, measured in runs.items():
-        kept = min(measured, key=lambda run: run[0])[1]
-        kept.errors = sum(row.errors or 0 for _, row in measured)  # of every round
-        if len(measured) > 1:
-            each = ", ".join(f"{us:.0f}" for us, _ in measured)
+    for key, each_round in runs.items():
+        kept = min(each_round, key=lambda run: run[0])[1]
+        kept.errors = sum(row.errors or 0 for _, row in each_round)  # of every round
+        if len(each_round) > 1:
+            each = ", ".join(f"{us:.0f}" for us, _ in each_round)
             kept.notes.append(f"µs a decision in each round: {each}; the lowest kept")
         ctx.rows[key] = kept
     for server in servers.values():
