@@ -100,7 +100,7 @@ def test_live_has_a_badge_and_back_to_live_and_full_screen_and_volume_by_keyboar
     assert visible(page, "#sound")  # something plays: sound can be turned on
     # At the live edge: no "Back to live" (on a loaded machine playback can stall a moment
     # after it starts and the offer show until the player catches up: waited for, 10 s)
-    page.wait_for_selector("#live-edge", state="hidden", timeout=10_000)
+    until(page, "document.getElementById('live-edge').hidden", 10)
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "live.png"))
 
