@@ -97,6 +97,9 @@ def test_a_viewer_follows_the_day(
     page.screenshot(path=str(ARTIFACTS / "1-part-one-live.png"))
 
     says("Part II is not streamed", 40)
+    # Part I's last seconds may still play out; they are no longer live (the badge said
+    # LIVE beside "Part II is not streamed" until the video ended).
+    until(page, "document.getElementById('live-badge').hidden", 1)
     until(
         page,
         "(() => { const v = document.getElementById('video'); "

@@ -140,7 +140,9 @@
   }
 
   function syncLive() {
-    const live = source === root.dataset.live;
+    // An ended part playing out its last seconds is no longer live: no badge, nothing to
+    // go back to (the status line already says the part is over).
+    const live = source === root.dataset.live && !ending;
     const behind = live && behindLive();
     badge.hidden = !live;
     badge.classList.toggle("behind", behind);
@@ -333,6 +335,7 @@
         // Let an ended part play out to its ENDLIST, then stop.
         if (wasLive && !ending && status.phase !== "stopped") {
           ending = setTimeout(() => { ending = null; detach(); }, 90000);
+          syncLive();
         } else if (!ending) {
           detach();
         }
