@@ -236,6 +236,28 @@ def test_a_granted_playlist_no_replica_answers_is_nginx_s_503_with_retry_after(
     assert answer.json()["error"] == "gateway_unavailable"
 
 
+def test_a_granted_segment_an_http_origin_fails_is_the_gateway_s_json_502(
+    decider: OriginServer, start_nginx: Callable[..., Nginx]
+) -> None:
+    """A segment of an http origin is fetched by nginx after the grant; an origin that is
+    down was nginx's bare HTML 502, where the gateway says the same in its JSON."""
+    down = f"http://127.0.0.1:{free_port()}"
+    nginx = start_nginx(
+        replicas=[decider.server_address[1]],
+        origin_env={
+            "GW_ORIGIN": "http",
+            "GW_LIVE_ORIGIN_HOST": down,
+            "GW_LIVE_ORIGIN_PATH": "/live/",
+            "GW_RECORDING_ORIGIN_HOST": down,
+            "GW_RECORDING_ORIGIN_PATH": "/recording/",
+        },
+    )
+    answer = nginx.client().get("/live/seg1.ts", headers={"Cookie": "__Host-gw_session=a"})
+    assert answer.status_code == 502, (answer.status_code, answer.text[:200])
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json()["error"] == "origin_unavailable"
+
+
 def test_two_replicas_behind_nginx_play_share_sessions_survive_a_death_and_revoke(
     tmp_path: Path, store_url: str, start_deployment: Callable[..., Deployment]
 ) -> None:
