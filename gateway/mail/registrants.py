@@ -71,6 +71,16 @@ def clean_text(raw: str, field: str, limit: int, *, required: bool) -> str:
     return value
 
 
+def new_id() -> str:
+    """A registrant's id: 72 random bits as URL-safe text, never starting with "-". Exports
+    name registrants by id, and a cell starting with "-" is quoted ('-...) lest a
+    spreadsheet run it as a formula (`formula_safe`): such an id would not be itself in a
+    CSV. (One draw in 64 is drawn again.)"""
+    while (drawn := secrets.token_urlsafe(9)).startswith("-"):
+        pass
+    return drawn
+
+
 class Registry:
     def __init__(self, settings: Settings, store: Store, audit: AuditLog) -> None:
         self.settings = settings
@@ -99,7 +109,7 @@ class Registry:
     ) -> tuple[Registrant, bool]:
         """Register someone (or find them by address, case-insensitively): (registrant, created)."""
         candidate = Registrant(
-            id=secrets.token_urlsafe(9),
+            id=new_id(),
             email=clean_email(email),
             name=clean_text(name, "name", MAX_NAME, required=True),
             organisation=clean_text(organisation, "organisation", MAX_ORGANISATION, required=False),

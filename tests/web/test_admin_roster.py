@@ -7,10 +7,12 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 
 from gateway.core.records import Registrant
+from gateway.mail import registrants
 from tests.web.conftest import Gateway
 from tests.web.test_admin_pages import ADMIN, OPS, auditor, events, ops, token
 
@@ -117,6 +119,22 @@ def test_export_is_csv_a_spreadsheet_never_runs_as_a_formula(gw: Gateway) -> Non
     assert rows[1][1] == '\'=HYPERLINK("http://x")' and rows[2][1] == "Bo Ström"
     assert rows[1][5:] == ["active", "1", "not queued"]
     assert auditor(gw).get("/admin/registrants/export.csv").status_code == 403
+
+
+def test_an_id_never_reads_as_a_formula_so_exports_name_registrants_by_it(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids are random URL-safe text, and one in 64 began with "-", which every export
+    quotes ('-...) lest a spreadsheet run it as a formula: that registrant's id in a CSV
+    was not its id (the attendance export's test failed so, once in a while)."""
+    drawn = iter(["-ZpQ3kTfW1xA", "ZpQ3kTfW1xA-"])
+    fake = SimpleNamespace(token_urlsafe=lambda size: next(drawn))
+    monkeypatch.setattr(registrants, "secrets", fake)
+    registrant = gw.register("dash@example.org", "Dash")
+    assert registrant.id == "ZpQ3kTfW1xA-"
+    answer = ops(gw).get("/admin/registrants/export.csv")
+    rows = list(csv.reader(io.StringIO(answer.text.lstrip("\ufeff"))))
+    assert [row[0] for row in rows[1:]] == [registrant.id]
 
 
 def test_send_the_links_not_sent_yet_asks_then_shows_the_progress(gw: Gateway) -> None:
