@@ -237,13 +237,13 @@ def test_a_granted_playlist_no_replica_answers_is_nginx_s_503_with_retry_after(
 
 
 def test_a_granted_segment_an_http_origin_fails_is_the_gateway_s_json_502(
-    decider: OriginServer, start_nginx: Callable[..., Nginx]
+    grants_then_drops: OriginServer, start_nginx: Callable[..., Nginx]
 ) -> None:
     """A segment of an http origin is fetched by nginx after the grant; an origin that is
     down was nginx's bare HTML 502, where the gateway says the same in its JSON."""
     down = f"http://127.0.0.1:{free_port()}"
     nginx = start_nginx(
-        replicas=[decider.server_address[1]],
+        replicas=[grants_then_drops.server_address[1]],  # (asked /auth only: it grants)
         origin_env={
             "GW_ORIGIN": "http",
             "GW_LIVE_ORIGIN_HOST": down,
