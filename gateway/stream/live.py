@@ -242,10 +242,10 @@ class LiveStream:
         if support is None:  # an init section or key: no programme
             allowed = [(0, len(body))]
         else:
-            kept = self._decided.get(path, body)
-            if kept is None or kept[0] != (window, len(spans or (None,))):
+            remembered = self._remembered(path, body, window, spans)
+            if remembered is None:
                 return False
-            allowed = kept[1]
+            allowed = remembered
         try:
             first, last = _wanted(ranged, len(body))
         except RangeNotSatisfiable:
@@ -536,10 +536,10 @@ class LiveStream:
         body = await self.origin.fetch(path)
         if support is None:
             return body, [(0, len(body))], True  # an init section or key: no programme
+        remembered = self._remembered(path, body, window, spans)
+        if remembered is not None:
+            return body, remembered, True  # the same bytes, window and spans: the same answer
         spans = spans or {None}
-        kept = self._decided.get(path, body)
-        if kept is not None and kept[0] == (window, len(spans)):
-            return body, kept[1], True  # the same bytes, window and spans: the same answer
         init = support if isinstance(support, list) else []
         allowed = [(o, o + n) for o, n in init]
         dates = [await self._date_of(path, span, body) for span in spans]
@@ -548,8 +548,18 @@ class LiveStream:
                 allowed.append((0, len(body)) if span is None else (span[0], span[0] + span[1]))
         merged = _merged(allowed)
         if None not in dates:  # a date may still come for an undated span: asked again
-            self._decided.put(path, body, ((window, len(spans)), merged))
+            self._decided.put(path, body, (_decision_key(window, spans), merged))
         return body, merged, any(dated is not None and dated.known for dated in dates)
+
+    def _remembered(
+        self, path: str, body: bytes, window: LiveWindow, spans: set[Range | None] | None
+    ) -> list[Range] | None:
+        """The allowed spans `_allowed` kept for these bytes, this window and these listed
+        spans (None: not kept), for `_allowed` itself and for `decided`."""
+        kept = self._decided.get(path, body)
+        if kept is None or kept[0] != _decision_key(window, spans):
+            return None
+        return kept[1]
 
     async def _support_of(self, path: str, *, asked: bool) -> list[Range] | None | bool:
         """A MAP or KEY resource's init ranges (None: the whole of it), False if it is none;
@@ -643,6 +653,12 @@ def _merged(spans: list[Range]) -> list[Range]:
         else:
             merged.append((start, end))
     return merged
+
+
+def _decision_key(window: LiveWindow, spans: set[Range | None] | None) -> tuple[LiveWindow, int]:
+    """What a kept decision on a segment's bytes holds for: the window and how many spans
+    of the name are listed (a name listed without spans counts as one, the whole)."""
+    return window, len(spans or (None,))
 
 
 def _wanted(ranged: str | None, size: int) -> tuple[int, int]:
