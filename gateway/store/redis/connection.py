@@ -78,7 +78,7 @@ class RedisBase:
             self._redis = redis.asyncio.Redis.from_url(url, **options)
         else:  # the primary the sentinels name now, asked again after a failover
             hosts, service, db, password = found
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
                 hosts,
                 sentinel_kwargs={"socket_connect_timeout": timeout, "socket_timeout": timeout},
             )
