@@ -15,12 +15,13 @@ COPY package.json package-lock.json ./
 COPY scripts/image-build.sh ./scripts/
 RUN bash scripts/image-build.sh assets /src
 
-# 2. The venv: the project and its dependencies from PyPI (wheels), checked.
+# 2. The venv: the project and its dependencies from PyPI (wheels) at the versions
+#    constraints.txt pins, checked.
 FROM python:3.11-slim-bookworm AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY gateway ./gateway
 COPY --from=assets /src/gateway/web/static/vendor/ ./gateway/web/static/vendor/
 COPY scripts/image-build.sh ./scripts/

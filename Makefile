@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HLS_JS := gateway/web/static/vendor/hls.min.js
 
-.PHONY: run test test-fast redis lint format assets clean bench chaos
+.PHONY: run test test-fast redis lint format assets clean bench chaos lock
 
 RUN_STAMP := $(VENV)/.installed-demo
 
@@ -19,17 +19,33 @@ define make_venv
 $(PY) -m pip install --quiet --upgrade pip
 endef
 
+# Python packages at the versions constraints.txt pins (`make lock` moves them), so that a
+# clean clone installs what was last tested, never whatever was released since.
+LOCK := constraints.txt
+
 # What `make run` needs: the gateway and the demo's encoder, not the test tools.
-$(RUN_STAMP): pyproject.toml scripts/find-python
+$(RUN_STAMP): pyproject.toml $(LOCK) scripts/find-python
 	$(make_venv)
-	$(PY) -m pip install --quiet -e '.[demo]'
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[demo]'
 	touch $(RUN_STAMP)
 
 # Everything, for the tests.
-$(STAMP): pyproject.toml scripts/find-python
+$(STAMP): pyproject.toml $(LOCK) scripts/find-python
 	$(make_venv)
-	$(PY) -m pip install --quiet -e '.[dev,demo]'
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[dev,demo]'
 	touch $(STAMP) $(RUN_STAMP)
+
+# constraints.txt anew: the newest releases pyproject.toml admits, installed into a fresh
+# venv and frozen. Then `make test`, and commit the file with what the new versions needed.
+lock:
+	rm -rf .venv-lock
+	python=$$(scripts/find-python $(PYTHON)) && $$python -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet '.[dev,demo]'
+	{ echo "# Written by \`make lock\` from pyproject.toml's ranges ($$(.venv-lock/bin/python -V)):"; \
+	  echo "# every Python package \`make\` and the image install, at the version last tested."; \
+	  .venv-lock/bin/python -m pip freeze --exclude stream-gateway; } > $(LOCK)
+	rm -rf .venv-lock build *.egg-info
 
 # hls.js from the npm registry, pinned in package-lock.json; never committed, never from a CDN.
 # Without npm the player falls back to the browser's own HLS (Safari, iOS, recent Chromium).
@@ -96,4 +112,4 @@ chaos: $(STAMP) assets
 	CHAOS=1 $(PY) -m pytest tests/faults -q
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules
+	rm -rf $(VENV) .venv-lock build *.egg-info .pytest_cache .mypy_cache .ruff_cache node_modules

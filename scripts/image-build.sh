@@ -6,7 +6,8 @@
 #   image-build.sh assets SRC       node stage: hls.js from the npm registry (package-lock.json)
 #                                   into SRC/gateway/web/static/vendor/
 #   image-build.sh venv SRC DEST    python stage: a new venv at DEST with the project installed
-#                                   from SRC (a wheel, not editable), checked, without pip
+#                                   from SRC (a wheel, not editable) and its dependencies at the
+#                                   versions SRC/constraints.txt pins, checked, without pip
 #   image-build.sh check DEST       the installed package has every template, static file and
 #                                   message catalogue of the source, and `gateway --help` runs
 #
@@ -43,10 +44,12 @@ venv() {
     # tree gets no build/ or *.egg-info.
     stage=$(mktemp -d)
     trap 'rm -rf "$stage"' RETURN
-    cp "$src/pyproject.toml" "$src/README.md" "$stage/"
+    cp "$src/pyproject.toml" "$src/README.md" "$src/constraints.txt" "$stage/"
     (cd "$src" && tar --exclude='__pycache__' --exclude='*.pyc' -cf - gateway) | (cd "$stage" && tar -xf -)
     "${PYTHON:-python3}" -m venv "$dest"
-    "$dest/bin/python" -m pip install --quiet --disable-pip-version-check "$stage"
+    # at the versions last tested (constraints.txt, `make lock`)
+    "$dest/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -c "$stage/constraints.txt" "$stage"
     "$dest/bin/python" -m pip uninstall --quiet --yes pip setuptools wheel 2>/dev/null || true
     SRC_CHECK="${SRC_CHECK:-$src}" check "$dest"
 }

@@ -21,11 +21,18 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from tests.conftest import SECRET, free_port, seminar_toml
+from tests.support.locked import LOCK, pinned
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPT = ROOT / "scripts" / "image-build.sh"
+LIST_DISTRIBUTIONS = (
+    "from importlib import metadata\n"
+    "for d in metadata.distributions(): print(d.metadata['Name'] + '==' + d.version)"
+)
 COMPILERS = ("gcc", "g++", "cc ", "clang", "build-essential", "make ", "cargo", "rustc")
 
 
@@ -128,6 +135,7 @@ def test_the_build_context_is_an_allow_list() -> None:
     allowed = {line for line in lines if line.startswith("!")}
     assert allowed == {
         "!pyproject.toml",
+        "!constraints.txt",
         "!README.md",
         "!package.json",
         "!package-lock.json",
@@ -168,6 +176,21 @@ def test_the_recipe_builds_a_clean_venv_that_serves_the_gateway(tmp_path: Path) 
     )
     assert Path(where.stdout.strip()).is_relative_to(venv)
     assert not (venv / "bin" / "pip").exists()
+    # Every package at the version constraints.txt pins, never what PyPI has today.
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", LIST_DISTRIBUTIONS],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    installed = {
+        canonicalize_name(name): Version(version)
+        for name, version in (line.split("==") for line in listed.stdout.split())
+    }
+    pins = pinned(LOCK.read_text())
+    assert "redis" in installed and "stream-gateway" in installed
+    assert {n: v for n, v in installed.items() if n in pins and v != pins[n]} == {}
     gateway = str(venv / "bin" / "gateway")
     assert subprocess.run([gateway, "--help"], capture_output=True, check=False).returncode == 0
 

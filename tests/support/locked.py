@@ -1,0 +1,25 @@
+"""constraints.txt read: the versions `make` and the image install (`make lock` writes it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+LOCK = ROOT / "constraints.txt"
+
+
+def pinned(text: str) -> dict[NormalizedName, Version]:
+    """name -> version of each `name==version` line; anything else is a comment."""
+    pins: dict[NormalizedName, Version] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and name.strip() == name and version.strip() == version, (number, line)
+        key = canonicalize_name(name)
+        assert key not in pins, f"line {number}: {name} pinned twice"
+        pins[key] = Version(version)
+    return pins
