@@ -100,6 +100,15 @@ class Gatekeeper:
         current = await self.controls.current(now)
         return current.schedule, current.stopped
 
+    def signed(self, token: str) -> bool:
+        """Whether we signed this link (no store, no audit): a signed link is nobody's
+        guess, whatever else it may be (revoked, superseded)."""
+        try:
+            links.read_token(self.link_signer, token)
+        except LinkRefused:
+            return False
+        return True
+
     async def open_link(self, token: str, ip: str | None) -> str:
         """Open a personal link: a new session, evicting the oldest beyond max_devices.
 

@@ -126,7 +126,7 @@ def test_a_superseded_link_says_what_happened_and_offers_the_current_one(
     assert "has been sent" not in old.text and 'href="/link"' in old.text
 
 
-@pytest.mark.parametrize("tail", [".", ")", ">", "%3E", ","])
+@pytest.mark.parametrize("tail", [".", ")", ">", "%3E", ",", "/"])
 def test_a_link_pasted_with_the_sentence_around_it_still_opens(gateway: Gateway, tail: str) -> None:
     maija = gateway.register()
     gateway.clock.now = helsinki("2021-11-18T10:30")
