@@ -31,11 +31,18 @@ def clean_email(raw: str) -> str:
     """A syntactically valid address (no DNS lookups), or UsageError saying why not."""
     if "\r" in raw or "\n" in raw:
         raise UsageError("the email address contains a line break")
+    if UNREADABLE in raw:
+        raise UsageError(f"invalid email address {raw!r}: {UNREADABLE_WHY}")
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise UsageError(f"invalid email address {raw!r}: {exc}") from None
 
+
+# What a decoder puts for bytes that were not UTF-8 (a form or file in another encoding):
+# never a person's name or address, and storing it would lose what was meant for good.
+UNREADABLE = "\ufffd"
+UNREADABLE_WHY = "contains U+FFFD, which stands for bytes that were not UTF-8 text"
 
 # Bidirectional overrides and isolates: they turn how a name reads around (U+202E).
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -45,9 +52,9 @@ def text_problem(value: str) -> str | None:
     """Why `value` cannot be a name or an organisation, or None.
 
     Refused: control characters (CR, LF, tab, NUL, escape...), line and paragraph
-    separators, bidirectional overrides, and `=?`, which starts an RFC 2047 encoded
-    word: mail software decodes those, and interpreters without the CVE-2024-6923 fix
-    wrote the decoded line breaks into the To: header.
+    separators, bidirectional overrides, U+FFFD (bytes that were not text), and `=?`,
+    which starts an RFC 2047 encoded word: mail software decodes those, and interpreters
+    without the CVE-2024-6923 fix wrote the decoded line breaks into the To: header.
     """
     if any(
         unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in BIDI_CONTROLS for c in value
@@ -55,6 +62,8 @@ def text_problem(value: str) -> str | None:
         return "contains a line break or a control character"
     if "=?" in value:
         return "contains “=?”, which mail software reads as encoded text"
+    if UNREADABLE in value:
+        return UNREADABLE_WHY
     return None
 
 

@@ -107,6 +107,11 @@ async def register_form(request: Request) -> Response:
     return _page(request, svc, Form())
 
 
+# A ticked checkbox: ours sends "yes", a browser "on" for a box without a value, scripts
+# "true" or "1". Anything else (absent, empty, "no", "false") is not consent.
+TICKED = frozenset({"yes", "on", "true", "1"})
+
+
 async def register(request: Request) -> Response:
     svc = services(request)
     if svc.clock() >= svc.settings.registration_closes:
@@ -121,7 +126,7 @@ async def register(request: Request) -> Response:
             field(data, "name")[:MAX_FORM_FIELD].strip(),
             field(data, "email")[:MAX_FORM_FIELD].strip(),
             field(data, "organisation")[:MAX_FORM_FIELD].strip(),
-            field(data, "consent") == "yes",
+            field(data, "consent").strip().lower() in TICKED,
         )
         token, lang = field(data, "csrf"), field(data, "lang")
     try:

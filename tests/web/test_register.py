@@ -124,6 +124,9 @@ def test_after_the_deadline_the_form_says_closed_and_post_is_403(gateway: Gatewa
         ({"email": "a@example.org\r\nBcc: x@evil.example"}, "email"),
         ({"email": "a@example.org\nCc: x@evil.example"}, "email"),
         ({"consent": ""}, "consent"),
+        ({"consent": "no"}, "consent"),
+        ({"consent": "false"}, "consent"),
+        ({"consent": "off"}, "consent"),
         ({"name": ""}, "name"),
         ({"name": "N" * 20_000}, "name"),
         ({"name": "Eve\r\nBcc: attacker@evil.example"}, "name"),
@@ -132,6 +135,8 @@ def test_after_the_deadline_the_form_says_closed_and_post_is_403(gateway: Gatewa
         ({"name": "Eve =?utf-8?b?DQpSZXBseS1UbzogeEBldmlsLmV4YW1wbGU=?="}, "name"),
         ({"name": "Eve\x00Null"}, "name"),
         ({"name": "Eve\u202eevE"}, "name"),
+        ({"name": "Eve \ufffd"}, "name"),  # a form posted in another encoding than UTF-8
+        ({"email": "\ufffd@example.org"}, "email"),
         ({"organisation": "Org\x1b[31m"}, "organisation"),
         ({"organisation": "O" * 300}, "organisation"),
     ],
@@ -145,6 +150,18 @@ def test_bad_input_is_a_4xx_with_a_message_and_stores_nothing(
     assert f'href="#{field}"' in text and 'aria-invalid="true"' in text
     assert not gateway.call(gateway.services.store.registrants)
     assert _send_all(gateway) == 0
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "true", "1", "Yes", "ON"])
+def test_a_ticked_consent_box_is_consent_whatever_value_the_client_sends(
+    gateway: Gateway, value: str
+) -> None:
+    """Our checkbox sends "yes"; a browser sends "on" for a box without a value, and
+    scripts send "true" or "1": each is the box ticked."""
+    gateway.clock.now = helsinki("2021-11-10T12:00")
+    status, _ = _post(gateway.browser(), consent=value)
+    assert status == 200
+    assert len(gateway.call(gateway.services.store.registrants)) == 1
 
 
 def test_a_post_without_our_form_is_refused(gateway: Gateway) -> None:
