@@ -68,6 +68,16 @@ def test_duplicates_within_the_file_and_wrong_field_counts(tmp_path: Path) -> No
     ]
 
 
+def test_a_row_without_the_optional_organisation_reads_as_none_given(tmp_path: Path) -> None:
+    """`name,email[,organisation]`: a row that leaves the last, optional field out (as
+    hand-written files and some exporters do) is a row with no organisation."""
+    path = _write(tmp_path, "name,email,organisation\nA,a@example.org\nB,b@example.org,Org\n")
+    assert problems(path) == []
+    assert [(r.name, r.organisation) for r in rows(path)] == [("A", ""), ("B", "Org")]
+    short = _write(tmp_path, "name,email,organisation\nA\n")
+    assert problems(short) == ["line 2: expected 3 fields, got 1"]
+
+
 @pytest.mark.slow  # 20,000 rows
 def test_a_large_file_is_checked_in_memory_bounded_by_its_addresses(tmp_path: Path) -> None:
     count = 20_000  # 100 000 behave the same, five times slower (email validation dominates)

@@ -46,6 +46,8 @@ def _rows(path: Path, label: str | None = None) -> Iterator[tuple[int, dict[str,
                 start, line = line, reader.line_num + 1
                 if not any(cell.strip() for cell in record):
                     continue  # blank line
+                if len(record) == len(header) - 1 == 2:  # the optional organisation left out
+                    record.append("")
                 if len(record) != len(header):
                     yield start, {"__error__": f"expected {len(header)} fields, got {len(record)}"}
                     continue
