@@ -47,6 +47,42 @@ def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path: Path) -> 
     assert "mail.sendr: unknown key" in message
 
 
+@pytest.mark.parametrize(
+    ("tables", "said"),
+    [
+        ({"audit": {"spool_file": ""}}, "audit.spool_file: must name a file"),
+        ({"audit": {"spool_file": "."}}, "audit.spool_file: must name a file"),
+        ({"audit": {"verify_key": "xyz"}}, "audit.verify_key: not an Ed25519 public key"),
+        ({"mail": {"sender": "no address here"}}, "mail.sender: "),
+        ({"mail": {"sender": "Eve <eve@example.org>\nBcc: x@example.org"}}, "mail.sender: "),
+        ({"admin": {"oidc_discovery_url": "not a url"}}, "admin.oidc_discovery_url: "),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_at_start(
+    tmp_path: Path, tables: dict[str, dict[str, str]], said: str
+) -> None:
+    """Found by a black-box pass: each loaded, then failed when used (a traceback on the
+    first audit event, a From line with no address, a sign-in that cannot start)."""
+    assert said in str(_load(tmp_path, seminar_toml(tmp_path, tables=tables)))
+
+
+@pytest.mark.parametrize("url", ["https://stream.example.org/?x=1", "https://s.example.org/#top"])
+def test_a_public_url_with_a_query_or_fragment_is_refused(tmp_path: Path, url: str) -> None:
+    """Every link is public_url + "/w/…": a query or fragment would swallow it."""
+    text = seminar_toml(tmp_path).replace('"https://stream.example.org"', f'"{url}"')
+    assert "event.public_url: " in str(_load(tmp_path, text))
+
+
+def test_a_broken_time_zone_hides_no_other_time_problem(tmp_path: Path) -> None:
+    """Every problem at once: the zone's, and each time's that no zone could mend."""
+    text = seminar_toml(tmp_path).replace('"Europe/Helsinki"', '"Mars/Olympus"')
+    text = text.replace('start = "2021-11-18T10:00"', 'start = "2021-11-18"')
+    text = text.replace('closes = "2021-11-16T23:59:59"', 'closes = "tomorrow"')
+    message = str(_load(tmp_path, text))
+    assert "event.timezone" in message
+    assert "parts[1].start" in message and "registration.closes" in message
+
+
 def test_an_end_before_its_start_and_overlaps_are_refused(tmp_path: Path) -> None:
     text = seminar_toml(tmp_path).replace('end = "2021-11-18T18:20"', 'end = "2021-11-18T17:00"')
     assert "parts[3].end: Part III ends before it starts" in str(_load(tmp_path, text))

@@ -3,6 +3,8 @@ each naming the file, the key and the reason; unknown keys refused."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import ipaddress
 import os
@@ -59,6 +61,18 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
     if reader.problems or settings is None:
         raise ConfigError(str(source), reader.problems)
     return settings
+
+
+# An address as a From line carries it: local part, "@", domain; no spaces or brackets.
+ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+
+
+def _ed25519_public(text: str) -> bool:
+    """Whether `text` is base64 of 32 bytes: what `audit verify` can check with."""
+    try:
+        return len(base64.b64decode(text.strip(), validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 class _Reader(Values):
@@ -160,6 +174,10 @@ class _Reader(Values):
             else:
                 if parts.scheme not in ("http", "https") or not parts.netloc:
                     self.problem("event.public_url", f"must be an http(s) URL, got {public_url!r}")
+                elif parts.query or parts.fragment or "#" in public_url:
+                    self.problem(  # every link is public_url + "/w/…": it would be swallowed
+                        "event.public_url", f"no query or fragment, got {public_url!r}"
+                    )
                 public_url = public_url.rstrip("/")
         contact = self.contact(table.get("contact"))
         if title is None or tz is None or public_url is None:
@@ -360,8 +378,15 @@ class _Reader(Values):
                 self.problem("mail.smtp_url", f"{smtp_url!r}: use smtp:// or smtps://")
             if smtp_parts is None or smtp_parts.scheme not in ("smtp", "smtps"):
                 smtp_url = None
+        sender = self.get(table, "sender", str, MailSettings.sender, name="mail")
+        if "\r" in sender or "\n" in sender or not ADDRESS.fullmatch(parseaddr(sender)[1]):
+            self.problem(
+                "mail.sender",
+                f"{sender!r}: one address, a name optional (Seminar <webcast@example.org>)",
+            )
+            sender = MailSettings.sender
         return MailSettings(
-            sender=self.get(table, "sender", str, MailSettings.sender, name="mail"),
+            sender=sender,
             smtp_url=smtp_url,
             outbox=self.base / self.get(table, "outbox", str, "var/outbox", name="mail"),
             reminders=self.reminders(table),
@@ -388,11 +413,21 @@ class _Reader(Values):
     def audit(self) -> AuditSettings:
         table = self.table("audit")
         folder = self.get(table, "checkpoint_dir", str, None, name="audit")
+        verify_key = self.get(table, "verify_key", str, None, name="audit")
+        if verify_key is not None and not _ed25519_public(verify_key):
+            self.problem(
+                "audit.verify_key",
+                "not an Ed25519 public key (base64 of 32 bytes, as `audit keygen` prints)",
+            )
+            verify_key = None
+        spool = self.get(table, "spool_file", str, "var/audit-spool.jsonl", name="audit")
+        if not spool.strip() or spool.endswith("/") or (self.base / spool).is_dir():
+            self.problem("audit.spool_file", f"must name a file (the audit spool), got {spool!r}")
+            spool = "var/audit-spool.jsonl"
         return AuditSettings(
             checkpoint_dir=self.base / folder if folder else None,
-            verify_key=self.get(table, "verify_key", str, None, name="audit"),
-            spool_file=self.base
-            / self.get(table, "spool_file", str, "var/audit-spool.jsonl", name="audit"),
+            verify_key=verify_key,
+            spool_file=self.base / spool,
             checkpoint_minutes=self.positive(table, "checkpoint_minutes", 60, name="audit"),
         )
 
@@ -405,8 +440,17 @@ class _Reader(Values):
                 self.problem(f"admin.{role}", "must be a list of strings")
                 value = []
             lists[role] = tuple(v if v.startswith("sub:") else v.lower() for v in value)
+        discovery = self.get(table, "oidc_discovery_url", str, None, name="admin")
+        if discovery is not None:
+            parts = self.split(discovery, "admin.oidc_discovery_url")
+            if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
+                self.problem(
+                    "admin.oidc_discovery_url", f"must be an http(s) URL, got {discovery!r}"
+                )
+            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+                discovery = None
         return AdminSettings(
-            oidc_discovery_url=self.get(table, "oidc_discovery_url", str, None, name="admin"),
+            oidc_discovery_url=discovery,
             client_id=self.get(table, "client_id", str, None, name="admin"),
             ops=lists["ops"],
             auditors=lists["auditors"],

@@ -107,9 +107,10 @@ class Values:
             if required:
                 self.problem(f"{name}.{key}", "missing (required)")
             return None
-        if tz is None:
-            return None  # the zone itself is reported as broken
         try:
+            if tz is None:  # the zone is reported as broken: still say what no zone mends
+                parse_time(table[key], ZoneInfo("UTC"))  # (a date or a time alone, garbage)
+                return None
             return parse_time(table[key], tz)
         except ValueError as exc:
             self.problem(f"{name}.{key}", str(exc))
