@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,67 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(config: Path, tmp_path: Path) 
     assert all(line.startswith(f"gateway: config error: {two}: ") for line in problems)
     no_config = gateway("schedule")
     assert no_config.returncode == 2 and "config" in no_config.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["registrants", "import", "--config", "{config}", "{tmp}/missing.csv"], "no such file"),
+        (["registrants", "import", "--config", "{config}", "{tmp}"], "no such file"),
+        (["demo", "--port", "99999", "--data", "{tmp}/demo"], "1-65535"),
+        (["demo", "--port", "-1", "--data", "{tmp}/demo"], "1-65535"),
+        (["serve", "--config", "{config}", "--port", "99999"], "1-65535"),
+        (["serve", "--config", "{config}", "--port", "http"], "not a port"),
+        (["serve", "--config", "{config}", "--trusted-proxies", "bogus"], "'bogus'"),
+        (["serve", "--config", "{config}", "--host", "999.1.1.1"], "999.1.1.1"),
+    ],
+)
+def test_a_bad_argument_is_one_line_and_exit_2_before_anything_starts(
+    config: Path, tmp_path: Path, args: list[str], said: str
+) -> None:
+    """Found by a black-box pass over the contract: a missing CSV was a traceback,
+    `--port 99999` a traceback for `demo` and port 34463 for `serve`."""
+    filled = [a.format(config=config, tmp=tmp_path) for a in args]
+    result = gateway(*filled, env=KEYS)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and said in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "demo").exists()  # nothing made for a run refused
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(config: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = gateway("serve", "--config", str(config), "--port", str(port), env=KEYS)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"gateway: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+def test_output_cut_short_by_its_reader_is_no_traceback(config: Path, tmp_path: Path) -> None:
+    """`gateway registrants list | head -1`: the reader leaves after a line."""
+    rows = tmp_path / "many.csv"
+    rows.write_text("name,email\n" + "".join(f"Person {i},p{i}@example.org\n" for i in range(3000)))
+    assert (
+        gateway("registrants", "import", "--config", str(config), str(rows), env=KEYS).returncode
+        == 0
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway", "registrants", "list", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**env, **KEYS},
+    ) as listing:
+        assert listing.stdout is not None and listing.stderr is not None
+        assert listing.stdout.readline()
+        listing.stdout.close()  # as `head -1` does
+        stderr = listing.stderr.read().decode()
+        assert listing.wait(timeout=60) != 0  # said by the exit code, not by a traceback
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
 
 
 def test_serve_refuses_to_start_without_a_secret_key(config: Path) -> None:

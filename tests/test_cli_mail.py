@@ -118,6 +118,29 @@ def test_the_corrected_file_with_send_mails_each_person_once(
     assert len(smtp.handler.received) == 5
 
 
+def test_import_with_send_mails_the_file_s_new_people_and_nobody_else(
+    config: Path, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    """Found by a black-box pass: `import --send` mailed every registrant whose link was
+    never sent, also people added without --send and not in the file."""
+    held = gateway(
+        "registrants", "add", "--config", str(config), "--email", "held@example.org",
+        "--name", "Held Back", env=KEYS,
+    )  # fmt: skip
+    assert held.returncode == 0, held.stderr
+    rows = [*_people(2), ("Held Back", "held@example.org", "")]  # already there: left as it is
+    result = gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, rows)), "--send",
+        env=KEYS,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(r.recipients[0] for r in smtp.handler.received) == [
+        "person0@example.org",
+        "person1@example.org",
+    ]
+    assert "2 sent" in result.stdout
+
+
 def test_send_links_unsent_only_twice_mails_each_once(
     config: Path, tmp_path: Path, smtp: SmtpServer
 ) -> None:

@@ -77,6 +77,12 @@ def test_schedule_set_previews_then_applies_with_yes(config: Path) -> None:
     assert len(overlap.stderr.strip().splitlines()) == 1
     unknown = gateway("schedule", "set", "--config", str(config), "--part", "Part IX", "--yes")
     assert unknown.returncode != 0 and "Part IX" in unknown.stderr
+    backwards = gateway(
+        "schedule", "set", "--config", str(config), "--part", "Part I", "--start", "09:00",
+        "--end", "08:00", "--yes",
+    )  # fmt: skip
+    assert backwards.returncode != 0  # said for ops, with no class name of ours in it
+    assert backwards.stderr == "gateway: Part I would end before it starts\n"
 
 
 def test_schedule_set_into_the_next_part_moves_its_start_as_previewed(config: Path) -> None:

@@ -84,6 +84,18 @@ def test_attendance_follows_the_schedule_in_force_with_ops_changes(
     assert f"{rid} Part I: 2021-11-18 12:50" in table.stdout, table.stdout  # not unnamed
 
 
+def test_purge_before_a_date_alone_means_that_day_s_first_moment(config: Path) -> None:
+    """README says `--before DATE`: a date alone was refused (it wanted a time too)."""
+    _add(config, "maija@example.org", "Maija")
+    kept = gateway("privacy", "purge", "--config", str(config), "--before", "2021-01-01", env=KEYS)
+    assert kept.returncode == 0, kept.stderr
+    assert "0 registrant" in kept.stdout and "before 2021-01-01 00:00" in kept.stdout
+    purge = gateway("privacy", "purge", "--config", str(config), "--before", "2100-01-01", env=KEYS)
+    assert purge.returncode == 0 and "1 registrant" in purge.stdout, purge.stderr
+    bad = gateway("privacy", "purge", "--config", str(config), "--before", "soon", env=KEYS)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_purge_erases_names_and_emails_and_keeps_the_chain(config: Path) -> None:
     rid = _add(config, "maija@example.org", "Maija")
     purge = gateway(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -70,7 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         top.print_help()
         return 0
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # here, so that a reader gone (below) is caught here too
+        return code
+    except BrokenPipeError:  # `gateway audit export | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to say
+        return 1
     except ConfigError as exc:  # one problem per line, each line whole on its own
         for problem in exc.problems or [""]:
             print(f"gateway: config error: {exc.path}: {problem}".rstrip(": "), file=sys.stderr)
@@ -84,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"gateway: the store is not reachable ({exc})", file=sys.stderr)
         return 1
-    except GatewayError as exc:
-        print(f"gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except GatewayError as exc:  # its message is for people; the class only when it has none
+        print(f"gateway: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 1
     except RuntimeError as exc:  # e.g. the demo without its optional extra
         print(f"gateway: {exc}", file=sys.stderr)

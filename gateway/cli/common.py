@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -25,6 +27,45 @@ Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse names no publ
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message}\n")
+
+
+def port(value: str) -> int:
+    """`--port`: a TCP port (an argparse type: a bad one is a usage error, exit 2)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1-65535)")
+    return number
+
+
+def proxies(value: str) -> str:
+    """`--trusted-proxies`: comma-separated addresses or CIDRs, or `*` (an argparse type)."""
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{item!r} is not an address or CIDR") from None
+    return value
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why nothing could listen on host:port now (tried by binding, then letting go, as
+    uvicorn binds), or None: said in one line before anything starts."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror}"
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
 
 
 def command(

@@ -16,12 +16,12 @@ import asyncio
 import datetime as dt
 import os
 import secrets
-import socket
 import sys
 import threading
 from pathlib import Path
 
 from gateway.audit.log import AuditLog
+from gateway.cli.common import cannot_listen
 from gateway.core.clock import system_clock
 from gateway.core.times import in_zone
 from gateway.mail.registrants import Registry
@@ -85,19 +85,9 @@ async def demo_link(settings: Settings) -> str:
         await store.close()
 
 
-def port_taken(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something already listens on `port` (checked by binding it, then letting go)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def run(folder: Path, port: int) -> int:
     """Prepare the folder, print the link and the timeline, serve until Ctrl-C."""
-    if port_taken(port):  # before anything is printed or made: no link for a dead server
+    if cannot_listen("127.0.0.1", port):  # before anything is printed or made: no dead link
         print(
             f"gateway: port {port} is in use: run `make run PORT={port + 1}` or "
             f"`gateway demo --port {port + 1}`",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 
 from rich.progress import Progress
 
@@ -12,15 +13,20 @@ from gateway.mail.queue import send_links
 from gateway.settings import Settings
 
 
-async def bulk_send(ctx: Context, *, unsent_only: bool, lang: str) -> int:
-    """Send, show progress on stderr, report; exit 0 only when nothing is left to send."""
+async def bulk_send(
+    ctx: Context, *, unsent_only: bool, lang: str, only: Collection[str] | None = None
+) -> int:
+    """Send (to the registrants in `only`, when given), show progress on stderr, report;
+    exit 0 only when nothing is left to send."""
     with Progress(transient=False, console=None) as progress:
         task = progress.add_task("Sending links", total=None)
 
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = await send_links(ctx.mailer, unsent_only=unsent_only, lang=lang, progress=step)
+        report = await send_links(
+            ctx.mailer, unsent_only=unsent_only, lang=lang, progress=step, only=only
+        )
     print(
         f"{report.sent} sent, {report.failed} failed, {report.left} left to send, "
         f"{report.skipped} skipped (already sent or revoked)."

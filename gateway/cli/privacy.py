@@ -7,6 +7,7 @@ and attendance by id. Each purge is recorded as `registration.purged`.
 from __future__ import annotations
 
 import argparse
+import re
 
 from gateway.audit.log import IP_KEY
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
@@ -15,7 +16,10 @@ from gateway.settings import Settings
 
 
 def _purge(settings: Settings, args: argparse.Namespace) -> int:
-    before = parse_time(args.before, settings.event.timezone)
+    said = args.before.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", said):  # a date alone: from its first moment
+        said += " 00:00"
+    before = parse_time(said.replace(" ", "T", 1), settings.event.timezone)
 
     async def work(ctx: Context) -> int:
         purged = await ctx.store.purge_registrants(before)
@@ -25,20 +29,20 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
                 "registration.purged",
                 registrant=registrant,
                 actor="cli",
-                before=args.before,
+                before=said,
                 ip_key_destroyed=True,
             )
         if not purged:
             await ctx.audit.record(
                 "registration.purged",
                 actor="cli",
-                before=args.before,
+                before=said,
                 registrants=0,
                 ip_key_destroyed=True,
             )
         print(
             f"Erased the names and emails of {len(purged)} registrant(s) registered before "
-            f"{args.before}; the key behind the audit's address hashes is destroyed."
+            f"{said}; the key behind the audit's address hashes is destroyed."
         )
         return 0
 
@@ -49,4 +53,8 @@ def add(group: str, sub: Subparsers[Parser]) -> None:
     purge = command(
         sub, "purge", "erase personal data of registrants registered before DATE", _purge
     )
-    purge.add_argument("--before", required=True, help="a date and time, e.g. 2022-01-01T00:00")
+    purge.add_argument(
+        "--before",
+        required=True,
+        help="a date (from its first moment) or a date and time, event time: 2022-01-01",
+    )

@@ -9,7 +9,6 @@ import sys
 from gateway.audit.export import formula_safe
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
 from gateway.core.clock import system_clock
-from gateway.core.errors import UsageError
 from gateway.core.records import Registrant
 from gateway.mail.importer import problems, rows
 from gateway.settings import Settings
@@ -65,7 +64,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
     async def work(ctx: Context) -> int:
-        added = existing = 0
+        added: list[str] = []  # ids: --send mails these and nobody else
+        existing = 0
         for row in rows(args.file):
             registrant, created = await ctx.registry.add(
                 email=row.email,
@@ -75,17 +75,17 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                 actor="cli",
             )
             if created:
-                added += 1
+                added.append(registrant.id)
                 if args.send:
                     await ctx.mailer.enqueue(registrant, args.lang)
             else:
                 existing += 1
                 print(f"line {row.line}: {row.email} is already registered; left as it is")
-        print(f"Imported {added} registrant(s); {existing} already registered.")
+        print(f"Imported {len(added)} registrant(s); {existing} already registered.")
         if args.send and added:
             from gateway.cli.mail import bulk_send
 
-            return await bulk_send(ctx, unsent_only=True, lang=args.lang)
+            return await bulk_send(ctx, unsent_only=True, lang=args.lang, only=set(added))
         return 0
 
     return with_context(settings, work)
@@ -217,6 +217,6 @@ def _path(value: str) -> object:
     from pathlib import Path
 
     path = Path(value)
-    if not path.is_file():
-        raise UsageError(f"{value}: no such file")
+    if not path.is_file():  # argparse's own error: one line, exit 2
+        raise argparse.ArgumentTypeError(f"{value}: no such file")
     return path

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from gateway.cli import ops
-from gateway.cli.common import Context, Parser, Subparsers, command, with_context
+from gateway.cli.common import (
+    Context,
+    Parser,
+    Subparsers,
+    cannot_listen,
+    command,
+    port,
+    proxies,
+    with_context,
+)
 from gateway.cli.schedule_report import report
 from gateway.core.clock import system_clock
 from gateway.core.errors import ConfigError, StoreUnavailable
@@ -43,6 +53,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.web.server import serve
 
     captions_found(settings)  # a malformed caption file stops here, before anything listens
+    why = cannot_listen(args.host, args.port)
+    if why is not None:
+        print(f"gateway: {why}", file=sys.stderr)
+        return 2
     return serve(settings, host=args.host, port=args.port, trusted_proxies=args.trusted_proxies)
 
 
@@ -71,9 +85,10 @@ def add(commands: Subparsers[Parser]) -> None:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--port", type=port, default=8000, help="port (default 8000)")
     serve.add_argument(
         "--trusted-proxies",
+        type=proxies,
         default="127.0.0.1",
         metavar="ADDRESSES",
         help="proxies whose X-Forwarded-For is believed (comma-separated "
@@ -84,7 +99,7 @@ def add(commands: Subparsers[Parser]) -> None:
         help="rehearse on embedded defaults: a local test stream, the day shifted to "
         "now, a demo registrant",
     )
-    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    demo.add_argument("--port", type=port, default=8000, help="port (default 8000)")
     demo.add_argument("--data", default="demo-data", help="data folder (reused by a second run)")
     schedule = command(
         commands, "schedule", "print the parts and what is served at a moment", _schedule

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from gateway.audit.log import AuditLog
@@ -189,8 +189,10 @@ async def send_links(
     unsent_only: bool,
     lang: str = "en",
     progress: Callable[[int, int], None] | None = None,
+    only: Collection[str] | None = None,
 ) -> BulkReport:
-    """Queue and send the personal link to every registrant not revoked, once each.
+    """Queue and send the personal link to every registrant not revoked, once each
+    (to those whose ids are in `only`, when given: what an import just added).
 
     With `unsent_only`, those whose current link was already sent (the server
     said 250) are skipped. Resumable: a job queued by an interrupted run is
@@ -201,6 +203,8 @@ async def send_links(
     report = BulkReport()
     todo: list[str] = []
     for registrant, latest in (await current_link_mail(store)).items():
+        if only is not None and registrant.id not in only:
+            continue  # not this run's: neither sent nor counted
         if registrant.revoked or (unsent_only and latest is not None and latest.state == "sent"):
             report.skipped += 1
             continue
