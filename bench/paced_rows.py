@@ -20,6 +20,7 @@ others named in its note.
 
 from __future__ import annotations
 
+import os
 import time
 
 from bench import procs
@@ -39,8 +40,10 @@ CONNECTIONS = 64  # nginx's upstream keepalive (deploy/nginx)
 
 
 def rates(quick: bool) -> list[int]:
-    """Each of two replicas' share at 750 viewers, one replica's at 1,000, and at 2,000."""
-    return [375, 1000] if quick else [375, 1000, 2000]
+    """Each of two replicas' share at 750 viewers, one replica's at 1,000, and at 2,000;
+    BENCH_PACED_RATES (e.g. "1000,4000,8000") for others."""
+    raw = os.environ.get("BENCH_PACED_RATES", "375,1000" if quick else "375,1000,2000")
+    return sorted({int(n) for n in raw.split(",") if n.strip()})
 
 
 def scenario_paced(ctx: Context, files: Files) -> None:
