@@ -288,14 +288,17 @@ class Gatekeeper:
         self._remember(cookie, grant, now, found.session, controls)
         return grant
 
-    async def authorize(self, cookie: str | None, area: str, now: dt.datetime) -> Grant:
+    async def authorize(
+        self, cookie: str | None, area: str, now: dt.datetime, ip: str | None = None
+    ) -> Grant:
         """The one decision for a stream request: this cookie, this area, at `now`.
 
         From memory in the common case (`granted`); else the session is read from the
         store, or the ops controls, and a refusal is counted and audited here. A grant
         is remembered for this cookie and area for up to `GRANT_KEPT` (see
         `_remember`): a player asks for a playlist and a segment or two in a burst,
-        and the same answer serves them all.
+        and the same answer serves them all. `ip`, the client's address, is only for the
+        audit of a refusal (hashed there, as every event's).
         """
         grant = self.granted(cookie, area, now)
         if grant is not None:
@@ -312,7 +315,7 @@ class Gatekeeper:
             self.metrics.decisions.add(area, "refused", refused.reason)
             self.metrics.recent.note(f"{area} {refused.reason}")
             if session_id is not None:
-                await self._audit_refusal(session_id, refused)
+                await self._audit_refusal(session_id, refused, ip)
             raise
         except (NoSession, Revoked) as refused:
             reason = "revoked" if isinstance(refused, Revoked) else "no_session"
@@ -386,7 +389,7 @@ class Gatekeeper:
         return found
 
     async def _audit_refusal(
-        self, session_id: str, refused: AccessRefused | RecordingExpired
+        self, session_id: str, refused: AccessRefused | RecordingExpired, ip: str | None
     ) -> None:
         part = getattr(refused, "part", None)
         key = f"refused:{session_id}:{refused.reason}:{part}"
@@ -395,7 +398,7 @@ class Gatekeeper:
         cached = self.sessions.peek(session_id)
         registrant = cached.id if cached else None
         detail = {"reason": refused.reason, "part": part, "session": links.fingerprint(session_id)}
-        await self.audit.record_once(key, "access.refused", registrant=registrant, **detail)
+        await self.audit.record_once(key, "access.refused", registrant=registrant, ip=ip, **detail)
         if len(self._refusals_marked) >= MAX_REFUSALS_MARKED:
             self._refusals_marked.clear()  # only saves a store call: record_once de-duplicates
         self._refusals_marked.add(key)

@@ -194,8 +194,9 @@ def _shared(svc: Services, now: dt.datetime) -> int:
 
 
 async def _grant(svc: Services, scope: Scope, area: str, now: dt.datetime) -> Grant:
+    client = scope.get("client")  # (behind nginx: X-Forwarded-For's, by uvicorn's proxy headers)
     return await svc.gatekeeper.authorize(
-        _cookie(svc, _header(scope["headers"], b"cookie")), area, now
+        _cookie(svc, _header(scope["headers"], b"cookie")), area, now, client[0] if client else None
     )
 
 

@@ -32,6 +32,9 @@ def test_a_day_leaves_a_complete_pseudonymous_chain(any_gateway: Gateway) -> Non
         assert expected in types, expected
     refusals = [e for e in events if e.type == "access.refused"]
     assert len(refusals) == 1 and refusals[0].detail["reason"] == "part_not_streamed"
+    # from where, as every event a request causes: the device's keyed address hash
+    opened = next(e for e in events if e.type == "session.created")
+    assert opened.ip and refusals[0].ip == opened.ip
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert first_break(events) is None
     dump = "\n".join(e.to_json() for e in events).lower()
