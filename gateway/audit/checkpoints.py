@@ -228,6 +228,12 @@ def _decodes_to(text: str, size: int) -> bool:
         return False
 
 
+def is_key(text: str) -> bool:
+    """Whether `text` can be an Ed25519 key here: base64 of 32 bytes, as `keygen` prints
+    (what the config's `audit.verify_key` is checked with at start)."""
+    return _decodes_to(text.strip(), 32)
+
+
 def _raw_key(text: object, what: str) -> bytes:
     if isinstance(text, str) and _decodes_to(text.strip(), 32):
         return base64.b64decode(text.strip(), validate=True)

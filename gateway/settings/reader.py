@@ -3,8 +3,6 @@ each naming the file, the key and the reason; unknown keys refused."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import ipaddress
 import os
@@ -20,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
+from gateway.audit import checkpoints
 from gateway.core.errors import BadPath, ConfigError
 from gateway.core.paths import safe_path
 from gateway.core.schedule import Part, Schedule, part_problems
@@ -65,14 +64,6 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
 
 # An address as a From line carries it: local part, "@", domain; no spaces or brackets.
 ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
-
-
-def _ed25519_public(text: str) -> bool:
-    """Whether `text` is base64 of 32 bytes: what `audit verify` can check with."""
-    try:
-        return len(base64.b64decode(text.strip(), validate=True)) == 32
-    except (binascii.Error, ValueError):
-        return False
 
 
 class _Reader(Values):
@@ -414,7 +405,7 @@ class _Reader(Values):
         table = self.table("audit")
         folder = self.get(table, "checkpoint_dir", str, None, name="audit")
         verify_key = self.get(table, "verify_key", str, None, name="audit")
-        if verify_key is not None and not _ed25519_public(verify_key):
+        if verify_key is not None and not checkpoints.is_key(verify_key):
             self.problem(
                 "audit.verify_key",
                 "not an Ed25519 public key (base64 of 32 bytes, as `audit keygen` prints)",
@@ -442,12 +433,12 @@ class _Reader(Values):
             lists[role] = tuple(v if v.startswith("sub:") else v.lower() for v in value)
         discovery = self.get(table, "oidc_discovery_url", str, None, name="admin")
         if discovery is not None:
-            parts = self.split(discovery, "admin.oidc_discovery_url")
-            if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
-                self.problem(
-                    "admin.oidc_discovery_url", f"must be an http(s) URL, got {discovery!r}"
-                )
+            parts = self.split(discovery, "admin.oidc_discovery_url")  # None: said there
             if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+                if parts is not None:
+                    self.problem(
+                        "admin.oidc_discovery_url", f"must be an http(s) URL, got {discovery!r}"
+                    )
                 discovery = None
         return AdminSettings(
             oidc_discovery_url=discovery,
