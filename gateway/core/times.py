@@ -28,7 +28,7 @@ def parse_time(value: object, tz: ZoneInfo) -> dt.datetime:
     elif isinstance(value, dt.date | dt.time):
         raise ValueError("needs a full date and time, e.g. 2021-11-18T10:00 (a date or time alone)")
     elif isinstance(value, str):
-        text = value.strip()
+        text = value.strip().upper()  # RFC 3339 (and TOML) allow a lower-case "t" and "z"
         if not _DATETIME.match(text):
             raise ValueError(f"{value!r} is not a date and time like 2021-11-18T10:00 or ...+02:00")
         try:
