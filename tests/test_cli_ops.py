@@ -50,9 +50,15 @@ def test_live_stop_and_resume_are_audited_as_cli(config: Path) -> None:
     assert "stopped" in stop.stdout
     [stopped] = _events(config, "live.stopped")
     assert stopped["actor"] == "cli" and stopped["detail"] == {"reason": "encoder shows Part II"}
+    twice = gateway("live", "stop", "--config", str(config))
+    assert twice.returncode == 0 and "already stopped" in twice.stdout  # nothing changed
+    assert len(_events(config, "live.stopped")) == 1
     resume = gateway("live", "resume", "--config", str(config))
     assert resume.returncode == 0 and "resumed" in resume.stdout
     assert [e["actor"] for e in _events(config, "live.resumed")] == ["cli"]
+    again = gateway("live", "resume", "--config", str(config))
+    assert again.returncode == 0 and "already" in again.stdout
+    assert len(_events(config, "live.resumed")) == 1
 
 
 def test_schedule_set_previews_then_applies_with_yes(config: Path) -> None:

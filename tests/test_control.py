@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,17 @@ def test_impossible_days_are_refused(parts: tuple[Part, ...], reason: str) -> No
 def test_a_late_last_part_pushes_the_recording_back() -> None:
     new = with_parts(SEMINAR, moved("Part III", "2021-11-18T17:10", "2021-11-18T18:40"))
     assert new.recording_from == helsinki("2021-11-18T18:40")
+
+
+def test_a_recording_the_config_opens_early_stays_where_the_config_put_it() -> None:
+    """Found by a black-box pass: `recording.available_from` before the last part's end
+    (accepted at start: a recording of an earlier edition, say) jumped to the end of
+    the day on any change from the console, closing the recording to everyone."""
+    early = replace(SEMINAR, recording_from=helsinki("2021-11-18T09:00"))
+    new = with_parts(early, moved("Part I", "2021-11-18T10:00", "2021-11-18T12:40"))
+    assert new.recording_from == helsinki("2021-11-18T09:00")
+    later = with_parts(early, moved("Part III", "2021-11-18T17:10", "2021-11-18T18:40"))
+    assert later.recording_from == helsinki("2021-11-18T09:00")
 
 
 def test_a_part_extended_into_the_next_can_move_the_next_start_with_it() -> None:

@@ -32,7 +32,13 @@ def _live(settings: Settings, args: argparse.Namespace) -> int:
     stop = args.action == "stop"
 
     async def work(ctx: Context) -> int:
-        await ctx.controls().set_stopped(stop, actor=ACTOR, reason=args.reason)
+        if not await ctx.controls().set_stopped(stop, actor=ACTOR, reason=args.reason):
+            print(
+                "live serving was already stopped: nothing changed"
+                if stop
+                else "live is already being served: nothing changed"
+            )
+            return 0
         print(
             "live serving stopped: every replica refuses live within 2 s (the recording is not"
             " affected)"

@@ -85,7 +85,9 @@ def _version(stored: str | None) -> str:
 def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
     """`base` with these parts, checked: each ends after it starts, none overlap.
 
-    The recording never opens before the last part has ended. Raises ScheduleRefused.
+    A recording that opens after the day (the default: at the last part's end) never
+    opens before the last part has ended, so a late last part pushes it back; one the
+    config opens earlier on purpose stays where the config put it. Raises ScheduleRefused.
     """
     ordered = tuple(sorted(parts, key=lambda p: p.start))
     problems = part_problems(ordered)
@@ -98,7 +100,9 @@ def with_parts(base: Schedule, parts: tuple[Part, ...]) -> Schedule:
             f"{problem.other.name} and {problem.part.name} would overlap "
             f"(ends {in_zone(problem.other.end, base.timezone)})"
         )
-    opens = max(base.recording_from, ordered[-1].end)
+    opens = base.recording_from
+    if opens >= max(p.end for p in base.parts):  # after the day as configured: as moved too
+        opens = max(opens, ordered[-1].end)
     if opens >= base.recording_until:
         raise ScheduleRefused("the recording would close before the last part ends")
     return replace(base, parts=ordered, recording_from=opens)
@@ -369,17 +373,28 @@ class ControlState:
             "looked: review the change again"
         )
 
-    async def set_stopped(self, stopped: bool, *, actor: str, reason: str | None = None) -> None:
-        """The kill switch: stop live serving now, or resume it; audited (with `reason`)."""
-        if stopped:
-            await self.store.set_value(STOPPED_KEY, "1")
+    async def set_stopped(self, stopped: bool, *, actor: str, reason: str | None = None) -> bool:
+        """The kill switch: stop live serving now, or resume it; audited (with `reason`).
+
+        Whether it changed anything: stopping what is stopped (a double submit, a stale
+        page, a colleague first) or resuming what runs changes nothing, is not audited,
+        and leaves who stopped it and why as they were. Compare-and-set, so of two
+        replicas flipping it at once one changes it and the other finds it done."""
+        for _ in range(WRITE_TRIES * 4):
+            seen = await self.store.get_value(STOPPED_KEY)
+            if (seen == "1") == stopped:
+                return False
+            if await self.store.replace_value(STOPPED_KEY, seen, "1" if stopped else "0"):
+                break
         else:
-            await self.store.delete_value(STOPPED_KEY)
+            log.warning("the kill switch was not set: it kept changing")
+            return False
         self._changed()
         by = {"actor": actor, "at": iso(self.clock(), self.config.timezone), "reason": reason}
         await self.store.set_value(STOPPED_BY_KEY, json.dumps(by))
         why = {"reason": reason} if reason else {}
         await self.audit.record("live.stopped" if stopped else "live.resumed", actor=actor, **why)
+        return True
 
     async def stopped_by(self) -> tuple[str, dt.datetime, str | None] | None:
         """Who last stopped or resumed live serving, when, and why (None: nobody has)."""

@@ -33,14 +33,23 @@ from gateway.core.errors import (
 from gateway.core.schedule import Schedule
 from gateway.core.times import iso
 from gateway.i18n.translator import Translator
-from gateway.web.admin.auth import ConsoleNotConfigured, FormExpired, NotAllowed, SignInRequired
+from gateway.web.admin.auth import (
+    ConsoleNotConfigured,
+    FormExpired,
+    FormTooLarge,
+    NotAllowed,
+    SignInRequired,
+)
 from gateway.web.admin.oidc import AdminError, ProviderUnavailable, SignInFailed
 from gateway.web.pages import render, translator, when
 from gateway.web.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
-_API_PREFIXES = ("/live/", "/recording/", "/api/", "/auth", "/readyz", "/healthz", "/ingest/")
+_API_PREFIXES = (
+    *("/live/", "/recording/", "/api/", "/auth", "/readyz", "/healthz", "/ingest/"),
+    *("/openapi.json", "/admin/whoami"),  # JSON routes: their refusals are JSON too
+)
 # Refusals that getting the current link again by email (`/link`) can mend.
 RELINK = frozenset({"no_session", "bad_signature", "unknown_registrant", "superseded"})
 
@@ -159,6 +168,7 @@ def wants_json(request: Request) -> bool:
 _ADMIN_STATUS: tuple[tuple[type[AdminError], int], ...] = (
     (NotAllowed, 403),
     (FormExpired, 403),
+    (FormTooLarge, 400),
     (ConsoleNotConfigured, 404),
     (SignInFailed, 400),
     (ProviderUnavailable, 502),

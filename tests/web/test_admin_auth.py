@@ -151,25 +151,39 @@ def test_the_authorization_request_uses_pkce_and_the_public_url(gw: Gateway, idp
     assert "samesite=lax" in pending.lower()
 
 
-def test_an_auditor_signs_in_and_is_refused_ops_work_once_audited(gw: Gateway, idp: str) -> None:
+def test_an_auditor_refused_ops_work_is_audited_per_action_once_an_hour(
+    gw: Gateway, idp: str
+) -> None:
+    """The contract: `admin.refused` names the refused action in `detail.action`. It was
+    audited once per person and role ever, without the action: an auditor's attempts to
+    stop the stream, move a part and revoke someone left one event naming none."""
     user(idp, DPO)
     browser = sign_in(gw, idp, DPO)
     assert whoami(browser) == {"identity": DPO, "roles": ["auditor"]}
     cookie = browser.cookies.get(SESSION)
-    for _ in range(2):
+    for path in ("/admin/live/stop", "/admin/live/stop", "/admin/registrants/x/revoke"):
         with pytest.raises(auth.NotAllowed) as refused:
-            gw.call(auth.staff, request_with(gw, cookie), auth.OPS)
+            gw.call(auth.staff, request_with(gw, cookie, path, method="POST"), auth.OPS)
         assert (refused.value.identity, refused.value.role) == (DPO, "ops")
     member = gw.call(auth.staff, request_with(gw, cookie), auth.AUDITOR)
     assert member == auth.Staff(DPO, frozenset({"auditor"}))
-    refusals = events(gw, "admin.refused")
-    assert refusals == [(DPO, {"reason": "missing_role", "role": "ops"})]
+    refused_as = {"reason": "missing_role", "role": "ops"}
+    assert events(gw, "admin.refused") == [  # the same action again within the hour: once
+        (DPO, refused_as | {"action": "POST /admin/live/stop"}),
+        (DPO, refused_as | {"action": "POST /admin/registrants/x/revoke"}),
+    ]
+    gw.clock.advance(hours=1)
+    with pytest.raises(auth.NotAllowed):
+        gw.call(auth.staff, request_with(gw, cookie, "/admin/live/stop", method="POST"), auth.OPS)
+    assert len(events(gw, "admin.refused")) == 3  # and again in the next hour
 
 
-def request_with(gw: Gateway, cookie: str | None, path: str = "/admin/x") -> Request:
+def request_with(
+    gw: Gateway, cookie: str | None, path: str = "/admin/x", method: str = "GET"
+) -> Request:
     """A request to the running app carrying the admin cookie (for calling `staff` directly)."""
     headers = [(b"cookie", f"{SESSION}={cookie}".encode())] if cookie else []
-    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "query_string": b"q=1"}
+    scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "query_string": b"q=1"}
     scope |= {"headers": headers, "app": gw.client.app, "client": ("203.0.113.9", 1)}
     return Request(scope)
 
@@ -211,7 +225,9 @@ def test_someone_not_on_the_lists_is_refused_and_audited(gw: Gateway, idp: str) 
     assert answer.status_code == 403
     assert "eve@example.org is not on the console" in answer.text
     assert SESSION not in browser.cookies
-    assert events(gw, "admin.refused") == [("eve@example.org", {"reason": "not_staff"})]
+    assert events(gw, "admin.refused") == [
+        ("eve@example.org", {"reason": "not_staff", "action": "sign-in"})
+    ]
     assert events(gw, "admin.login") == []
     assert whoami(browser) == 303
 
@@ -221,7 +237,9 @@ def test_an_unverified_email_grants_nothing(gw: Gateway, idp: str) -> None:
     browser = gw.browser()
     answer = browser.get(authorize(browser, idp, "mallory"), follow_redirects=False)
     assert answer.status_code == 403
-    assert events(gw, "admin.refused") == [("mallory", {"reason": "not_staff"})]
+    assert events(gw, "admin.refused") == [
+        ("mallory", {"reason": "not_staff", "action": "sign-in"})
+    ]
 
 
 @pytest.mark.parametrize("verified", [None, "true", 1, "yes"])
@@ -233,7 +251,7 @@ def test_an_email_not_verified_by_a_json_true_grants_nothing(
     browser = gw.browser()
     answer = browser.get(authorize(browser, idp, "olli"), follow_redirects=False)
     assert answer.status_code == 403 and "olli is not on the console" in answer.text
-    assert events(gw, "admin.refused") == [("olli", {"reason": "not_staff"})]
+    assert events(gw, "admin.refused") == [("olli", {"reason": "not_staff", "action": "sign-in"})]
     assert SESSION not in browser.cookies
 
 
@@ -292,7 +310,9 @@ def test_an_id_token_not_for_this_sign_in_is_refused(
     answer = browser.get(authorize(browser, idp, sub), follow_redirects=False)
     assert answer.status_code == 400
     assert SESSION not in browser.cookies
-    assert events(gw, "admin.refused") == [("system", {"reason": "invalid_id_token"})]
+    assert events(gw, "admin.refused") == [
+        ("system", {"reason": "invalid_id_token", "action": "sign-in"})
+    ]
     assert events(gw, "admin.login") == []
 
 

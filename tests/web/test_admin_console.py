@@ -86,12 +86,20 @@ def test_the_kill_switch_and_the_dashboard(gw: Gateway) -> None:
     assert stop.status_code == 303
     assert viewer.get("/live/index.m3u8").json()["error"] == "stopped_by_ops"
     assert "STOPPED" in browser.get("/admin/").text
+    # A second stop (a double submit, a stale page, a colleague): nothing changes, nothing
+    # is audited, and the first stop's reason stands (it was overwritten by an empty one).
+    again = {"csrf": token(browser, "/admin/"), "confirmed": "yes", "reason": ""}
+    repeat = browser.post("/admin/live/stop", data=again)
+    assert repeat.status_code == 200 and "already stopped" in repeat.text
+    assert "Part II early" in browser.get("/admin/").text
     browser.post("/admin/live/resume", data={"csrf": token(browser, "/admin/")})
     assert viewer.get("/live/index.m3u8").status_code == 200
+    resumed = browser.post("/admin/live/resume", data={"csrf": token(browser, "/admin/")})
+    assert "already being served" in resumed.text
     events = gw.call(gw.services.store.audit_events)
     [stopped] = [e for e in events if e.type == "live.stopped"]
     assert stopped.detail == {"reason": "Part II early"}
-    assert "live.resumed" in [e.type for e in events]
+    assert [e.type for e in events].count("live.resumed") == 1
 
 
 def test_an_auditor_sees_but_cannot_change(gw: Gateway) -> None:
@@ -183,3 +191,16 @@ def test_extending_a_part_into_the_next_offers_to_move_its_start_in_one_change(
         data={**fields, "csrf": token(browser, "/admin/schedule"), "streamed": "yes"},
     )
     assert past.status_code == 400 and "past the end of Part II" in past.text
+
+
+def test_a_field_over_the_console_s_limit_is_the_console_s_page_and_changes_nothing(
+    gw: Gateway,
+) -> None:
+    """Found by a black-box pass: a reason or a name over 4 KB got the participants'
+    generic 400 page ("Programme and registration"), naming no field."""
+    browser = ops(gw)
+    reason = {"csrf": token(browser, "/admin/"), "confirmed": "yes", "reason": "x" * 5000}
+    answer = browser.post("/admin/live/stop", data=reason)
+    assert answer.status_code == 400
+    assert "Too long" in answer.text and "4 KB" in answer.text and "Programme" not in answer.text
+    assert "live.stopped" not in [e.type for e in gw.call(gw.services.store.audit_events)]

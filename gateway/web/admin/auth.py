@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 import httpx2
 from authlib.common.security import generate_token  # type: ignore[import-untyped]
 from itsdangerous import BadSignature, TimestampSigner
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -47,6 +48,7 @@ AUDITOR = "auditor"
 HOME = "/admin/"
 PENDING_MAX_AGE = 600  # seconds from /admin/login to /admin/callback
 SESSION_MAX_AGE = 8 * 3600
+SIGN_IN = "sign-in"  # `admin.refused`'s action for a sign-in refused at the callback
 SESSION_KEY = "admin-session:"
 
 
@@ -92,6 +94,20 @@ class FormExpired(AdminError):
     heading = "Form expired"
     message = "Reload the page and try again."
     link = ("/admin/logout", "Sign out")
+
+
+class FormTooLarge(AdminError):
+    """A console form with a field over MAX_FIELD or too many fields (400)."""
+
+    heading = "Too long"
+    message = (
+        "A field of the form is over 4 KB (or the form has too many fields): nothing was "
+        "changed. Go back and shorten it."
+    )
+    link = ("/admin/", "Dashboard")
+
+
+MAX_FIELD = 4096  # bytes of one console form field (a reason, a name, an address)
 
 
 @dataclass(frozen=True)
@@ -234,13 +250,16 @@ async def staff(request: Request, role: str) -> Staff:
         here = request.url.path + (f"?{query}" if query else "")
         raise SignInRequired(here if request.method == "GET" else HOME)
     if not member.can(role):
+        action = f"{request.method} {request.url.path}"
+        hour = svc.clock().strftime("%Y-%m-%dT%H")  # the same attempt again: once an hour
         await svc.audit.record_once(
-            f"admin.refused:{member.identity}:{role}",
+            f"admin.refused:{member.identity}:{action}:{hour}",
             "admin.refused",
             actor=member.identity,
             ip=client_ip(request),
             reason="missing_role",
             role=role,
+            action=action,
         )
         raise NotAllowed(member.identity, role)
     return member
@@ -326,12 +345,14 @@ async def _complete(request: Request, svc: Services) -> tuple[Staff, str]:
             now=svc.clock(),
         )
     except SignInFailed:
-        await svc.audit.record("admin.refused", ip=ip, reason="invalid_id_token")
+        await svc.audit.record("admin.refused", ip=ip, reason="invalid_id_token", action=SIGN_IN)
         raise
     identity, names = _names(claims)
     roles = roles_of(names, admin)
     if not roles:
-        await svc.audit.record("admin.refused", actor=identity, ip=ip, reason="not_staff")
+        await svc.audit.record(
+            "admin.refused", actor=identity, ip=ip, reason="not_staff", action=SIGN_IN
+        )
         raise NotAllowed(identity, "staff")
     await svc.audit.record("admin.login", actor=identity, ip=ip, roles=sorted(roles))
     return Staff(identity, roles, names), safe_next(pending["next"])
@@ -391,8 +412,14 @@ async def posted(request: Request, svc: Services, *, max_fields: int) -> dict[st
 
     The console's one CSRF path (the public registration form keeps the visitor's input
     and shows the form again instead: `web.register`)."""
-    async with request.form(max_files=0, max_fields=max_fields, max_part_size=4096) as data:
-        fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    try:
+        form = request.form(max_files=0, max_fields=max_fields, max_part_size=MAX_FIELD)
+        async with form as data:
+            fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    except HTTPException as exc:  # Starlette's 400 for a field or form over these limits
+        if exc.status_code != 400:
+            raise
+        raise FormTooLarge() from None
     try:
         token = fields.get(csrf.FIELD, "")
         csrf.verify(request, token, svc.csrf_signer, svc.settings.event.public_url)

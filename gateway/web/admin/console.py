@@ -28,6 +28,8 @@ from gateway.web.services import Services, services
 FLASH = {
     "stopped": "Live serving is stopped on every replica.",
     "resumed": "Live serving has resumed.",
+    "already_stopped": "Live serving was already stopped: nothing changed.",
+    "already_resumed": "Live is already being served: nothing changed.",
     "changed": "The schedule change is in force on every replica.",
 }
 
@@ -188,8 +190,11 @@ async def stop_or_resume(request: Request) -> Response:
         )
         return page(request, who, "admin/stop_confirm.html", "dashboard", watching=watching)
     reason = " ".join(fields.get("reason", "").split())[:200] or None
-    await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity, reason=reason)
-    return RedirectResponse(f"/admin/?done={'stopped' if stop else 'resumed'}", status_code=303)
+    if not await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity, reason=reason):
+        done = "already_stopped" if stop else "already_resumed"  # nothing changed
+    else:
+        done = "stopped" if stop else "resumed"
+    return RedirectResponse(f"/admin/?done={done}", status_code=303)
 
 
 def _rows(parts: tuple[Part, ...], tz: Any) -> list[dict[str, Any]]:
