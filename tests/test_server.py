@@ -57,6 +57,16 @@ def test_oversized_requests_are_refused_and_closed(
     assert b"ok" not in reply
 
 
+def test_a_refusal_says_what_was_refused_in_a_line_a_person_can_read(served: Served) -> None:
+    """Found by a black-box pass: a 1.4 MB CSV uploaded to the console got a bare 413
+    with an empty body, so the browser showed a blank page."""
+    reply = served.ask(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert status_of(reply) == 413 and b"content-type: text/html; charset=utf-8" in head.lower()
+    assert b"at most 1 MiB" in body and b"Nothing was stored" in body
+    assert b"content-length: %d" % len(body) in head.lower()
+
+
 def test_a_chunked_body_over_the_limit_is_413(served: Served) -> None:
     head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     chunk = b"%x\r\n" % 65536 + b"b" * 65536 + b"\r\n"

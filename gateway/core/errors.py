@@ -85,7 +85,11 @@ class NotFound(GatewayError):
 
 class RangeNotSatisfiable(GatewayError):
     """A `Range` header this resource cannot answer: malformed, several ranges, or past
-    its end (416)."""
+    its end (416); `size`, the resource's length, for the answer's `Content-Range`."""
+
+    def __init__(self, header: str, size: int) -> None:
+        super().__init__(header)
+        self.size = size
 
 
 class OriginUnavailable(GatewayError):

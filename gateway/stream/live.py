@@ -95,7 +95,7 @@ class _BodyMemo(Generic[_T]):
             self.size -= len(gone)
 
 
-_BYTES = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
+_BYTES = re.compile(r"bytes=([0-9]{0,100})-([0-9]{0,100})", re.IGNORECASE)  # clamped below
 
 
 @dataclass
@@ -678,18 +678,18 @@ def _requested(header: str, size: int) -> tuple[int, int]:
     past the end."""
     found = _BYTES.fullmatch(header.strip())
     if found is None or found.group(1) == found.group(2) == "":
-        raise RangeNotSatisfiable(header[:60])
+        return _unsatisfiable(header, size)
     first, last = found.groups()
     if first == "":  # the last N bytes
         if not int(last) or not size:
-            return _unsatisfiable(header)
+            return _unsatisfiable(header, size)
         return max(0, size - int(last)), size - 1
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
     if start >= size or end < start:
-        return _unsatisfiable(header)
+        return _unsatisfiable(header, size)
     return start, end
 
 
-def _unsatisfiable(header: str) -> tuple[int, int]:
-    raise RangeNotSatisfiable(header[:60])
+def _unsatisfiable(header: str, size: int) -> tuple[int, int]:
+    raise RangeNotSatisfiable(header[:60], size)

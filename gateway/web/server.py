@@ -45,6 +45,27 @@ REQUEST_DEADLINE = 20.0  # seconds from a request's first byte to its last: 408,
 MAX_CONNECTIONS = 4096  # connections and requests in flight: 503 beyond (uvicorn)
 
 
+# What each refusal says, to a person reading it in a browser (the app never saw the
+# request, so this is all there is; each ends the connection).
+REFUSALS = {
+    408: "The request took too long to arrive. Please try again.",
+    413: "The request is too large: at most 1 MiB in one request. Nothing was stored.",
+    414: "The address is too long.",
+    431: "The request's headers are too large.",
+}
+
+
+def _refusal(status: int) -> bytes:
+    """The whole answer: status line, a short HTML page, `connection: close`."""
+    title = STATUS_LINE[status].decode("latin-1").split(" ", 1)[1].strip()
+    body = (
+        f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{title}</title>'
+        f"<h1>{title}</h1><p>{REFUSALS.get(status, '')}</p></html>\n"
+    ).encode()
+    head = b"content-type: text/html; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+    return STATUS_LINE[status] + head + b"connection: close\r\n\r\n" + body
+
+
 class Refused(Exception):
     """Raised in a parser callback: the request is answered `status` and the connection closed."""
 
@@ -198,9 +219,7 @@ class GuardedHttp(HttpToolsProtocol):
         if cycle is not None and cycle.response_started and not cycle.response_complete:
             self.transport.close()  # mid-response: nothing more can be said
             return
-        self.transport.write(
-            STATUS_LINE[status] + b"content-length: 0\r\nconnection: close\r\n\r\n"
-        )
+        self.transport.write(_refusal(status))
         self.transport.close()
 
     def _start_deadline(self) -> None:

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.core.access import Grant, shared_for
-from gateway.core.errors import GatewayError, NotFound
+from gateway.core.errors import GatewayError, NotFound, RangeNotSatisfiable
 from gateway.core.paths import is_playlist, media_type, safe_path
 from gateway.web import errors
 from gateway.web.middleware import MEDIA_HEADERS
@@ -66,6 +66,8 @@ class StreamGate:
         except GatewayError as exc:
             response = await errors.on_domain_error(Request(scope, receive), exc)
             response.headers.update(dict(MEDIA_HEADERS))
+            if isinstance(exc, RangeNotSatisfiable):  # the length, for a range asked again
+                response.headers["content-range"] = f"bytes */{exc.size}"
             await response(scope, receive, send)
             return
         if status != 204:  # a 204 has no body, so no length either (RFC 9110)
@@ -91,7 +93,7 @@ class StreamGate:
             body = await svc.live.playlist(path, grant.window)
         else:
             assert grant.window is not None
-            piece = await svc.live.segment(path, grant.window, _header(scope["headers"], b"range"))
+            piece = await svc.live.segment(path, grant.window, _range(scope["headers"]))
             body = piece.body
             if piece.span is not None:
                 first, last, size = piece.span
@@ -115,7 +117,7 @@ class StreamGate:
         area, path = _target(_header(scope["headers"], b"x-original-uri"))
         grant = await _grant(svc, scope, area, now)
         if grant.window is not None and not is_playlist(path):
-            await svc.live.check_segment(path, grant.window, _header(scope["headers"], b"range"))
+            await svc.live.check_segment(path, grant.window, _range(scope["headers"]))
         svc.attendance.seen(grant.registrant, now)
         return 204, self.headers("", DECISION_CACHE), b""
 
@@ -139,7 +141,7 @@ class StreamGate:
         if grant is None:
             return None
         if grant.window is not None and not is_playlist(path):
-            if not svc.live.decided(path, grant.window, _header(headers, b"range")):
+            if not svc.live.decided(path, grant.window, _range(headers)):
                 return None
         svc.metrics.decisions.add(area, "granted", "")
         svc.metrics.answered.add("protocol")
@@ -170,6 +172,13 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _range(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The byte range a request asks for, if any: a `Range` in another unit than bytes is
+    ignored, the whole answered (RFC 9110 14.2), and judged whole."""
+    value = _header(headers, b"range")
+    return value if value is not None and value.lstrip()[:6].lower() == "bytes=" else None
 
 
 def _target(original: str | None) -> tuple[str, str]:

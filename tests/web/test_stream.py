@@ -43,6 +43,22 @@ def test_part_one_plays_and_segments_are_byte_identical(any_gateway: Gateway) ->
         assert answer.headers["cache-control"].startswith("private")
 
 
+def test_ranges_are_answered_as_rfc_9110_says(gateway: Gateway) -> None:
+    """Found by a black-box pass: an unknown range unit was 416 (it is to be ignored), a
+    last byte past 18 digits 416 (it is to be clamped), and a 416 said no size."""
+    [(name, _), *_] = encoder(gateway.tmp, "2021-11-18T10:29:40", 3)
+    viewer, whole = gateway.login(), segment_bytes(name)
+    assert name in listed(viewer.get("/live/index.m3u8").text)
+    other_unit = viewer.get(f"/live/{name}", headers={"Range": "items=0-5"})
+    assert other_unit.status_code == 200 and other_unit.content == whole
+    huge = viewer.get(f"/live/{name}", headers={"Range": "bytes=2-" + "9" * 23})
+    assert huge.status_code == 206 and huge.content == whole[2:]
+    assert huge.headers["content-range"] == f"bytes 2-{len(whole) - 1}/{len(whole)}"
+    for asked in (f"bytes={len(whole)}-", "bytes=0-1,5-9", "bytes=x-y"):
+        past = viewer.get(f"/live/{name}", headers={"Range": asked})
+        assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(whole)}"
+
+
 def test_part_two_is_refused_naming_it_and_status_says_blocked(any_gateway: Gateway) -> None:
     viewer = any_gateway.login()
     any_gateway.clock.now = helsinki("2021-11-18T14:00")
@@ -459,6 +475,11 @@ def test_the_gate_answers_get_and_head_and_leaves_other_methods_to_the_routes(
     posted = viewer.post("/live/seg0.ts")
     assert posted.status_code == 405 and "GET" in posted.headers["allow"]
     assert viewer.post("/auth").status_code == 405
+    for json_route in ("/openapi.json", "/admin/whoami", "/api/status"):  # JSON, refusals too
+        refused = viewer.put(json_route)
+        assert refused.status_code == 405 and refused.headers["content-type"].startswith(
+            "application/json"
+        ), json_route
     assert viewer.get("/live", follow_redirects=False).status_code == 404  # no slash redirects
 
 
