@@ -203,6 +203,10 @@ def test_a_revoked_registrant_is_reinstated_with_the_same_link(gw: Gateway) -> N
     assert "Maija is signed in on 1 device: it stops within a second" in asked.text
     browser.post(f"{base}/revoke", data={"csrf": csrf, "confirmed": "yes"})
     assert viewer.get("/live/index.m3u8").status_code == 403
+    twice = browser.post(  # a second revoke (a colleague, a stale page): says nothing changed
+        f"{base}/revoke", data={"csrf": csrf, "confirmed": "yes", "reason": "again"}
+    )
+    assert "was already revoked" in twice.text and len(events(gw, "link.revoked")) == 1
     row = table_rows(browser.get("/admin/registrants").text)[0]
     assert "Reinstate" in row and ">Revoke<" not in row
 

@@ -43,6 +43,7 @@ FLASH = {  # `done=` picks one of these: the page never shows text from the URL
     "reinstated": "Access reinstated: the same link, and the devices signed in with it, work "
     "again.",
     "not_revoked": "Not changed: this registrant was not revoked.",
+    "already_revoked": "Not changed: this registrant was already revoked.",
     "purged": "Not changed: this registrant's personal data was purged.",
     "added": "Added; the link was not mailed (use Resend to mail it).",
     "added_sent": "Added; the link is queued for mailing.",
@@ -203,8 +204,8 @@ async def act(request: Request) -> Response:
     if not registrant.email:
         done = "purged"  # `Registry` finds people by address, and a purged one has none
     elif action == "revoke":
+        done = "already_revoked" if registrant.revoked else "revoked"
         await svc.registry.revoke(registrant.email, actor=who.identity, reason=reason)
-        done = "revoked"
     elif action == "reinstate":
         done = "reinstated" if registrant.revoked else "not_revoked"
         await svc.registry.reinstate(registrant.email, actor=who.identity, reason=reason)
