@@ -367,10 +367,12 @@ class ControlState:
     async def _changed_since(self) -> str:
         raw = await self.store.get_value(CHANGED_BY_KEY)
         who = json.loads(raw) if raw else {}
-        at = dt.datetime.fromisoformat(who["at"]).strftime("%H:%M") if "at" in who else "?"
+        if "at" not in who or "actor" not in who:  # nobody changed it: the preview is amiss
+            return "this change does not match its preview (missing or altered): review it again"
+        at = dt.datetime.fromisoformat(who["at"]).strftime("%H:%M")
         return (
-            f"the schedule was changed by {who.get('actor', 'someone')} at {at} since you "
-            "looked: review the change again"
+            f"the schedule was changed by {who['actor']} at {at} since you looked: review the "
+            "change again"
         )
 
     async def set_stopped(self, stopped: bool, *, actor: str, reason: str | None = None) -> bool:

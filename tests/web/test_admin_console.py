@@ -150,6 +150,19 @@ def test_a_change_made_since_the_preview_is_refused_naming_who_and_when(
     assert change.actor == "ops2@example.org"  # theirs stands; mine was not written over it
 
 
+def test_an_apply_without_its_preview_says_so_not_that_someone_changed_it(gw: Gateway) -> None:
+    """Found by a black-box pass: with the preview's `seen` missing or garbled the
+    answer blamed "someone at ?" for a change nobody made."""
+    browser = ops(gw)
+    text = _preview(browser, "Part I", "2021-11-18T10:00", "2021-11-18T12:35")
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', text))
+    for seen in ("", "garbled"):
+        answer = browser.post("/admin/schedule/apply", data={**hidden, "seen": seen})
+        assert answer.status_code == 400 and "someone" not in answer.text
+        assert "preview" in answer.text and "review" in answer.text
+    assert "schedule.changed" not in [e.type for e in gw.call(gw.services.store.audit_events)]
+
+
 def test_the_preview_says_in_red_what_happens_at_once_and_who_watches(gw: Gateway) -> None:
     encoder(gw.tmp, "2021-11-18T12:29:40", 3)
     gw.clock.now = helsinki("2021-11-18T12:30")
