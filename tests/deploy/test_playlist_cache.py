@@ -138,8 +138,11 @@ def test_one_session_flooding_the_stream_is_limited_before_a_replica_decides(
         outside[name].cookies.update(signed_in.cookies)
     statuses = Counter(outside["flood"].get("/live/index.m3u8").status_code for _ in range(300))
     assert statuses[429] >= 100 and set(statuses) == {200, 429}, statuses
-    refused = outside["flood"].get("/live/index.m3u8")
-    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+    # What a refusal says (the flood's own next requests: a slow run may have let the
+    # bucket refill a token since the last of the 300, so the very next may pass)
+    asked = (outside["flood"].get("/live/index.m3u8") for _ in range(50))
+    refused = next((answer for answer in asked if answer.status_code == 429), None)
+    assert refused is not None and refused.json()["error"] == "rate_limited"
     assert refused.headers["retry-after"] == "1"
     lines = [line for line in deployment.nginx.access_log() if " 429 " in line]
     assert lines and all("auth=-" in line or "auth= " in line for line in lines), lines[:3]
