@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,36 @@ def test_purge_before_a_date_alone_means_that_day_s_first_moment(config: Path) -
     assert purge.returncode == 0 and "1 registrant" in purge.stdout, purge.stderr
     bad = gateway("privacy", "purge", "--config", str(config), "--before", "soon", env=KEYS)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_purge_leaves_no_name_or_address_in_the_outbox_or_the_database_files(
+    config: Path,
+) -> None:
+    """Found by a black-box pass: after `privacy purge`, the outbox's .eml files (mail
+    written without an SMTP server) still held the name, the address and a working link,
+    and the SQLite write-ahead log of a running server still held the erased rows."""
+    gone = gateway(
+        "registrants", "add", "--config", str(config), "--email", "alice.purged@example.org",
+        "--name", "Alice Purgedname", "--send", env=KEYS,
+    )  # fmt: skip
+    assert gone.returncode == 0, gone.stderr
+    outbox = config.parent / "var" / "outbox"
+    assert any(b"alice.purged" in f.read_bytes() for f in outbox.glob("*.eml"))
+    database = config.parent / "gateway.db"
+    reader = sqlite3.connect(database)  # a server's connection, open throughout
+    try:
+        reader.execute("SELECT count(*) FROM registrants").fetchone()
+        purge = gateway(
+            "privacy", "purge", "--config", str(config), "--before", "2100-01-01", env=KEYS
+        )
+        assert purge.returncode == 0, purge.stderr
+        assert "1 mail file" in purge.stdout
+        files = [*outbox.glob("*.eml"), database, *config.parent.glob("gateway.db-*")]
+        for found in files:
+            data = found.read_bytes()
+            assert b"alice.purged" not in data and b"Purgedname" not in data, found.name
+    finally:
+        reader.close()
 
 
 def test_purge_erases_names_and_emails_and_keeps_the_chain(config: Path) -> None:

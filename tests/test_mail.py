@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -108,6 +109,25 @@ def test_the_mail_has_link_times_in_both_zones_parts_and_recording_deadline(
     assert f'<html lang="{lang}">' in html and f'href="{LINK}"' in html
     assert words["mail_button"] in html and "<img" not in html and "<script" not in html
     assert LINK in body(message, "plain").splitlines()  # alone on its line: easy to copy
+
+
+def test_a_part_s_description_reads_apart_from_its_line(settings: Settings) -> None:
+    """Found by a black-box pass: "— streamed live Opening talks", glued on."""
+    described = replace(settings, descriptions={"Part I": {"": "Opening talks"}})
+    message = parse(compose(described, registrant("Maija"), LINK, "en", now=NOW))
+    for text in (body(message, "plain"), body(message, "html")):
+        assert "streamed live. Opening talks" in text
+
+
+def test_a_mail_after_the_last_part_carries_no_empty_calendar(settings: Settings) -> None:
+    """Found by a black-box pass: the recording notice (sent after the day) attached a
+    VCALENDAR with no event (RFC 5545 wants one) and still said the file held the parts."""
+    after = helsinki("2021-11-18T18:30")
+    message = parse(compose(settings, registrant(), LINK, "en", now=after, kind="recording"))
+    assert list(message.iter_attachments()) == []
+    words = catalog("en")
+    assert words["mail_calendar"] not in body(message, "plain")
+    assert words["mail_calendar"] not in body(message, "html")
 
 
 def test_an_unknown_language_gets_english(settings: Settings) -> None:

@@ -12,6 +12,7 @@ import re
 from gateway.audit.log import IP_KEY
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
 from gateway.core.times import parse_time
+from gateway.mail.compose import OutboxTransport
 from gateway.settings import Settings
 
 
@@ -22,8 +23,13 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
     before = parse_time(said.replace(" ", "T", 1), settings.event.timezone)
 
     async def work(ctx: Context) -> int:
+        addresses = {r.id: r.email for r in await ctx.store.registrants() if r.email}
         purged = await ctx.store.purge_registrants(before)
         await ctx.store.delete_value(IP_KEY)
+        # mail written to the outbox (no SMTP server) names them too, with a working link
+        mails = OutboxTransport(settings.mail.outbox).erase(
+            [addresses[rid] for rid in purged if rid in addresses]
+        )
         for registrant in purged:
             await ctx.audit.record(
                 "registration.purged",
@@ -42,7 +48,8 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
             )
         print(
             f"Erased the names and emails of {len(purged)} registrant(s) registered before "
-            f"{said}; the key behind the audit's address hashes is destroyed."
+            f"{said}; the key behind the audit's address hashes is destroyed; {mails} mail "
+            "file(s) to them deleted from the outbox."
         )
         return 0
 

@@ -22,12 +22,14 @@ import smtplib
 import ssl
 import tempfile
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -141,8 +143,8 @@ def compose(
     message["Message-ID"] = make_msgid(domain=host)
     message["Auto-Submitted"] = "auto-generated"
     until = schedule.recording_until
-    parts = [
-        " ".join(x for x in (_part_line(t, p, tz), settings.description(p.name, t.lang)) if x)
+    parts = [  # "… — streamed live. Opening talks": the description a sentence of its own
+        ". ".join(x for x in (_part_line(t, p, tz), settings.description(p.name, t.lang)) if x)
         for p in schedule.parts
     ]
     first = next((p for p in schedule.parts if p.streamed), schedule.parts[0])
@@ -166,7 +168,9 @@ def compose(
         "recording": t("mail_recording", when=closes, utc=_utc_time(until)),
     }
     message["Subject"] = texts["subject"]
-    footer = [t("mail_calendar"), t("mail_lost", url=f"{settings.event.public_url}/link")]
+    ahead = any(p.streamed and p.end > now for p in schedule.parts)  # a calendar to attach
+    footer = [t("mail_calendar")] if ahead else []
+    footer.append(t("mail_lost", url=f"{settings.event.public_url}/link"))
     if (contact := settings.event.contact) is not None:
         who = ", ".join(x for x in (contact.name, contact.email, contact.phone) if x)
         footer.append(t("mail_contact", who=who))
@@ -176,13 +180,14 @@ def compose(
     paragraphs += [texts["personal"], programme, texts["recording"], *footer]
     message.set_content("\n\n".join(paragraphs) + "\n")
     message.add_alternative(_html(t, link, texts, parts, footer), subtype="html")
-    message.add_attachment(
-        calendar(settings, schedule, t, link, now, sequence=sequence),
-        subtype="calendar",
-        filename=ICS_NAME,
-        cte="base64",
-        params={"method": "PUBLISH"},
-    )
+    if ahead:  # after the last part: no calendar (an empty one is not valid iCalendar)
+        message.add_attachment(
+            calendar(settings, schedule, t, link, now, sequence=sequence),
+            subtype="calendar",
+            filename=ICS_NAME,
+            cte="base64",
+            params={"method": "PUBLISH"},
+        )
     return message
 
 
@@ -420,6 +425,20 @@ class OutboxTransport:
                 raise
         except OSError as exc:
             raise TemporaryMailError(f"cannot write to the outbox {self.folder}: {exc}") from None
+
+    def erase(self, addresses: Collection[str]) -> int:
+        """Delete every message to one of `addresses` (compared case-insensitively): what
+        a purge of those people leaves of them here. How many files were deleted."""
+        wanted = {a.strip().lower() for a in addresses if a.strip()}
+        erased = 0
+        for path in self.folder.glob("*.eml") if wanted and self.folder.is_dir() else ():
+            with path.open("rb") as file:
+                head = BytesHeaderParser(policy=SMTP).parse(file)
+            to = {a.lower() for _, a in getaddresses([str(v) for v in head.get_all("To", [])])}
+            if to & wanted:
+                path.unlink(missing_ok=True)
+                erased += 1
+        return erased
 
 
 def transport_for(settings: Settings) -> Transport:

@@ -113,4 +113,8 @@ class AttendanceMixin(SqliteBase):
             conn.executemany(_PURGE, [(n,) for n, _ in rows])
             return [rid for _, rid in rows]
 
-        return await self._transaction(work)
+        purged = await self._transaction(work)
+        if purged:  # the old rows' copies in the write-ahead log: into the file (which
+            # secure_delete overwrote) and the log emptied, unless a reader holds them
+            await self._run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+        return purged

@@ -74,6 +74,7 @@ class SqliteBase:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             _use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA secure_delete = ON")  # what is erased (a purge) is overwritten
             conn.execute("BEGIN IMMEDIATE")
             try:
                 migrate(conn, self.path)
