@@ -67,6 +67,9 @@ def test_build_with_a_trim_cuts_the_pre_show_and_is_audited(config: Path) -> Non
         ("Part I 00:01:00", 'write "Part I=00:02:10-"'),
         ("Part I=1:2:3:4-", "is not a time like 00:02:10"),
         ("Part I=1h-", 'write "Part I=00:02:10-"'),
+        ("Part I=99999999999999999999:00:00-", "longer than the part"),  # was a traceback
+        ("Part I=00:99:00-", "is not a time like 00:02:10"),  # 99 minutes within an hour
+        ("Part I=00:00:99-", "is not a time like 00:02:10"),
     ],
 )
 def test_a_bad_trim_is_one_line_and_nothing_is_written(config: Path, trim: str, said: str) -> None:
@@ -74,6 +77,14 @@ def test_a_bad_trim_is_one_line_and_nothing_is_written(config: Path, trim: str, 
     out = gateway("recording", "build", "--config", str(config), "--trim", trim, env=KEYS)
     assert out.returncode == 2 and said in out.stderr and len(out.stderr.splitlines()) == 1
     assert not (config.parent / "archive" / "index.m3u8").exists()
+
+
+def test_a_cut_to_past_the_part_s_end_keeps_it_to_its_end(config: Path) -> None:
+    archived(config.parent / "archive", "Part I", "2021-11-18T10:00", 3)
+    trim = "Part I=-99999999999999999999:00:00"  # was an OverflowError traceback
+    out = gateway("recording", "build", "--config", str(config), "--trim", trim, env=KEYS)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert (config.parent / "archive" / "index.m3u8").exists()
 
 
 def test_an_empty_archive_is_said(config: Path) -> None:

@@ -23,14 +23,18 @@ def seconds(text: str) -> float:
     if found is None:
         raise ValueError(f"--trim: {text!r} is not a time like 00:02:10")
     parts = [float(x) for x in found.groups() if x is not None]
+    if any(value >= 60 for value in parts[1:]):  # minutes and seconds after a larger unit
+        raise ValueError(f"--trim: {text!r} is not a time like 00:02:10")
     total = 0.0
     for value in parts:
         total = total * 60 + value
     return total
 
 
-def trims(values: list[str], names: list[str]) -> dict[str, tuple[float, float | None]]:
-    """`PART=FROM-TO` (either side may be empty) per part, in seconds into the part."""
+def trims(values: list[str], lengths: dict[str, float]) -> dict[str, tuple[float, float | None]]:
+    """`PART=FROM-TO` (either side may be empty) per part, in seconds into the part;
+    `lengths`: each streamed part's length in seconds (a cut is within it)."""
+    names = list(lengths)
     found: dict[str, tuple[float, float | None]] = {}
     for value in values:
         match = _TRIM.match(value.strip())
@@ -43,6 +47,10 @@ def trims(values: list[str], names: list[str]) -> dict[str, tuple[float, float |
             )
         first = seconds(match["first"]) if match["first"] else 0.0
         last = seconds(match["last"]) if match["last"] else None
+        if first >= lengths[part]:
+            raise ValueError(f"--trim: {value!r} starts after the end: longer than the part")
+        if last is not None and last >= lengths[part]:
+            last = None  # to the part's end, or past it: the part kept to its end
         if last is not None and last <= first:
             raise ValueError(f"--trim: {value!r} ends before it starts")
         found[part] = (first, last)
@@ -54,8 +62,8 @@ def _build(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(ctx: Context) -> int:
         schedule = (await ctx.controls().current()).schedule
-        names = [p.name for p in schedule.parts if p.streamed]
-        cut = trims(args.trim or [], names)
+        lengths = {p.name: (p.end - p.start).total_seconds() for p in schedule.parts if p.streamed}
+        cut = trims(args.trim or [], lengths)
         if not any(entries(folder).values()):
             raise UsageError(f"the archive {folder} holds no segment: nothing to build")
         built = await write_recording(

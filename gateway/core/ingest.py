@@ -23,6 +23,8 @@ def refusal(
             where = ip_address(address.strip())
         except ValueError:
             return "not_allowed"
+        if where.version == 6 and where.ipv4_mapped is not None:  # ::ffff:10.1.2.3, dual stack
+            where = where.ipv4_mapped
         if not any(where in network for network in networks):
             return "not_allowed"
     matches = [hmac.compare_digest(key.encode(), k.encode()) for k in keys]

@@ -19,7 +19,9 @@ KEYS = ["first-key-aaaa", "second-key-a1f2"]
         ("", "203.0.113.5", [], "wrong_key"),
         ("second-key-a1f2", "203.0.113.5", ["10.0.0.0/8"], "not_allowed"),
         ("second-key-a1f2", "10.1.2.3", ["10.0.0.0/8"], None),
-        ("second-key-a1f2", "::ffff:10.1.2.3", ["10.0.0.0/8"], "not_allowed"),
+        # the same IPv4 host as a dual-stack socket reports it (nginx-rtmp on [::]:1935)
+        ("second-key-a1f2", "::ffff:10.1.2.3", ["10.0.0.0/8"], None),
+        ("second-key-a1f2", "::ffff:203.0.113.5", ["10.0.0.0/8"], "not_allowed"),
         ("second-key-a1f2", "fd00::1", ["10.0.0.0/8", "fd00::/8"], None),
         ("second-key-a1f2", "unix:", ["10.0.0.0/8"], "not_allowed"),
     ],
