@@ -64,6 +64,8 @@ def test_attendance_report_by_id_and_with_names(config: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert wrong.returncode != 0 and ".svg or .png" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
+    empty = gateway("report", "attendance", "--config", str(config), "--chart", "", env=KEYS)
+    assert empty.returncode != 0 and ".svg or .png" in empty.stderr  # was: no chart, exit 0
 
 
 def test_attendance_follows_the_schedule_in_force_with_ops_changes(

@@ -20,7 +20,7 @@ from gateway.settings import Settings
 
 
 def _attendance(settings: Settings, args: argparse.Namespace) -> int:
-    chart_to = _chart_path(args.chart) if args.chart else None
+    chart_to = _chart_path(args.chart) if args.chart is not None else None
 
     async def work(ctx: Context) -> int:
         schedule = (await ctx.controls().current()).schedule  # with ops' changes
