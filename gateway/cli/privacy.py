@@ -20,7 +20,7 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
     said = args.before.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", said):  # a date alone: from its first moment
         said += " 00:00"
-    before = parse_time(said.replace(" ", "T", 1), settings.event.timezone)
+    before = parse_time(said, settings.event.timezone)
 
     async def work(ctx: Context) -> int:
         addresses = {r.id: r.email for r in await ctx.store.registrants() if r.email}

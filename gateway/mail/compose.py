@@ -168,7 +168,7 @@ def compose(
         "recording": t("mail_recording", when=closes, utc=_utc_time(until)),
     }
     message["Subject"] = texts["subject"]
-    ahead = any(p.streamed and p.end > now for p in schedule.parts)  # a calendar to attach
+    ahead = bool(upcoming(schedule, now))  # a calendar to attach
     footer = [t("mail_calendar")] if ahead else []
     footer.append(t("mail_lost", url=f"{settings.event.public_url}/link"))
     if (contact := settings.event.contact) is not None:
@@ -221,6 +221,11 @@ def _html(
 ALARM_BEFORE = dt.timedelta(minutes=15)  # the calendar's reminder before each streamed part
 
 
+def upcoming(schedule: Schedule, now: dt.datetime) -> list[Part]:
+    """The streamed parts not yet over at `now`: what a calendar lists (none: no calendar)."""
+    return [part for part in schedule.parts if part.streamed and part.end > now]
+
+
 def calendar(
     settings: Settings,
     schedule: Schedule,
@@ -243,9 +248,7 @@ def calendar(
     ics.add("prodid", "-//stream-gateway//webcast//EN")
     ics.add("version", "2.0")
     ics.add("method", "PUBLISH")
-    for part in schedule.parts:
-        if not part.streamed or part.end <= now:
-            continue
+    for part in upcoming(schedule, now):
         digest = hashlib.sha256(f"{settings.event.public_url}\n{part.name}".encode()).hexdigest()
         event = icalendar.Event()
         event.add("uid", f"{digest[:32]}@{host}")
