@@ -20,7 +20,6 @@ others named in its note.
 
 from __future__ import annotations
 
-import os
 import time
 
 from bench import procs
@@ -32,7 +31,7 @@ from bench.context import (
     summary_int,
     viewer_run,
 )
-from bench.plan import LOAD_CORE, PACED_SESSIONS, SERVER_CORE, say
+from bench.plan import LOAD_CORE, PACED_SESSIONS, SERVER_CORE, numbers, say
 from bench.prepare import Files
 from bench.report import Row
 
@@ -42,8 +41,7 @@ CONNECTIONS = 64  # nginx's upstream keepalive (deploy/nginx)
 def rates(quick: bool) -> list[int]:
     """Each of two replicas' share at 750 viewers, one replica's at 1,000, and at 2,000;
     BENCH_PACED_RATES (e.g. "1000,4000,8000") for others."""
-    raw = os.environ.get("BENCH_PACED_RATES", "375,1000" if quick else "375,1000,2000")
-    return sorted({int(n) for n in raw.split(",") if n.strip()})
+    return numbers("BENCH_PACED_RATES", "375,1000" if quick else "375,1000,2000")
 
 
 def scenario_paced(ctx: Context, files: Files) -> None:

@@ -19,6 +19,12 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
+def numbers(name: str, default: str) -> list[int]:
+    """A comma-separated list of whole numbers from env `name` (else `default`), sorted,
+    each once: the steps or rates a row runs at."""
+    return sorted({int(n) for n in os.environ.get(name, default).split(",") if n.strip()})
+
+
 @dataclass
 class Plan:
     quick: bool

@@ -47,7 +47,7 @@ from bench.context import (
     summary_int,
     summary_ms,
 )
-from bench.plan import PER_REGISTRANT, say
+from bench.plan import PER_REGISTRANT, numbers, say
 from bench.prepare import add_registrants, event_toml, open_cookies
 from bench.report import Row
 from bench.targets import alone
@@ -379,8 +379,7 @@ def _answered(replica: procs.Server) -> tuple[float, float]:
 
 def steps_planned(quick: bool) -> list[int]:
     default = "1000,2000,3000" if quick else "1000,1500,2000,2500,3000,4000,5000"
-    raw = os.environ.get("BENCH_STACK_VIEWERS", default)
-    return sorted({int(n) for n in raw.split(",") if n.strip()})
+    return numbers("BENCH_STACK_VIEWERS", default)
 
 
 def scenario_stack(ctx: Context) -> None:
