@@ -20,6 +20,7 @@ import pytest
 from gateway.core.clock import FrozenClock
 from gateway.settings import Settings, load_settings
 from tests.support.config import event_toml, part
+from tests.support.ports import free_port
 
 HELSINKI_OFFSET = "+02:00"
 SECRET = "test-secret-key-one"
@@ -78,13 +79,6 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def fresh_prefix() -> str:

@@ -36,7 +36,8 @@ from gateway.mail.compose import (
     transport_for,
 )
 from gateway.settings import Secret, Secrets, Settings
-from tests.conftest import free_port, helsinki
+from tests.conftest import helsinki
+from tests.support.ports import free_port
 
 LINK = "https://stream.example.org/w/r1.v1.signature"
 NOW = helsinki("2021-11-10T09:00")

@@ -45,7 +45,8 @@ from gateway.core.clock import FrozenClock
 from gateway.core.errors import StoreUnavailable
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
-from tests.conftest import REDIS_URL, free_port, seminar_toml
+from tests.conftest import REDIS_URL, seminar_toml
+from tests.support.ports import free_port
 from tests.test_cli import gateway
 
 pytestmark = pytest.mark.anyio

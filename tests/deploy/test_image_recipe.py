@@ -22,8 +22,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import SECRET, free_port, seminar_toml
+from tests.conftest import SECRET, seminar_toml
 from tests.support.locked import off_pins
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPT = ROOT / "scripts" / "image-build.sh"

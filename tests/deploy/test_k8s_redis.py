@@ -18,8 +18,8 @@ import pytest
 import redis
 import yaml
 
-from tests.conftest import free_port
 from tests.deploy.test_image_recipe import ROOT
+from tests.support.ports import free_port
 from tests.support.waiting import until
 
 COMPONENT = ROOT / "deploy" / "k8s" / "redis"
@@ -91,7 +91,8 @@ class Pods:
                 ["sh", str(COMPONENT / f"{what}.sh")], env=self.env(n), stdout=log, stderr=log
             )
         port = (self.redis if what == "redis" else self.sentinel)[n]
-        until(lambda: _ping(port), f"{what} of pod {n} did not answer")
+        pid = self.processes[f"{what}{n}"].pid  # the script execs the server
+        until(lambda: _serves(port, pid), f"{what} of pod {n} did not answer")
 
     def kill(self, what: str, n: int) -> None:
         process = self.processes.pop(f"{what}{n}")
@@ -119,10 +120,12 @@ class Pods:
         return value
 
 
-def _ping(port: int) -> bool:
+def _serves(port: int, pid: int) -> bool:
+    """Whether the server answering on the port is the process we started (not another
+    test's that took the port first)."""
     try:
         with redis.Redis(port=port, socket_timeout=0.5) as client:
-            return bool(client.ping())
+            return bool(client.info("server")["process_id"] == pid)
     except redis.RedisError:
         return False
 

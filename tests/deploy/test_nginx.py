@@ -22,13 +22,14 @@ from typing import ClassVar
 import httpx2
 import pytest
 
-from tests.conftest import OwnRedis, free_port
+from tests.conftest import OwnRedis
 from tests.deploy.conftest import Deployment, Origin
 from tests.e2e.conftest import run_cli
 from tests.support.config import event_toml, part
 from tests.support.hls import listed, segment_bytes, write_live, write_vod
 from tests.support.nginx import Nginx, configure, render, require_nginx
 from tests.support.origin_server import OriginHandler, OriginServer, serving
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 

@@ -19,8 +19,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from gateway import teststream
-from tests.conftest import SECRET, free_port
+from tests.conftest import SECRET
 from tests.support import config
+from tests.support.ports import free_port
 
 
 def local(moment: dt.datetime) -> str:

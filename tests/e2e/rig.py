@@ -20,7 +20,7 @@ from playwright.sync_api import Page
 
 from gateway import teststream
 from gateway.web.admin import oidc
-from tests.conftest import OwnRedis, free_port
+from tests.conftest import OwnRedis
 from tests.e2e.conftest import (
     Server,
     encoding,
@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     until,
 )
 from tests.support.config import event_toml, part
+from tests.support.ports import free_port
 from tests.web.test_admin_auth import SECRET_ENV, user
 
 OPS = "ops@example.org"

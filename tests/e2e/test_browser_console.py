@@ -18,10 +18,10 @@ import pytest
 from playwright.sync_api import Browser
 
 from gateway.web.admin import oidc
-from tests.conftest import free_port
 from tests.e2e.conftest import ARTIFACTS, Server, local, run_cli
 from tests.support.config import event_toml, part
 from tests.support.hls import write_live
+from tests.support.ports import free_port
 from tests.web.test_admin_auth import SECRET_ENV, user
 
 # A browser walks real windows on the real clock: a minute or more, twice that on a busy machine.

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
-from tests.conftest import free_port
 from tests.e2e.conftest import Server, local, run_cli
 from tests.support.config import event_toml, part
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy" / "ingest"

@@ -17,8 +17,9 @@ import pytest
 
 from gateway.core.clock import FrozenClock
 from gateway.settings import load_settings
-from tests.conftest import SECRET, free_port, helsinki, seminar_toml
+from tests.conftest import SECRET, helsinki, seminar_toml
 from tests.faults.conftest import Figures
+from tests.support.ports import free_port
 from tests.web.conftest import Gateway
 
 TIMEOUT = 1.0

@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
-from tests.conftest import OwnRedis, free_port
+from tests.conftest import OwnRedis
 from tests.e2e.conftest import Server, event_toml, run_cli
 from tests.faults.conftest import LONG, Figures
 from tests.support.hls import listed, write_live
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 OUTAGE_SECONDS = 30.0 if LONG else 4.0

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
-from tests.conftest import free_port
 from tests.e2e.conftest import launch, run_cli, stop
 from tests.faults.conftest import Figures
 from tests.faults.test_redis_outage import _config
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 SERVICE = "gwprimary"

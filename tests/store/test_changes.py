@@ -22,8 +22,9 @@ from gateway.core.records import Registrant, Session
 from gateway.store import ACCESS_LOG_SIZE, AccessChanges, Store
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SCHEMA_VERSION, SqliteStore
-from tests.conftest import REDIS_URL, free_port
+from tests.conftest import REDIS_URL
 from tests.store.conftest import MakeStore
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

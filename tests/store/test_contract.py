@@ -26,8 +26,8 @@ from gateway.core.records import Registrant, Session
 from gateway.store import Store, open_store
 from gateway.store.redis import RedisStore
 from gateway.store.sqlite import SqliteStore
-from tests.conftest import free_port
 from tests.store.conftest import MakeStore
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,7 @@ import httpx2
 import pytest
 
 from bench.deploy_render import self_signed, wrapper
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 NGINX = Path("/usr/sbin/nginx")
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy"

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 
 from gateway.web import server
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 
 async def tiny(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -33,7 +33,7 @@ from starlette.testclient import TestClient
 
 from gateway.core.clock import FrozenClock, system_clock
 from gateway.web.admin import auth, oidc
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.web.conftest import Gateway
 from tests.web.test_admin_pages import token
 

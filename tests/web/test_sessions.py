@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway.store.redis import RedisStore
-from tests.conftest import free_port, helsinki
+from tests.conftest import helsinki
 from tests.support.counting import CountingStore
 from tests.support.hls import listed
+from tests.support.ports import free_port
 from tests.web.conftest import Gateway, encoder, replicas, same_viewer
 
 
