@@ -109,6 +109,14 @@ class Pods:
             host_port = sentinel.sentinel_get_master_addr_by_name(NAME)
         return None if host_port is None else (host_port[0], int(host_port[1]))
 
+    def replicas(self, n: int) -> set[int]:
+        """The ports of the replicas Sentinel `n` knows (and sees up). A Sentinel learns
+        them from the primary's INFO, every 10 s: a primary killed before that leaves it
+        with no replica to promote ("failover-abort-no-good-slave")."""
+        with redis.Redis(port=self.sentinel[n], decode_responses=True) as sentinel:
+            known = sentinel.sentinel_slaves(NAME)
+        return {int(r["port"]) for r in known if not r["is_sdown"] and not r["is_odown"]}
+
     def role(self, n: int) -> dict[str, Any]:
         with redis.Redis(port=self.redis[n]) as client:
             info: dict[str, Any] = client.info("replication")
@@ -159,6 +167,8 @@ def test_the_scripts_start_a_set_survive_the_primarys_death_and_take_it_back_as_
     # (each Sentinel learns the set on its own schedule: their view is waited for, not
     # asked once)
     until(lambda: {pods.primary(n) for n in range(3)} == {first}, "the Sentinels disagree")
+    replicas = set(pods.redis[1:])
+    until(lambda: all(pods.replicas(n) == replicas for n in range(3)), "replicas unknown")
     with redis.Redis(port=pods.redis[0]) as primary:
         primary.set("registrant", "kept")
         assert primary.wait(2, 5000) == 2  # on both replicas

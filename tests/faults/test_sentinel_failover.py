@@ -92,13 +92,16 @@ class Cluster:
                 "state=online" in replica
                 and f"offset={offsets.get('master_repl_offset')}" in replica
             ):
-                known = subprocess.run(
-                    ["redis-cli", "-p", str(self.sentinels[0]), "sentinel", "replicas", SERVICE],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                ).stdout
-                if str(self.replica) in known:
+                known = [  # (each Sentinel learns it from the primary's INFO, every 10 s)
+                    subprocess.run(
+                        ["redis-cli", "-p", str(port), "sentinel", "replicas", SERVICE],
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    ).stdout
+                    for port in self.sentinels
+                ]
+                if all(str(self.replica) in one for one in known):
                     return
             assert time.monotonic() < deadline, info
             time.sleep(0.1)
