@@ -210,6 +210,7 @@ async def test_a_copy_written_but_not_listed_when_its_writer_died_is_listed_once
 async def test_a_trim_cuts_the_pre_show(rig: Rig) -> None:
     live, archiver = rig.replica("a")
     await run_day(rig, [(live, archiver)])
+    before = status(rig.archive)
     trims: dict[str, tuple[float, float | None]] = {"Part I": (10.0, None)}
     built = await write_recording(
         rig.archive, day(), rig.store, None, rig.clock, actor="ops", trims=trims
@@ -218,6 +219,7 @@ async def test_a_trim_cuts_the_pre_show(rig: Rig) -> None:
     assert built.parts["Part III"] == pytest.approx(20.0)
     playlist = parse((rig.archive / "index.m3u8").read_text(), "index.m3u8")
     assert isinstance(playlist, MediaPlaylist) and len(playlist.segments) == 5 + 10
+    assert status(rig.archive) == before  # what a trim cuts is still archived, out of sight
 
 
 async def test_a_multivariant_fmp4_origin_is_archived_rendition_by_rendition(

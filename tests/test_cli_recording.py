@@ -59,6 +59,26 @@ def test_build_with_a_trim_cuts_the_pre_show_and_is_audited(config: Path) -> Non
     assert event["detail"]["parts"] == {"Part I": 108.0, "Part III": 60.0}
 
 
+def test_what_a_trim_cuts_is_not_served_and_a_build_without_it_brings_it_back(
+    config: Path,
+) -> None:
+    folder = config.parent / "archive"
+    archived(folder, "Part I", "2021-11-18T10:00", 5)
+    trim = "Part I=00:00:12-"  # the first two segments (a sound check, say)
+    out = gateway("recording", "build", "--config", str(config), "--trim", trim, env=KEYS)
+    assert out.returncode == 0, out.stderr
+    # a file the playlist no longer lists was still served by name from /recording/
+    assert not (folder / "PartI-0.ts").exists() and not (folder / "PartI-1.ts").exists()
+    assert (folder / "PartI-2.ts").exists()
+    assert (folder / META / "cut" / "PartI-0.ts").read_bytes() == b"PartI-0.ts" * 100
+    again = gateway("recording", "build", "--config", str(config), env=KEYS)
+    assert again.returncode == 0, again.stderr
+    playlist = parse((folder / "index.m3u8").read_text(), "index.m3u8")
+    assert isinstance(playlist, MediaPlaylist)
+    assert [s.uri for s in playlist.segments] == [f"PartI-{i}.ts" for i in range(5)]
+    assert all((folder / s.uri).read_bytes() == s.uri.encode() * 100 for s in playlist.segments)
+
+
 @pytest.mark.parametrize(
     ("trim", "said"),
     [

@@ -160,9 +160,10 @@ class _Read:
         if entry is None:
             return
         self.segments += 1
-        kept = folder / entry.file
-        if kept.is_file():
-            self.size += kept.stat().st_size
+        for kept in (folder / entry.file, folder / vod.CUT / entry.file):  # (trimmed: cut)
+            if kept.is_file():
+                self.size += kept.stat().st_size
+                break
         self.sequences.setdefault(entry.part, set()).add(entry.sequence)
 
     def missed(self) -> int:

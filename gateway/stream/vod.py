@@ -6,7 +6,9 @@ is `#EXT-X-PLAYLIST-TYPE:VOD` and ends with `#EXT-X-ENDLIST`; the streamed parts
 follow in the schedule's order, each opened by `#EXT-X-PROGRAM-DATE-TIME`, a
 `#EXT-X-DISCONTINUITY` between them. `chapters.vtt` holds a cue per part, titled
 with its name (and description). A trim (`"Part I" → (130, None)`: from 2:10 into
-the part to its end) leaves out the segments that start outside it.
+the part to its end) leaves out the segments that start outside it, and moves their
+files out of what is served (under `.archive/cut/`, which no request can name), so a
+cut is not watched by its name either; a build without the trim brings them back.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gateway.core.schedule import Schedule
 ROOT = "index.m3u8"
 CHAPTERS = "chapters.vtt"
 META = ".archive"  # the archive's manifests (and the live root playlist), beside the copies
+CUT = f"{META}/cut"  # the copies a trim leaves out
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,13 @@ def chapters_text(parts: list[tuple[str, float]], describe: Callable[[str], str]
     return "\n".join(lines)
 
 
+def _move(source: Path, to: Path) -> None:
+    """`source` to `to`, if it is there (a rename: never half a file at either place)."""
+    if source.is_file():
+        to.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, to)
+
+
 def build(
     folder: Path,
     schedule: Schedule,
@@ -148,12 +158,17 @@ def build(
     entries by playlist; the root multivariant playlist, if the live one had variants."""
     durations: dict[str, float] = {}
     segments = 0
-    for playlist, entries in sorted(found.items()):
-        parts = kept(entries, schedule, trims)
+    chosen = {playlist: kept(entries, schedule, trims) for playlist, entries in found.items()}
+    listed = {e.file for parts in chosen.values() for _, es in parts for e in es}
+    for file in listed:  # back from an earlier trim, before a playlist lists it
+        _move(folder / CUT / file, folder / file)
+    for playlist, parts in sorted(chosen.items()):
         write_whole(folder / playlist, playlist_text(playlist, parts).encode())
         segments += sum(len(e) for _, e in parts)
         if not durations:  # the first playlist's parts time the chapters
             durations = {name: sum(e.duration for e in es) for name, es in parts}
+    for file in {e.file for entries in found.values() for e in entries} - listed:
+        _move(folder / file, folder / CUT / file)  # once no playlist lists it
     root = folder / META / "root.m3u8"
     if root.is_file() and ROOT not in found:
         write_whole(folder / ROOT, root.read_bytes())
