@@ -196,6 +196,28 @@ def test_server_dropping_mid_way_then_the_rerun_sends_exactly_the_rest(
     assert sorted(recipients) == sorted(f"person{i}@example.org" for i in range(8))
 
 
+def test_an_all_run_cut_short_is_finished_by_a_plain_run_mailing_nobody_twice(
+    config: Path, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    gateway(
+        "registrants", "import", "--config", str(config), str(_csv(tmp_path, _people(8))), env=KEYS
+    )
+    assert gateway("mail", "send-links", "--config", str(config), env=KEYS).returncode == 0
+    smtp.handler.fail_after, smtp.handler.answer_after = 8 + 3, "421 4.3.2 shutting down"
+    cut = gateway("mail", "send-links", "--config", str(config), "--all", "--yes", env=KEYS)
+    assert cut.returncode == 1 and len(smtp.handler.received) == 8 + 3
+    # the same command again would mail the first three a third time: it says the other
+    assert "`gateway mail send-links` (without --all) sends the rest" in cut.stderr
+    smtp.handler.fail_after = None
+    rest = gateway("mail", "send-links", "--config", str(config), env=KEYS)
+    # (the rest of the --all run were queued, and were left pending with exit 0)
+    assert rest.returncode == 0 and "5 sent" in rest.stdout, rest.stdout + rest.stderr
+    recipients = [r.recipients[0] for r in smtp.handler.received]
+    assert sorted(recipients) == sorted([f"person{i}@example.org" for i in range(8)] * 2)
+    assert gateway("mail", "send-links", "--config", str(config), env=KEYS).returncode == 0
+    assert len(smtp.handler.received) == 16
+
+
 def test_a_5xx_is_marked_failed_with_the_reason_and_a_4xx_waits(
     config: Path, tmp_path: Path, smtp: SmtpServer
 ) -> None:

@@ -32,11 +32,12 @@ async def bulk_send(
         f"{report.skipped} skipped (already sent or revoked)."
     )
     if report.unreachable:
-        print(
-            "gateway: the mail server could not be reached; run the same command again "
-            "to send the rest",
-            file=sys.stderr,
+        again = (  # (--all again would mail those this run reached once more)
+            "run the same command again to send the rest"
+            if unsent_only
+            else "`gateway mail send-links` (without --all) sends the rest"
         )
+        print(f"gateway: the mail server could not be reached; {again}", file=sys.stderr)
     return 0 if not report.left and not report.failed else 1
 
 

@@ -195,17 +195,24 @@ async def send_links(
     (to those whose ids are in `only`, when given: what an import just added).
 
     With `unsent_only`, those whose current link was already sent (the server
-    said 250) are skipped. Resumable: a job queued by an interrupted run is
-    the same job here (the queue de-duplicates), and a job someone else is
-    sending is left to them. Stops early when the server cannot be reached.
+    said 250) are skipped, unless a mail of it still waits in the queue (what an
+    interrupted run mailing everyone again left: this finishes it). Resumable: a job
+    queued by an interrupted run is the same job here (the queue de-duplicates), and
+    a job someone else is sending is left to them. Stops early when the server
+    cannot be reached.
     """
     store = mailer.store
     report = BulkReport()
     todo: list[str] = []
-    for registrant, latest in (await current_link_mail(store)).items():
+    jobs = await store.mail_jobs()
+    waiting = {(j.registrant_id, j.link_version) for j in jobs if _waits(j)}
+    for registrant, latest in (await current_link_mail(store, jobs)).items():
         if only is not None and registrant.id not in only:
             continue  # not this run's: neither sent nor counted
-        if registrant.revoked or (unsent_only and latest is not None and latest.state == "sent"):
+        sent = latest is not None and latest.state == "sent"
+        if registrant.revoked or (
+            unsent_only and sent and (registrant.id, registrant.link_version) not in waiting
+        ):
             report.skipped += 1
             continue
         queued, _ = await store.enqueue_mail(mailer.link_job(registrant, lang))
@@ -227,6 +234,11 @@ async def send_links(
         if progress:
             progress(index + 1, len(todo))
     return report
+
+
+def _waits(job: MailJob) -> bool:
+    """Whether a link mail is still to be sent (queued, or claimed by a sender)."""
+    return job.kind == "link" and job.state in ("pending", "sending")
 
 
 async def current_link_mail(
