@@ -135,6 +135,8 @@ def _refusal(exc: AccessRefused) -> Answer:
         "segment_undated": "err_segment_undated",
     }.get(exc.reason, "err_outside_window")
     advice = "next_starts" if exc.opens_at and exc.next_part else "no_more_live"
+    if exc.reason == "outside_window" and exc.part:  # a segment from outside the part on now
+        message, advice = "err_segment_outside", ""
     if exc.reason in ("stopped_by_ops", "recording_not_yet"):
         advice = ""
     elif exc.opens_at and exc.next_part:

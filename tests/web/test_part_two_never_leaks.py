@@ -128,7 +128,10 @@ def test_reused_names_with_part_two_content_are_refused_in_the_grace(gateway: Ga
     # The next look reads every listed name again: the new content is dated, in Part II.
     gw.observe()
     assert listed(viewer.get("/live/index.m3u8").text) == []
-    assert viewer.get("/live/r0.ts").json()["error"] == "outside_window"
+    refused = viewer.get("/live/r0.ts").json()
+    assert refused["error"] == "outside_window"
+    # (it said "Nothing is streamed right now. No more live parts today." in Part I's grace)
+    assert refused["message"] == "This piece of the stream is not from Part I: it is not shown."
 
 
 def test_names_relisted_all_at_once_in_part_two_are_not_walked_back_into_part_one(
