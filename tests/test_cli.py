@@ -73,6 +73,25 @@ def test_schedule_refuses_a_partial_time_in_one_line(at: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [["registrants", "add"], ["links", "reissue"]])
+def test_a_language_without_send_says_that_nothing_was_mailed_and_how_to(
+    config: Path, command: list[str]
+) -> None:
+    """`--lang fi` chose the language of a mail `--send` would send; without it nothing is
+    mailed and no language is kept, so a later mail went out in English, unsaid."""
+    who = ["--email", "liisa@example.org", "--name", "Liisa Virtanen"]
+    gateway("registrants", "add", "--config", str(config), *who, env=KEYS)
+    target = who if command[0] == "registrants" else ["liisa@example.org"]
+    out = gateway(*command, "--config", str(config), *target, "--lang", "fi", env=KEYS)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1].startswith("https://")
+    assert out.stderr.strip() == (
+        "Note: nothing was mailed (no --send); "
+        "`gateway mail send-links --lang fi` mails the link in that language."
+    )
+    quiet = gateway(*command, "--config", str(config), *target, env=KEYS)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
 def test_registrants_add_prints_the_link_last_and_is_idempotent(config: Path) -> None:
     first = gateway(
         "registrants",

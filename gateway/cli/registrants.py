@@ -27,6 +27,8 @@ async def _send_now(ctx: Context, registrant: Registrant, lang: str) -> None:
 
 
 def _add(settings: Settings, args: argparse.Namespace) -> int:
+    lang = args.lang or "en"
+
     async def work(ctx: Context) -> int:
         registrant, created = await ctx.registry.add(
             email=args.email,
@@ -48,8 +50,9 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         elif args.send:
-            await _send_now(ctx, registrant, args.lang)
+            await _send_now(ctx, registrant, lang)
         print(ctx.registry.link(registrant))
+        _unsent(args)
         return 0
 
     return with_context(settings, work)
@@ -62,6 +65,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             print(f"gateway: {args.file}: {line}", file=sys.stderr)
         print(f"gateway: nothing imported: {len(bad)} bad row(s)", file=sys.stderr)
         return 1
+    lang = args.lang or "en"
 
     async def work(ctx: Context) -> int:
         added: list[str] = []  # ids: --send mails these and nobody else
@@ -77,15 +81,16 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             if created:
                 added.append(registrant.id)
                 if args.send:
-                    await ctx.mailer.enqueue(registrant, args.lang)
+                    await ctx.mailer.enqueue(registrant, lang)
             else:
                 existing += 1
                 print(f"line {row.line}: {row.email} is already registered; left as it is")
         print(f"Imported {len(added)} registrant(s); {existing} already registered.")
+        _unsent(args)
         if args.send and added:
             from gateway.cli.mail import bulk_send
 
-            return await bulk_send(ctx, unsent_only=True, lang=args.lang, only=set(added))
+            return await bulk_send(ctx, unsent_only=True, lang=lang, only=set(added))
         return 0
 
     return with_context(settings, work)
@@ -162,12 +167,15 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _reissue(settings: Settings, args: argparse.Namespace) -> int:
+    lang = args.lang or "en"
+
     async def work(ctx: Context) -> int:
         registrant = await ctx.registry.reissue(args.email, actor="cli")
         print(f"New link for {registrant.email} (id {registrant.id}); older links no longer work.")
         if args.send:
-            await _send_now(ctx, registrant, args.lang)
+            await _send_now(ctx, registrant, lang)
         print(ctx.registry.link(registrant))
+        _unsent(args)
         return 0
 
     return with_context(settings, work)
@@ -176,8 +184,19 @@ def _reissue(settings: Settings, args: argparse.Namespace) -> int:
 def _mail_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--send", action="store_true", help="mail the personal link")
     parser.add_argument(
-        "--lang", choices=("en", "fi", "sv"), default="en", help="language of the mail (default en)"
+        "--lang", choices=("en", "fi", "sv"), help="language of the mail --send sends (default en)"
     )
+
+
+def _unsent(args: argparse.Namespace) -> None:
+    """Once done: a language given without --send mailed nothing, and is kept nowhere
+    (`mail send-links --lang` gives it when the link is mailed)."""
+    if args.lang and not args.send:
+        print(
+            "Note: nothing was mailed (no --send); "
+            f"`gateway mail send-links --lang {args.lang}` mails the link in that language.",
+            file=sys.stderr,
+        )
 
 
 def add(group: str, sub: Subparsers[Parser]) -> None:
