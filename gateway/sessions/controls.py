@@ -52,30 +52,80 @@ class Controls:
     changed: frozenset[str]  # names of parts ops have changed from the config
 
 
-def _encode(parts: tuple[Part, ...]) -> str:
-    return json.dumps(
-        [
-            {
-                "name": p.name,
-                "start": p.start.isoformat(),
-                "end": p.end.isoformat(),
-                "streamed": p.streamed,
-            }
-            for p in parts
-        ]
-    )
+def _listed(parts: tuple[Part, ...]) -> list[dict[str, object]]:
+    return [
+        {
+            "name": p.name,
+            "start": p.start.isoformat(),
+            "end": p.end.isoformat(),
+            "streamed": p.streamed,
+        }
+        for p in parts
+    ]
 
 
-def _decode(text: str) -> tuple[Part, ...]:
+def _parts(listed: list[dict[str, object]]) -> tuple[Part, ...]:
     return tuple(
         Part(
-            p["name"],
-            dt.datetime.fromisoformat(p["start"]),
-            dt.datetime.fromisoformat(p["end"]),
+            str(p["name"]),
+            dt.datetime.fromisoformat(str(p["start"])),
+            dt.datetime.fromisoformat(str(p["end"])),
             bool(p["streamed"]),
         )
-        for p in json.loads(text)
+        for p in listed
     )
+
+
+def _encode(parts: tuple[Part, ...], config: tuple[Part, ...]) -> str:
+    """Ops' parts, with the config's they were made over (`rebase` reads both)."""
+    return json.dumps({"parts": _listed(parts), "config": _listed(config)})
+
+
+def _decode(text: str) -> tuple[tuple[Part, ...], tuple[Part, ...] | None]:
+    """Ops' parts and the config's they were made over (None: stored before that was kept)."""
+    data = json.loads(text)
+    if isinstance(data, list):
+        return _parts(data), None
+    return _parts(data["parts"]), _parts(data["config"])
+
+
+def rebase(
+    config: Schedule, parts: tuple[Part, ...], over: tuple[Part, ...] | None
+) -> tuple[Schedule, str | None]:
+    """Ops' `parts` (made over the config's parts `over`) over the config in force now:
+    the schedule, and why ops' changes were set aside, if they were.
+
+    Unless the config was edited since, that is ops' parts. If it was (and the gateway
+    started again on it), each field the edit changed is the config's and the others
+    stay as ops left them: a part the config no longer streams is not streamed, one it
+    cancelled is gone, one it added is there. Should ops' changes no longer fit the
+    edited config (two parts overlapping, say), the config's schedule is in force.
+    """
+    if over is None or over == config.parts:
+        return with_parts(config, parts), None
+    was = {p.name: p for p in over}
+    mine = {p.name: p for p in parts}
+    merged = []
+    for part in config.parts:
+        old, new = was.get(part.name), mine.get(part.name)
+        if old is None or new is None:  # added to the config since
+            merged.append(part)
+            continue
+        merged.append(
+            Part(
+                part.name,
+                part.start if part.start != old.start else new.start,
+                part.end if part.end != old.end else new.end,
+                part.streamed if part.streamed != old.streamed else new.streamed,
+            )
+        )
+    try:
+        return with_parts(config, tuple(merged)), None
+    except ScheduleRefused as exc:
+        return (
+            config,
+            f"ops' changes do not fit the edited config ({exc}): the config's parts are in force",
+        )
 
 
 def _version(stored: str | None) -> str:
@@ -219,6 +269,7 @@ class ControlState:
         self._cached: tuple[Controls, dt.datetime] | None = None
         self._reading = asyncio.Lock()
         self._changes = 0  # changes made through this object: a read begun before one is stale
+        self._set_aside: str | None = None  # the stored parts last set aside (logged once)
 
     def cached(self, now: dt.datetime) -> Controls | None:
         """`current`'s answer if it comes from memory (the hot path: no coroutine)."""
@@ -277,12 +328,21 @@ class ControlState:
     async def _read(self) -> Controls:
         stored = await self.store.get_value(PARTS_KEY)
         stopped = await self.store.get_value(STOPPED_KEY) == "1"
-        schedule = self.config
-        if stored is not None:
-            schedule = with_parts(self.config, _decode(stored))
+        schedule = self._in_force(stored)
         config_parts = {p.name: p for p in self.config.parts}
         changed = frozenset(p.name for p in schedule.parts if config_parts.get(p.name) != p)
         return Controls(schedule, stopped, changed)
+
+    def _in_force(self, stored: str | None) -> Schedule:
+        """The schedule the stored parts make over the config (`rebase`); ops' changes set
+        aside are logged once for each stored value, not at every read."""
+        if stored is None:
+            return self.config
+        schedule, aside = rebase(self.config, *_decode(stored))
+        if aside is not None and self._set_aside != stored:
+            log.warning("schedule: %s", aside)
+        self._set_aside = stored if aside is not None else None
+        return schedule
 
     async def version(self) -> str:
         """A name for the parts in force now: a change previewed against it is applied only
@@ -314,11 +374,12 @@ class ControlState:
             stored = await self.store.get_value(PARTS_KEY)
             if expected is not None and _version(stored) != expected:
                 raise ScheduleRefused(await self._changed_since())
-            current = self.config if stored is None else with_parts(self.config, _decode(stored))
+            current = self._in_force(stored)
             schedule, moved = plan_change(
                 self.config, current, Part(name, start, end, streamed), move_next=move_next
             )
-            if await self.store.replace_value(PARTS_KEY, stored, _encode(schedule.parts)):
+            written = _encode(schedule.parts, self.config.parts)
+            if await self.store.replace_value(PARTS_KEY, stored, written):
                 break
         else:
             raise ScheduleRefused("the schedule kept changing meanwhile: look at it again")
