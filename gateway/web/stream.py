@@ -176,9 +176,13 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
 
 def _range(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The byte range a request asks for, if any: a `Range` in another unit than bytes is
-    ignored, the whole answered (RFC 9110 14.2), and judged whole."""
+    ignored, the whole answered (RFC 9110 14.2), and judged whole. So is one sent with an
+    `If-Range`: the gateway sends no validator for it to match, and nginx, which does,
+    sends the whole file when it does not match (13.1.5), so it is judged whole there."""
     value = _header(headers, b"range")
-    return value if value is not None and value.lstrip()[:6].lower() == "bytes=" else None
+    if value is None or value.lstrip()[:6].lower() != "bytes=":
+        return None
+    return None if _header(headers, b"if-range") is not None else value
 
 
 def _target(original: str | None) -> tuple[str, str]:
