@@ -140,9 +140,9 @@ def form_page(request: Request, template: str, status: int = 200, **context: Any
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     settings = request.app.state.settings
     t = translator(request)
+    here = "/" + request.url.path.lstrip("/")  # never "//host/…": a link off the site
     languages = [
-        (code, catalog(code)["language_name"], f"{request.url.path}?lang={code}")
-        for code in LANGUAGES
+        (code, catalog(code)["language_name"], f"{here}?lang={code}") for code in LANGUAGES
     ]
     body = _env.get_template(template).render(
         event=settings.event,

@@ -207,6 +207,18 @@ def test_a_groups_claim_grants_its_role(gw: Gateway, idp: str) -> None:
     assert whoami(sign_in(gw, idp, "grace")) == {"identity": "grace", "roles": ["ops"]}
 
 
+def test_a_group_named_like_a_subject_grants_nothing(
+    make_admin: Callable[..., Gateway], idp: str
+) -> None:
+    """Groups and subjects were looked up in one set: a group called `sub:alice` (where
+    people may name groups) stood in for alice's subject."""
+    gw = make_admin(ops=("sub:alice",))
+    user(idp, "mallory", groups=["sub:alice"])
+    assert sign_in_refused(gw, idp, "mallory")
+    user(idp, "alice")
+    assert whoami(sign_in(gw, idp, "alice")) == {"identity": "alice", "roles": ["ops"]}
+
+
 def test_ops_also_have_auditor_access() -> None:
     ops = auth.Staff("a@example.org", frozenset({"ops"}))
     auditor = auth.Staff("b@example.org", frozenset({"auditor"}))

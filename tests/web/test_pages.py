@@ -78,6 +78,14 @@ def test_finnish_and_swedish_pages_have_no_english_leftovers(gateway: Gateway, l
         assert not leftovers, (name, leftovers)
 
 
+def test_the_switcher_never_links_off_the_site(gateway: Gateway) -> None:
+    """A path starting with two slashes (a 404 page) made protocol-relative switcher links:
+    `//evil.example/?lang=fi` leaves the site."""
+    answer = gateway.client.get("http://testserver//evil.example/")
+    assert answer.status_code == 404
+    assert 'href="//' not in answer.text and 'href="/evil.example/?lang=fi"' in answer.text
+
+
 def test_the_switcher_sets_the_language_and_remembers_it(gateway: Gateway) -> None:
     answer = gateway.client.get("/?lang=sv")
     assert '<html lang="sv">' in answer.text and answer.headers["content-language"] == "sv"

@@ -161,10 +161,14 @@ def _names(claims: dict[str, Any]) -> tuple[str, frozenset[str]]:
     if verified and isinstance(email, str):
         names.add(email.lower())
     groups = claims.get("groups")
-    if isinstance(groups, list):
-        names.update(g.lower() for g in groups if isinstance(g, str))
+    if isinstance(groups, list):  # (a group called "sub:…" would stand in for a subject)
+        names.update(g.lower() for g in groups if isinstance(g, str) and not _is_sub(g))
     identity = email.lower() if verified and isinstance(email, str) else str(claims["sub"])
     return identity, frozenset(names)
+
+
+def _is_sub(name: str) -> bool:
+    return name[:4].lower() == "sub:"
 
 
 def roles_of(names: Iterable[str], admin: AdminSettings) -> frozenset[str]:
