@@ -73,6 +73,16 @@ def test_past_ends_are_immediate_gaps_are_shown_and_a_reopened_part_goes_live() 
     )
 
 
+def test_streaming_the_part_running_now_is_said_in_red() -> None:
+    """Part II made streamed while it ran was said as "Part II will be streamed.", with no
+    warning: its viewers see it at once."""
+    exposed = with_parts(SEMINAR, moved("Part II", "2021-11-18T12:45", "2021-11-18T17:10"))
+    said = consequences(SEMINAR, exposed, helsinki("2021-11-18T14:00"))
+    assert said == ["At once: Part II is streamed from now: viewers see it at once."]
+    later = consequences(SEMINAR, exposed, helsinki("2021-11-18T11:00"))
+    assert later == ["Part II will be streamed."]
+
+
 @pytest.mark.parametrize(
     ("parts", "reason"),
     [

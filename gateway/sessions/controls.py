@@ -246,7 +246,9 @@ def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
                 f"{gap_end.astimezone(tz):%H:%M}: the gap this change leaves"
                 + (f" before {following.name}." if following is not None else ".")
             )
-        if part.streamed != was.streamed:
+        if part.streamed and not was.streamed and part.holds(now):
+            said.append(f"{AT_ONCE}{part.name} is streamed from now: viewers see it at once.")
+        elif part.streamed != was.streamed:
             said.append(
                 f"{part.name} will {'be' if part.streamed else 'NOT be'} streamed"
                 + (
