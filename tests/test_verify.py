@@ -203,6 +203,37 @@ async def test_an_empty_checkpoint_folder_beside_a_log_fails(
     assert "20 events" in report.reason
 
 
+async def test_events_no_checkpoint_covers_yet_are_said(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
+    """Events after the newest checkpoint can be rewritten (their hashes recomputed) or cut
+    unseen: the chain alone cannot tell. Verify said nothing of them."""
+    store, _ = db
+    folder = tmp_path / "checkpoints"
+    await checkpoint(store, folder, KEYS[0], clock)  # seq 20, its record 21
+    await fill(store, clock, 4)  # 22..25
+    report = await check(store, folder, key=KEYS[1])
+    assert report.ok and report.note == (
+        "5 events after seq 20, the newest checkpoint's, are covered by no checkpoint yet: "
+        "an edit or cut there cannot be detected"
+    )
+    await checkpoint(store, folder, KEYS[0], clock)
+    assert (await check(store, folder, key=KEYS[1])).note is None
+
+
+async def test_a_checkpoint_folder_that_is_not_there_is_said_so(
+    db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock
+) -> None:
+    """An unmounted folder was reported as deleted checkpoints (a false alarm of tampering)."""
+    store, _ = db
+    await checkpoint(store, tmp_path / "checkpoints", KEYS[0], clock)
+    report = await check(store, tmp_path / "not-mounted", key=KEYS[1])
+    assert not report.ok and report.reason == (
+        f"{tmp_path / 'not-mounted'} is not there (not mounted?): the checkpoints the log "
+        "records cannot be checked"
+    )
+
+
 @pytest.mark.parametrize("kept", ["published", "record"])
 async def test_deleted_checkpoints_after_a_cut_are_found(
     db: tuple[SqliteStore, Path], tmp_path: Path, clock: FrozenClock, kept: str
@@ -523,6 +554,22 @@ def test_verify_without_a_checkpoint_folder_says_so(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("3 events valid, 0 checkpoints valid (")
     assert "truncated tail cannot be detected" in result.stdout
+
+
+def test_export_refuses_a_type_that_is_none_and_an_empty_span(tmp_path: Path) -> None:
+    """A mistyped --type (`schedule.change`), or --since after --until, printed nothing and
+    exited 0: an auditor read "no such event"."""
+    SqliteStore(str(tmp_path / "gateway.db"))
+    config = str(audit_config(tmp_path, folder=False))
+    typo = gateway("audit", "export", "--config", config, "--type", "schedule.change")
+    assert typo.returncode == 2 and typo.stdout == ""
+    assert typo.stderr.startswith("gateway: no event type 'schedule.change' (types: ")
+    assert len(typo.stderr.splitlines()) == 1 and "schedule.changed" in typo.stderr
+    span = ("--since", "2021-11-19T00:00", "--until", "2021-11-18T00:00")
+    backwards = gateway("audit", "export", "--config", config, *span)
+    assert backwards.returncode == 2 and backwards.stderr == (
+        "gateway: --since is not before --until: no event can be between them\n"
+    )
 
 
 def test_export_filters_by_until_and_registrant(tmp_path: Path) -> None:

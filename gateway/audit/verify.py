@@ -242,6 +242,12 @@ async def _verify(
         )
         return Report(valid, matched, valid + 1, reason, trusted.note, head)
     if checkpoint_dir is not None and trusted.problem is None:
+        if recorded and not checkpoint_dir.is_dir():
+            reason = (
+                f"{checkpoint_dir} is not there (not mounted?): the checkpoints the log "
+                "records cannot be checked"
+            )
+            return Report(valid, matched, None, reason, trusted.note, head)
         if recorded > trusted.newest:
             reason = (
                 f"the log records checkpoint {recorded} but the newest in {checkpoint_dir} is "
@@ -255,7 +261,21 @@ async def _verify(
                 "audit.checkpoint_minutes)"
             )
             return Report(valid, matched, None, reason, trusted.note, head)
-    return Report(valid, matched, None, trusted.problem, trusted.note, head)
+    return Report(
+        valid, matched, None, trusted.problem, trusted.note or _uncovered(trusted, valid), head
+    )
+
+
+def _uncovered(trusted: _Checkpoints, valid: int) -> str | None:
+    """A note on the events after the newest checkpoint (and its record): the chain alone
+    cannot tell them rewritten or cut."""
+    newest = trusted.by_number.get(trusted.newest)
+    if newest is None or valid <= newest["seq"] + 1:
+        return None
+    return (
+        f"{valid - newest['seq']} events after seq {newest['seq']}, the newest checkpoint's, "
+        "are covered by no checkpoint yet: an edit or cut there cannot be detected"
+    )
 
 
 RECORDED = "audit.checkpoint"

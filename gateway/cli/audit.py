@@ -13,6 +13,7 @@ import sys
 
 from gateway.audit.checkpoints import keygen
 from gateway.audit.export import export
+from gateway.audit.log import TYPES
 from gateway.audit.verify import ChainBroken, checkpoint, verify
 from gateway.cli.common import Context, Parser, Subparsers, command, with_context
 from gateway.core.clock import system_clock
@@ -24,6 +25,17 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     tz = settings.event.timezone
     since = parse_time(args.since, tz) if args.since else None
     until = parse_time(args.until, tz) if args.until else None
+    if args.type and args.type not in TYPES:  # (an empty export read as "no such event")
+        print(
+            f"gateway: no event type {args.type!r} (types: {', '.join(sorted(TYPES))})",
+            file=sys.stderr,
+        )
+        return 2
+    if since is not None and until is not None and since >= until:
+        print(
+            "gateway: --since is not before --until: no event can be between them", file=sys.stderr
+        )
+        return 2
     return with_context(
         settings,
         lambda ctx: export(
