@@ -44,6 +44,25 @@ def test_the_demo_on_a_taken_port_says_so_first_and_prints_no_link(tmp_path: Pat
     assert not data.exists()  # nothing made for a server that cannot start
 
 
+def test_a_reason_naming_an_address_is_refused_and_one_is_kept_to_200_characters(
+    config: Path,
+) -> None:
+    """A reason stays in the hash chain for good (purge cannot erase it): one naming an
+    address was kept there, and the command line kept 5,000 characters (the console 200)."""
+    named = ("--reason", "asked by mail from jane.doe@example.org")
+    refused = gateway("live", "stop", "--config", str(config), *named)
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
+    assert refused.stderr.endswith(
+        "--reason: a reason is kept in the audit log for good (purge does not erase it): "
+        "name no email address in it\n"
+    )
+    assert not (config.parent / "gateway.db").exists()  # refused before anything was opened
+    long = gateway("live", "stop", "--config", str(config), "--reason", "x" * 5000)
+    assert long.returncode == 0, long.stderr
+    [stopped] = _events(config, "live.stopped")
+    assert stopped["detail"] == {"reason": "x" * 200}
+
+
 def test_live_stop_and_resume_are_audited_as_cli(config: Path) -> None:
     stop = gateway("live", "stop", "--config", str(config), "--reason", "encoder shows Part II")
     assert stop.returncode == 0, stop.stderr

@@ -572,6 +572,28 @@ def test_export_refuses_a_type_that_is_none_and_an_empty_span(tmp_path: Path) ->
     )
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("audit", "export"),
+        ("audit", "verify"),
+        ("report", "attendance"),
+    ],
+)
+def test_reading_a_store_that_is_not_there_is_refused_and_makes_none(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """A mistyped store path made an empty store, and an auditor's export printed nothing
+    (exit 0), verify "0 events valid", the report nobody. (`registrants list` prints an
+    empty list: before anyone registers there is no store yet.)"""
+    config = str(audit_config(tmp_path, folder=False))
+    typo = tmp_path / "typo" / "gatway.db"
+    out = gateway(*command, "--config", config, env={"GATEWAY_STORE_URL": f"sqlite:///{typo}"})
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == f"gateway: no store at {typo}: nothing to read (is store.url right?)\n"
+    assert not typo.parent.exists()
+
+
 def test_export_filters_by_until_and_registrant(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "gateway.db"))
     asyncio.run(fill(store, FrozenClock(dt.datetime(2021, 11, 18, tzinfo=dt.UTC)), 10))

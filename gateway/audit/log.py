@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
@@ -140,9 +141,29 @@ class AuditLog:
         return True
 
     async def hash_ip(self, ip: str) -> str:
-        """A keyed hash of a client address; the key lives in the store, not the log."""
+        """A keyed hash of a client address (or of anything else the log must not hold, as
+        the identity of someone refused the console); the key lives in the store, not the
+        log, and purge destroys it."""
         now = self.clock()
         if self._ip_key is None or now - self._ip_key[1] > IP_KEY_REFRESH:
             stored = await self.store.setdefault_value(IP_KEY, secrets.token_hex(32))
             self._ip_key = (bytes.fromhex(stored), now)
         return hmac.new(self._ip_key[0], ip.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+REASON_MAX = 200  # characters of a free-text reason an event keeps
+_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+REASON_NAMES_ADDRESS = (
+    "a reason is kept in the audit log for good (purge does not erase it): "
+    "name no email address in it"
+)
+
+
+def reason_text(raw: str | None) -> str | None:
+    """A free-text reason as an event keeps it: on one line, at most REASON_MAX characters,
+    None if empty. ValueError (REASON_NAMES_ADDRESS) if it names an email address: the
+    chain is never rewritten, so what a reason says outlives any purge."""
+    text = " ".join((raw or "").split())[:REASON_MAX]
+    if _ADDRESS.search(text):
+        raise ValueError(REASON_NAMES_ADDRESS)
+    return text or None

@@ -48,6 +48,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             registrant=args.registrant,
             actor=args.actor,
         ),
+        reads=True,
     )
 
 
@@ -68,7 +69,7 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
         print(f"gateway: {where}: {report.reason}", file=sys.stderr)
         return 1
 
-    return with_context(settings, work)
+    return with_context(settings, work, reads=True)
 
 
 def _checkpoint(settings: Settings, args: argparse.Namespace) -> int:

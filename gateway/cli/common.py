@@ -7,11 +7,13 @@ import asyncio
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
-from gateway.audit.log import AuditLog
+from gateway.audit.log import AuditLog, reason_text
 from gateway.audit.spool import Spool
 from gateway.core.clock import system_clock
 from gateway.mail.compose import transport_for
@@ -19,7 +21,7 @@ from gateway.mail.queue import Mailer
 from gateway.mail.registrants import Registry
 from gateway.sessions.controls import ControlState
 from gateway.settings import Settings
-from gateway.store import Store, open_store
+from gateway.store import Store, open_store, sqlite_path
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse names no public type for it
 
@@ -27,6 +29,15 @@ Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse names no publ
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message}\n")
+
+
+def reason(value: str) -> str:
+    """`--reason`: as the audit event keeps it, on one line, cut to 200 characters (an
+    argparse type: one naming an email address is a usage error, exit 2)."""
+    try:
+        return reason_text(value) or ""
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def port(value: str) -> int:
@@ -97,8 +108,18 @@ class Context:
         return ControlState(self.settings.schedule, self.store, self.audit, system_clock)
 
 
-def with_context(settings: Settings, work: Callable[[Context], Awaitable[int]]) -> int:
-    """Run `work` with a store opened for this command (and closed after it)."""
+def with_context(
+    settings: Settings, work: Callable[[Context], Awaitable[int]], *, reads: bool = False
+) -> int:
+    """Run `work` with a store opened for this command (and closed after it). A command
+    that only `reads` is refused a SQLite file that is not there: opening it would make an
+    empty store, and the command report nothing as if the log or the list were empty."""
+    path = sqlite_path(settings.store_url)
+    if reads and path is not None and not Path(path).is_file():
+        print(
+            f"gateway: no store at {path}: nothing to read (is store.url right?)", file=sys.stderr
+        )
+        return 1
 
     async def run() -> int:
         store = open_store(settings.store_url)

@@ -7,7 +7,7 @@ import argparse
 import datetime as dt
 import re
 
-from gateway.cli.common import Context, Parser, Subparsers, command, with_context
+from gateway.cli.common import Context, Parser, Subparsers, command, reason, with_context
 from gateway.core.clock import system_clock
 from gateway.core.errors import UsageError
 from gateway.core.schedule import Part
@@ -32,7 +32,7 @@ def _live(settings: Settings, args: argparse.Namespace) -> int:
     stop = args.action == "stop"
 
     async def work(ctx: Context) -> int:
-        if not await ctx.controls().set_stopped(stop, actor=ACTOR, reason=args.reason):
+        if not await ctx.controls().set_stopped(stop, actor=ACTOR, reason=args.reason or None):
             print(
                 "live serving was already stopped: nothing changed"
                 if stop
@@ -113,7 +113,7 @@ def add_live(commands: Subparsers[Parser]) -> None:
         ("resume", "resume live serving"),
     ):
         one = command(sub, action, help, _live)
-        one.add_argument("--reason", help="why, kept in the audit event")
+        one.add_argument("--reason", type=reason, help="why, kept in the audit event")
 
 
 def add_schedule_set(schedule: argparse.ArgumentParser) -> None:

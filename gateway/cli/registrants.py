@@ -7,7 +7,7 @@ import csv
 import sys
 
 from gateway.audit.export import formula_safe
-from gateway.cli.common import Context, Parser, Subparsers, command, with_context
+from gateway.cli.common import Context, Parser, Subparsers, command, reason, with_context
 from gateway.core.clock import system_clock
 from gateway.core.records import Registrant
 from gateway.mail.importer import problems, rows
@@ -148,7 +148,9 @@ def _reinstate(settings: Settings, args: argparse.Namespace) -> int:
         if not found.revoked:
             print(f"{found.email} was not revoked: nothing changed.")
             return 0
-        registrant = await ctx.registry.reinstate(found.email, actor="cli", reason=args.reason)
+        registrant = await ctx.registry.reinstate(
+            found.email, actor="cli", reason=args.reason or None
+        )
         print(
             f"Reinstated {registrant.email} (id {registrant.id}): the same link, and the "
             "devices signed in with it, work again."
@@ -208,7 +210,7 @@ def add(group: str, sub: Subparsers[Parser]) -> None:
             sub, "reinstate", "lift a revocation: the same link works again", _reinstate
         )
         reinstate.add_argument("email", help="the registrant's address")
-        reinstate.add_argument("--reason", help="why, kept in the audit event")
+        reinstate.add_argument("--reason", type=reason, help="why, kept in the audit event")
         command(
             sub, "show", "print a registrant's current link (audited as link.shown)", _show
         ).add_argument("email", help="the registrant's address")

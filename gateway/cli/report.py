@@ -78,7 +78,7 @@ def _attendance(settings: Settings, args: argparse.Namespace) -> int:
             )
         return 0
 
-    return with_context(settings, work)
+    return with_context(settings, work, reads=True)
 
 
 def _chart_path(value: str) -> Path:

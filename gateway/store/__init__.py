@@ -265,6 +265,11 @@ class Store(
     """All of it: what a backend implements. Consumers ask for the narrow protocol they use."""
 
 
+def sqlite_path(url: str) -> str | None:
+    """The database file of a `sqlite:///path` store URL; None for another store."""
+    return url[len("sqlite:///") :] if url.startswith("sqlite:///") else None
+
+
 def open_store(url: str) -> Store:
     """The store for a `store.url` (`sqlite:///path`, `redis://...` or
     `redis+sentinel://host:26379,host2:26379/SERVICE/DB`). Connects lazily.
@@ -272,10 +277,11 @@ def open_store(url: str) -> Store:
     A Redis URL may carry `?prefix=name:` to keep several gateways (or test
     runs) apart on one server; the default prefix is `gw:`.
     """
-    if url.startswith("sqlite:///"):
+    path = sqlite_path(url)
+    if path is not None:
         from gateway.store.sqlite import SqliteStore
 
-        return SqliteStore(url[len("sqlite:///") :])
+        return SqliteStore(path)
     from gateway.store.redis import RedisStore
 
     parts = urlsplit(url)

@@ -38,6 +38,7 @@ from gateway.web.admin.auth import (
     FormExpired,
     FormTooLarge,
     NotAllowed,
+    ReasonRefused,
     SignInRequired,
 )
 from gateway.web.admin.oidc import AdminError, ProviderUnavailable, SignInFailed
@@ -171,6 +172,7 @@ _ADMIN_STATUS: tuple[tuple[type[AdminError], int], ...] = (
     (NotAllowed, 403),
     (FormExpired, 403),
     (FormTooLarge, 400),
+    (ReasonRefused, 400),
     (ConsoleNotConfigured, 404),
     (SignInFailed, 400),
     (ProviderUnavailable, 502),

@@ -102,6 +102,40 @@ def test_the_kill_switch_and_the_dashboard(gw: Gateway) -> None:
     assert [e.type for e in events].count("live.resumed") == 1
 
 
+def test_a_reason_naming_an_address_is_refused_and_nothing_done(gw: Gateway) -> None:
+    browser = ops(gw)
+    named = {"confirmed": "yes", "reason": "complaint from Matti <matti@example.com>"}
+    refused = browser.post("/admin/live/stop", data={"csrf": token(browser, "/admin/"), **named})
+    assert refused.status_code == 400 and "name no email address" in refused.text
+    assert not gw.call(gw.services.gatekeeper.controls.current).stopped
+    assert "matti@" not in str(gw.call(gw.services.store.audit_events))
+
+
+def test_a_stale_resume_does_not_lift_a_newer_stop(gw: Gateway) -> None:
+    """Resume from a page loaded during an earlier stop lifted a colleague's newer stop,
+    made since for another reason (a second stop from a stale page already changed
+    nothing)."""
+    browser = ops(gw)
+    stop = {"confirmed": "yes", "reason": "stop one"}
+    browser.post("/admin/live/stop", data={"csrf": token(browser, "/admin/"), **stop})
+    stale = browser.get("/admin/").text
+    seen = re.search(r'name="stop_seen" value="([^"]+)"', stale)
+    assert seen is not None
+    csrf = token(browser, "/admin/")
+    browser.post("/admin/live/resume", data={"csrf": csrf, "stop_seen": seen[1]})
+    gw.clock.advance(seconds=60)
+    stop = {"confirmed": "yes", "reason": "stop two: Part II on the encoder"}
+    browser.post("/admin/live/stop", data={"csrf": token(browser, "/admin/"), **stop})
+    lifted = browser.post("/admin/live/resume", data={"csrf": csrf, "stop_seen": seen[1]})
+    assert (
+        lifted.status_code == 200 and "Not resumed: live serving was stopped again" in lifted.text
+    )
+    assert "stop two: Part II on the encoder" in lifted.text
+    assert gw.call(gw.services.gatekeeper.controls.current).stopped
+    events = [e.type for e in gw.call(gw.services.store.audit_events)]
+    assert events.count("live.resumed") == 1
+
+
 def test_an_auditor_sees_but_cannot_change(gw: Gateway) -> None:
     browser = auditor(gw)
     assert browser.get("/admin/").status_code == 200

@@ -31,7 +31,7 @@ from gateway.core.chain import Event
 from gateway.core.schedule import Schedule
 from gateway.core.times import in_zone, parse_time
 from gateway.store import Store
-from gateway.web.admin.auth import Staff, posted, staff
+from gateway.web.admin.auth import Staff, posted, staff, staff_reason
 from gateway.web.admin.people import page
 from gateway.web.services import services
 
@@ -351,7 +351,7 @@ async def attendance_names(request: Request) -> Response:
     who = await staff(request, "auditor")
     svc = services(request)
     fields = await posted(request, svc, max_fields=10)
-    reason = " ".join(fields.get("reason", "").split())[:200]
+    reason = staff_reason(fields)
     if not reason:
         raise HTTPException(400, "Say why you need the names: the reason is kept in the audit log.")
     await svc.audit.record("names.shown", actor=who.identity, page="attendance", reason=reason)

@@ -21,7 +21,7 @@ from gateway.core.times import in_zone, parse_time
 from gateway.sessions.controls import Controls, ScheduleRefused, consequences, plan_change
 from gateway.stream.live import OriginHealth
 from gateway.web.admin import glance, studio
-from gateway.web.admin.auth import Staff, posted, staff
+from gateway.web.admin.auth import Staff, posted, staff, staff_reason
 from gateway.web.admin.people import page
 from gateway.web.services import Services, services
 
@@ -30,6 +30,10 @@ FLASH = {
     "resumed": "Live serving has resumed.",
     "already_stopped": "Live serving was already stopped: nothing changed.",
     "already_resumed": "Live is already being served: nothing changed.",
+    "restopped": (
+        "Not resumed: live serving was stopped again since that page was loaded. Who stopped "
+        "it and why is below; resume again if you mean to lift this stop."
+    ),
     "changed": "The schedule change is in force on every replica.",
 }
 
@@ -72,6 +76,7 @@ async def dashboard(request: Request) -> Response:
         failed=len(await svc.store.mail_jobs(state="failed")),
         troubles=_troubles(svc),
         stopped_by=await _stopped_by(svc, tz) if controls.stopped else None,
+        stop_seen=await _stop_seen(svc) if controls.stopped else "",
         verified=await _verified(svc, tz),
         origin_ok=healthy,
         origin=origin,
@@ -127,6 +132,12 @@ def _troubles(svc: Services) -> list[str]:
     if failures:
         said.append(f"{failures} origin failure{'s' if failures != 1 else ''} (timeouts, errors)")
     return said
+
+
+async def _stop_seen(svc: Services) -> str:
+    """The stop a Resume button lifts (when it was made): one made since is not lifted."""
+    found = await svc.gatekeeper.controls.stopped_by()
+    return "" if found is None else found[1].isoformat()
 
 
 async def _stopped_by(svc: Services, tz: Any) -> str:
@@ -189,7 +200,9 @@ async def stop_or_resume(request: Request) -> Response:
             else "Nobody watched in the last minute."
         )
         return page(request, who, "admin/stop_confirm.html", "dashboard", watching=watching)
-    reason = " ".join(fields.get("reason", "").split())[:200] or None
+    if not stop and fields.get("stop_seen") not in (None, await _stop_seen(svc)):
+        return RedirectResponse("/admin/?done=restopped", status_code=303)  # a stale page
+    reason = staff_reason(fields)
     if not await svc.gatekeeper.controls.set_stopped(stop, actor=who.identity, reason=reason):
         done = "already_stopped" if stop else "already_resumed"  # nothing changed
     else:

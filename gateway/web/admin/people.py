@@ -25,7 +25,7 @@ from gateway.core.records import MailJob, Registrant
 from gateway.core.times import in_zone
 from gateway.mail.queue import languages, mail_progress
 from gateway.sessions import links
-from gateway.web.admin.auth import Staff, posted, staff
+from gateway.web.admin.auth import Staff, posted, staff, staff_reason
 from gateway.web.pages import form_page
 from gateway.web.services import Services, services
 
@@ -200,7 +200,7 @@ async def act(request: Request) -> Response:
             link=shown,
             back=f"/admin/registrants?{urlencode(back)}",
         )
-    reason = " ".join(fields.get("reason", "").split())[:200] or None
+    reason = staff_reason(fields)
     if not registrant.email:
         done = "purged"  # `Registry` finds people by address, and a purged one has none
     elif action == "revoke":
