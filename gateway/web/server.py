@@ -254,6 +254,9 @@ def serve(settings: Settings, *, host: str, port: int, trusted_proxies: str = "1
     return 0
 
 
+KEEP_ALIVE = 75  # seconds an idle connection is kept (deploy/nginx: 60 s upstream)
+
+
 def options(app: GatewayApp, *, host: str, port: int, trusted_proxies: str) -> dict[str, Any]:
     """How `serve` runs `app` under uvicorn (`uvicorn.Config`'s keywords)."""
     answer = getattr(app, "granted", None)  # (bench's yardstick apps have none)
@@ -268,4 +271,8 @@ def options(app: GatewayApp, *, host: str, port: int, trusted_proxies: str) -> d
         "http": GuardedHttp if answer is None else GuardedHttp.answering(answer),
         "loop": "auto",  # uvloop (a dependency): about 1.75x the requests per core of asyncio's
         "limit_concurrency": MAX_CONNECTIONS,
+        # Idle keep-alive longer than nginx's upstream keepalive_timeout (60 s): the proxy
+        # closes an idle connection first. uvicorn's 5 s closed it under nginx, and a
+        # request sent on it as it closed got a 502 (a POST is not retried elsewhere).
+        "timeout_keep_alive": KEEP_ALIVE,
     }

@@ -81,7 +81,7 @@ class Pods:
             "REDIS_DIR": str(data),
             "REDIS_MAXMEMORY": "64mb",
             "SENTINEL_DIR": str(data),
-            "SENTINEL_DOWN_AFTER_MS": "1000",
+            "SENTINEL_DOWN_AFTER_MS": "2000",  # (1 s: a second failover under load)
             "SENTINEL_FAILOVER_TIMEOUT_MS": "4000",
         }
 
@@ -182,14 +182,21 @@ def test_the_scripts_start_a_set_survive_the_primarys_death_and_take_it_back_as_
     until(lambda: pods.role(survivor)["role"] == "master", "the promoted one is no primary")
     assert pods.get(promoted[1], "registrant") == b"kept"
 
-    # Pod 0 restarts (its script again): it asks the Sentinels and follows the new primary.
+    # Pod 0 restarts (its script again): it asks the Sentinels and follows the new primary
+    # (whichever they name by then: on a loaded machine one slow answer can make them fail
+    # over once more, between the replicas).
     pods.start("redis", 0)
 
     def follows() -> bool:
-        back = pods.role(0)
-        return back["role"] == "slave" and int(back["master_port"]) == promoted[1]
+        back, now = pods.role(0), pods.primary(1)
+        return back["role"] == "slave" and now is not None and int(back["master_port"]) == now[1]
 
     until(follows, "pod 0 came back as a second primary")
     until(lambda: pods.role(0)["master_link_status"] == "up", "pod 0 did not catch up")
     assert pods.get(pods.redis[0], "registrant") == b"kept"
-    until(lambda: {pods.primary(n) for n in range(3)} == {promoted}, "no agreement")
+
+    def agreed() -> bool:
+        named = {pods.primary(n) for n in range(3)}
+        return len(named) == 1 and named != {first}
+
+    until(agreed, "no agreement")

@@ -17,13 +17,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import httpx2
 import pytest
 
+from gateway.web.app import GatewayApp
+from gateway.web.server import options
 from tests.conftest import OwnRedis
 from tests.deploy.conftest import Deployment, Origin
+from tests.deploy.test_image_recipe import ROOT
 from tests.e2e.conftest import run_cli
 from tests.support.config import event_toml, part
 from tests.support.hls import listed, segment_bytes, write_live, write_vod
@@ -413,6 +416,19 @@ def test_part_two_running_is_refused_through_nginx(
         answer = browser.get(f"/live/{name}")
         _refused(answer, 403)
         assert answer.json()["part"] == "Part II"
+
+
+def test_a_replica_keeps_an_idle_connection_longer_than_nginx_does() -> None:
+    """uvicorn closed an idle connection after its default 5 s while nginx kept it 60 s to
+    reuse: a request nginx sent on it as it closed got a 502 (the test below logged
+    `auth=502, 410`), retried on another replica where it could be, a POST never."""
+    conf = (ROOT / "deploy" / "nginx" / "gateway.conf").read_text()
+    upstream = re.search(r"upstream gateway \{(.*?)\n\}", conf, re.S)
+    assert upstream is not None
+    idle = re.search(r"keepalive_timeout (\d+)s;", upstream[1])
+    assert idle is not None
+    ours = options(cast(GatewayApp, object()), host="::", port=8000, trusted_proxies="")
+    assert ours["timeout_keep_alive"] > int(idle[1])
 
 
 def test_the_gateways_410_reaches_the_client_through_nginx(
