@@ -6,14 +6,17 @@ import asyncio
 import datetime as dt
 import tomllib
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway import teststream
+from gateway.audit.log import AuditLog
 from gateway.core.errors import ConfigError, OriginUnavailable
 from gateway.settings import Settings, load_settings
 from gateway.stream.captions import (
+    CaptionsMonitor,
     CheckedOrigin,
     Found,
     MalformedCaptions,
@@ -254,6 +257,29 @@ def test_schedule_shows_the_due_date_ten_days_after_opening(tmp_path: Path) -> N
     [notice] = [line for line in result.stdout.splitlines() if "Captions" in line]
     assert "Captions: missing on the recording" in notice
     assert "due by 2021-12-02 18:20 EET (+02:00)" in notice and "OVERDUE" not in notice
+
+
+def test_the_due_date_follows_the_recording_as_ops_move_the_last_part(tmp_path: Path) -> None:
+    """Part III run late to 18:50 opens the recording at 18:50; the deadline stayed counted
+    from the config's 18:20, in `schedule` and on the dashboard."""
+    config = str(_config(tmp_path))
+    moved = gateway("schedule", "set", "--config", config, "--part", "Part III", "--end", "18:50",
+                    "--yes", env=KEYS)  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    result = gateway("schedule", "--config", config, "--at", "2021-11-28T18:20", env=KEYS)
+    [notice] = [line for line in result.stdout.splitlines() if "Captions" in line]
+    assert "due by 2021-12-02 18:50 EET (+02:00)" in notice, notice
+
+
+def test_the_monitor_counts_from_the_recording_in_force(tmp_path: Path) -> None:
+    opens = dt.datetime(2021, 11, 18, 18, 50, tzinfo=TZ)
+    audit = cast(AuditLog, None)  # (not asked: nothing is overdue here)
+    monitor = CaptionsMonitor(
+        FileOrigin(tmp_path), None, OPENS, 14, TZ, audit, lambda: OPENS, opens=lambda _: opens
+    )
+    assert monitor.status(OPENS).due == opens + dt.timedelta(days=14)
+    monitor.opens = lambda _: None  # the schedule in force not known yet: the config's
+    assert monitor.status(OPENS).due == OPENS + dt.timedelta(days=14)
 
 
 def test_schedule_says_captions_are_present(tmp_path: Path) -> None:

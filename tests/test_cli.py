@@ -211,7 +211,7 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(config: Path, tmp_path: Path) 
     ("args", "said"),
     [
         (["registrants", "import", "--config", "{config}", "{tmp}/missing.csv"], "no such file"),
-        (["registrants", "import", "--config", "{config}", "{tmp}"], "no such file"),
+        (["registrants", "import", "--config", "{config}", "{tmp}"], "a folder, not a file"),
         (["demo", "--port", "99999", "--data", "{tmp}/demo"], "1-65535"),
         (["demo", "--port", "-1", "--data", "{tmp}/demo"], "1-65535"),
         (["serve", "--config", "{config}", "--port", "99999"], "1-65535"),

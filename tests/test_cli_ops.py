@@ -108,6 +108,11 @@ def test_schedule_set_previews_then_applies_with_yes(config: Path) -> None:
     )  # fmt: skip
     assert backwards.returncode != 0  # said for ops, with no class name of ours in it
     assert backwards.stderr == "gateway: Part I would end before it starts\n"
+    # A change that changes nothing: said, and neither applied nor audited (it printed
+    # "Applied" and wrote a schedule.changed whose before was its after).
+    same = gateway("schedule", "set", "--config", str(config), "--part", "Part III", "--yes")
+    assert same.returncode == 0 and "Nothing to change" in same.stdout
+    assert "Applied" not in same.stdout and len(_events(config, "schedule.changed")) == 1
 
 
 def test_schedule_set_into_the_next_part_moves_its_start_as_previewed(config: Path) -> None:
@@ -144,6 +149,8 @@ def test_links_show_is_audited_a_second_revoke_changes_nothing_and_reinstate_giv
         assert revoked.returncode == 0, revoked.stderr
     assert "already revoked: nothing changed" in revoked.stdout
     assert len(_events(config, "link.revoked")) == 1
+    dead = gateway("links", "show", "--config", str(config), "r@example.org", env=KEYS)
+    assert dead.stdout.strip() == link and "access is revoked" in dead.stderr  # (said nothing)
     reinstate = ["links", "reinstate", "--config", str(config), "r@example.org"]
     back = gateway(*reinstate, "--reason", "wrong person", env=KEYS)
     assert back.returncode == 0 and "the same link" in back.stdout, back.stderr

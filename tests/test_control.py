@@ -270,6 +270,21 @@ async def test_a_config_edited_after_an_ops_change_wins_where_it_was_edited(
         await store.close()
 
 
+async def test_a_change_that_changes_nothing_is_refused_and_not_audited(tmp_path: Path) -> None:
+    clock = FrozenClock(helsinki("2021-11-18T12:30"))
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    try:
+        ops = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+        three = SEMINAR.parts[2]
+        with pytest.raises(ScheduleRefused, match="nothing to change"):
+            await ops.change_part(
+                three.name, start=three.start, end=three.end, streamed=True, actor="ops@x"
+            )
+        assert await store.audit_events() == [] and await ops.sequence() == 0
+    finally:
+        await store.close()
+
+
 async def test_parts_stored_before_the_config_was_kept_with_them_are_read_as_before(
     tmp_path: Path,
 ) -> None:

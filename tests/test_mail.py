@@ -215,6 +215,15 @@ def test_html_is_escaped(settings: Settings) -> None:
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img" in html
 
 
+def test_an_address_with_an_accented_domain_is_written_in_ascii(settings: Settings) -> None:
+    """`eve@exämple.org` (accepted: email-validator reads international domains) was
+    written as `eve@=?utf-8?q?ex=C3=A4mple?=.org`: an encoded word inside an address,
+    which is no address; the domain goes in its ASCII form (IDNA), header and envelope."""
+    message = compose(settings, registrant(email="eve@exämple.org"), LINK, "en", now=NOW)
+    to = next(line for line in message.as_bytes().splitlines() if line.startswith(b"To:"))
+    assert to == b"To: Eve Example <eve@xn--exmple-cua.org>"
+
+
 def test_an_unusable_address_is_a_permanent_error(settings: Settings) -> None:
     for email in ["not an address", "", "eve@", "<eve@example.org>", "a@b, c@d", "ä@example.org"]:
         with pytest.raises(PermanentMailError):

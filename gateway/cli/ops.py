@@ -70,6 +70,9 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
         # As the console offers it: a part extended into the next one moves that one's
         # start with it, shown in the preview and applied by the same --yes.
         planned, moved = plan_change(controls.config, current, new, move_next=True)
+        if planned.parts == current.parts:
+            print(f"Nothing to change: {old.name} is so already.")
+            return 0
         print(
             f"{old.name}: {in_zone(old.start, tz)} – {in_zone(old.end, tz)}"
             f"{'' if old.streamed else ' (not streamed)'}"

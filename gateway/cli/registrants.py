@@ -163,6 +163,12 @@ def _reinstate(settings: Settings, args: argparse.Namespace) -> int:
 def _show(settings: Settings, args: argparse.Namespace) -> int:
     async def work(ctx: Context) -> int:
         print(await ctx.registry.show(args.email, actor="cli"))
+        if (await ctx.registry.find(args.email)).revoked:  # (as the console says it)
+            print(
+                "Note: their access is revoked: this link opens nothing until "
+                "`gateway links reinstate` gives it back.",
+                file=sys.stderr,
+            )
         return 0
 
     return with_context(settings, work)
@@ -239,5 +245,7 @@ def _path(value: str) -> object:
 
     path = Path(value)
     if not path.is_file():  # argparse's own error: one line, exit 2
-        raise argparse.ArgumentTypeError(f"{value}: no such file")
+        raise argparse.ArgumentTypeError(
+            f"{value}: {'a folder, not a file' if path.is_dir() else 'no such file'}"
+        )
     return path

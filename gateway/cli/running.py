@@ -63,17 +63,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _schedule(settings: Settings, args: argparse.Namespace) -> int:
     at = ops.event_time(args.at, settings) if args.at else system_clock()
     found = captions_found(settings, refuse=False)
-    captions = captions_status(
-        at, settings.schedule.recording_from, settings.captions.due_days, found.present
-    )
 
     async def work(ctx: Context) -> int:
-        notices = [captions.line(settings.event.timezone, found)]
+        notices = []
         controls = None
         try:
             controls = await ctx.controls().current()
         except StoreUnavailable:
             notices.append("(the store is not reachable: ops' changes, if any, are not shown)")
+        opens = (controls.schedule if controls else settings.schedule).recording_from
+        captions = captions_status(at, opens, settings.captions.due_days, found.present)
+        notices.insert(0, captions.line(settings.event.timezone, found))
         print("\n".join(report(settings, at, controls=controls, notices=notices)))
         return 0
 

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
+import idna
 
 from gateway.core.errors import GatewayError
 from gateway.core.records import Registrant
@@ -135,7 +136,9 @@ def compose(
     message = EmailMessage(policy=SMTP)
     try:  # the address parser raises a zoo of errors on bad input
         message["From"] = settings.mail.sender
-        message["To"] = Address(_display_name(registrant.name), addr_spec=registrant.email.strip())
+        message["To"] = Address(
+            _display_name(registrant.name), addr_spec=_ascii_domain(registrant.email)
+        )
     except (ValueError, LookupError, AttributeError, MessageError) as exc:
         raise PermanentMailError(f"cannot address the mail: {exc}") from None
     _envelope(message)
@@ -273,6 +276,19 @@ def calendar(
 class Transport(Protocol):
     def send(self, message: EmailMessage) -> None:
         """Deliver `message` to its one To address, blocking; raise a MailError if not accepted."""
+
+
+def _ascii_domain(address: str) -> str:
+    """The address with its domain as DNS and a header carry it (IDNA: `exämple.org` is
+    `xn--exmple-cua.org`): written as it was, an encoded word went inside the address
+    (`eve@=?utf-8?q?ex=C3=A4mple?=.org`), which is no address. A local part that is not
+    ASCII stays (and is refused as the address is written)."""
+    address = address.strip()
+    local, _, domain = address.rpartition("@")
+    try:
+        return f"{local}@{idna.encode(domain).decode('ascii')}" if local else address
+    except idna.IDNAError:
+        return address
 
 
 OTHER_RECIPIENTS = ("Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc")

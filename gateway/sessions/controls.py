@@ -280,6 +280,11 @@ class ControlState:
             return cached[0]
         return None
 
+    def known(self) -> Controls | None:
+        """The controls last read, however long ago: for what is not a decision (a deadline
+        counted from when the recording opens), never for access."""
+        return None if self._cached is None else self._cached[0]
+
     async def current(self, now: dt.datetime | None = None) -> Controls:
         """The schedule and kill switch in force at `now` (the clock's reading if not
         given), at most MAX_AGE old."""
@@ -380,6 +385,8 @@ class ControlState:
             schedule, moved = plan_change(
                 self.config, current, Part(name, start, end, streamed), move_next=move_next
             )
+            if schedule.parts == current.parts:  # (was audited, before as after)
+                raise ScheduleRefused(f"nothing to change: {name} is so already")
             written = _encode(schedule.parts, self.config.parts)
             if await self.store.replace_value(PARTS_KEY, stored, written):
                 break

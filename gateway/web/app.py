@@ -184,7 +184,7 @@ async def _services(
         ControlState(settings.schedule, the_store, audit, clock),
     )
     registry = Registry(settings, the_store, audit)
-    captions = await _captions(settings, recording, audit, clock)
+    captions = await _captions(settings, recording, audit, clock, gatekeeper.controls)
     live = LiveStream(
         origin(settings.origin.live, name="live"), the_store, clock, metrics=metrics, audit=audit
     )
@@ -233,10 +233,21 @@ async def _schedule(controls: ControlState) -> Schedule:
 
 
 async def _captions(
-    settings: Settings, recording: CheckedOrigin, audit: AuditLog, clock: Clock
+    settings: Settings,
+    recording: CheckedOrigin,
+    audit: AuditLog,
+    clock: Clock,
+    controls: ControlState,
 ) -> CaptionsMonitor:
     """The recording's captions, checked at start: the log says whether it has them, or
-    by when it must (a warning past that date, on every start); overdue: audited once."""
+    by when it must (a warning past that date, on every start); overdue: audited once.
+    The deadline counts from when the recording opens as the schedule stands (with ops'
+    changes, once read)."""
+
+    def opens(_: dt.datetime) -> dt.datetime | None:
+        known = controls.known()
+        return None if known is None else known.schedule.recording_from
+
     captions = CaptionsMonitor(
         recording,
         settings.captions.path,
@@ -245,6 +256,7 @@ async def _captions(
         settings.event.timezone,
         audit,
         clock,
+        opens=opens,
     )
     await captions.start()
     return captions

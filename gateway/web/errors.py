@@ -66,10 +66,14 @@ class Answer:
     advice: str = ""
     params: tuple[tuple[str, str | dt.datetime], ...] = ()
 
-    def words(self, t: Translator, schedule: Schedule) -> tuple[str, str, str]:
-        """Heading, message and advice in `t`'s language, moments in the event's zone."""
+    def words(
+        self, t: Translator, schedule: Schedule, today: dt.date | None = None
+    ) -> tuple[str, str, str]:
+        """Heading, message and advice in `t`'s language, moments in the event's zone (the
+        date left out of those on `today`)."""
         params = {
-            k: when(v, schedule, t) if isinstance(v, dt.datetime) else v for k, v in self.params
+            k: when(v, schedule, t, today=today) if isinstance(v, dt.datetime) else v
+            for k, v in self.params
         }
         return (
             t(self.heading),
@@ -209,7 +213,8 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     answer = explain(exc)
     if isinstance(exc, StoreUnavailable | OriginUnavailable | OriginTimeout):
         complain(f"{type(exc).__name__}: {exc}")
-    heading, message, advice = answer.words(translator(request), schedule)
+    today = request.app.state.services.clock().astimezone(schedule.timezone).date()
+    heading, message, advice = answer.words(translator(request), schedule, today)
     headers = {"Retry-After": RETRY_AFTER} if answer.status == 503 else {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)

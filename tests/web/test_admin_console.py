@@ -62,6 +62,12 @@ def test_impossible_or_ambiguous_times_are_refused_with_the_reason(gw: Gateway) 
     }
     overlap = browser.post("/admin/schedule/preview", data=fields)
     assert overlap.status_code == 400 and "overlap" in overlap.text
+    same = {**fields, "part": "Part III", "start": "2021-11-18T17:10", "end": "2021-11-18T18:20"}
+    unchanged = browser.post("/admin/schedule/preview", data={**same, "streamed": "yes"})
+    assert (
+        unchanged.status_code == 400
+        and "nothing to change: Part III is so already" in unchanged.text
+    )
     ambiguous = browser.post(
         "/admin/schedule/preview",
         data={**fields, "start": "2021-10-31T03:30", "end": "2021-10-31T05:00"},

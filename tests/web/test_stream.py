@@ -71,6 +71,8 @@ def test_part_two_is_refused_naming_it_and_status_says_blocked(any_gateway: Gate
     assert refused.json()["part"] == "Part II"
     assert "Part II is not streamed" in refused.json()["message"]
     assert "Part III" in refused.json()["message"]
+    # the day left out on the day itself, as everywhere else (it said "18 November 2021")
+    assert "17:10" in refused.json()["message"] and "November" not in refused.json()["message"]
     status = viewer.get("/api/status").json()
     assert status["phase"] == "blocked" and status["part"] == "Part II"
     assert status["live"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from gateway.audit.log import AuditLog
@@ -39,16 +40,21 @@ class CaptionsMonitor:
         tz: ZoneInfo,
         audit: AuditLog,
         clock: Clock,
+        opens: Callable[[dt.datetime], dt.datetime | None] | None = None,
     ) -> None:
         self.origin, self.configured = origin, configured
         self.available_from, self.days, self.tz = available_from, days, tz
+        # When the recording opens in the schedule in force (ops move the last part, and
+        # the recording with it): None while not known, then `available_from` (the config's)
+        self.opens = opens
         self.audit, self.clock = audit, clock
         self.found = Found(False, note="not checked yet", configured=configured)
         self._event_recorded = False
 
     def status(self, now: dt.datetime | None = None) -> CaptionsStatus:
         moment = self.clock() if now is None else now
-        return captions_status(moment, self.available_from, self.days, self.found.present)
+        opens = (self.opens(moment) if self.opens else None) or self.available_from
+        return captions_status(moment, opens, self.days, self.found.present)
 
     def line(self, now: dt.datetime | None = None) -> str:
         return self.status(now).line(self.tz, self.found)

@@ -265,6 +265,10 @@ async def schedule_preview(request: Request) -> Response:
         new, moved = plan_change(config, controls.schedule, asked, move_next=True)
     except (ValueError, ScheduleRefused) as exc:
         return _schedule(request, who, controls, 400, error=str(exc))
+    if new.parts == controls.schedule.parts:  # no preview for a change to confirm
+        return _schedule(
+            request, who, controls, 400, error=f"nothing to change: {name} is so already"
+        )
     offer = None
     if moved is not None:
         runs_into = next(p for p in controls.schedule.parts if p.name == moved.name)
