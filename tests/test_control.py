@@ -205,105 +205,103 @@ async def test_a_refresh_begun_before_a_change_here_never_caches_the_old_parts(
         await store.close()
 
 
+@pytest.fixture
+async def one_node(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, FrozenClock]]:
+    """One node's store, and a clock at 12:30 on the day."""
+    store = SqliteStore(str(tmp_path / "gateway.db"))
+    yield store, FrozenClock(helsinki("2021-11-18T12:30"))
+    await store.close()
+
+
 def _part(name: str, start: str, end: str, streamed: bool) -> Part:
     return Part(name, helsinki(f"2021-11-18T{start}"), helsinki(f"2021-11-18T{end}"), streamed)
 
 
 async def test_a_config_edited_after_an_ops_change_wins_where_it_was_edited(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    one_node: tuple[SqliteStore, FrozenClock], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The config edited after ops moved a part (and the gateway started again on it): the
     stored part list stood whole over it, so a part the config then stopped streaming or
     cancelled was still streamed, and a part it added was nowhere. Now ops' changes are
     kept where the config did not change since, and the config wins where it did."""
-    clock = FrozenClock(helsinki("2021-11-18T12:30"))
-    store = SqliteStore(str(tmp_path / "gateway.db"))
+    store, clock = one_node
 
     async def in_force(config: Schedule) -> tuple[Part, ...]:
         return (
             await ControlState(config, store, AuditLog(store, clock), clock).current()
         ).schedule.parts
 
-    try:
-        ops = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
-        await ops.change_part(
-            "Part III",
-            start=helsinki("2021-11-18T17:30"),
-            end=helsinki("2021-11-18T18:40"),
-            streamed=True,
-            actor="ops@x",
-        )
-        edited = replace(
-            SEMINAR,
-            parts=(
-                _part("Part I", "09:30", "12:45", True),  # (ops did not touch it)
-                SEMINAR.parts[1],
-                _part("Part III", "17:10", "18:20", False),  # no longer streamed
-                _part("Part IV", "19:00", "19:30", True),  # added
-            ),
-            recording_from=helsinki("2021-11-18T19:30"),
-        )
-        assert await in_force(edited) == (
-            edited.parts[0],
+    ops = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+    await ops.change_part(
+        "Part III",
+        start=helsinki("2021-11-18T17:30"),
+        end=helsinki("2021-11-18T18:40"),
+        streamed=True,
+        actor="ops@x",
+    )
+    edited = replace(
+        SEMINAR,
+        parts=(
+            _part("Part I", "09:30", "12:45", True),  # (ops did not touch it)
             SEMINAR.parts[1],
-            _part("Part III", "17:30", "18:40", False),  # ops' times, the config's streaming
-            edited.parts[3],
-        )
-        assert [p.name for p in await in_force(replace(SEMINAR, parts=SEMINAR.parts[:2]))] == [
-            "Part I",
-            "Part II",
-        ]  # cancelled in the config
-        assert await in_force(SEMINAR) == (
-            *SEMINAR.parts[:2],
-            _part("Part III", "17:30", "18:40", True),
-        )
-        # Ops' change no longer fits the edited config: the config's day is in force, said.
-        crowded = replace(
-            SEMINAR,
-            parts=(*SEMINAR.parts, _part("Part IV", "18:30", "19:00", True)),
-            recording_from=helsinki("2021-11-18T19:00"),
-        )
-        with caplog.at_level(logging.WARNING):
-            assert await in_force(crowded) == crowded.parts
-        assert "Part III and Part IV would overlap" in caplog.text
-    finally:
-        await store.close()
+            _part("Part III", "17:10", "18:20", False),  # no longer streamed
+            _part("Part IV", "19:00", "19:30", True),  # added
+        ),
+        recording_from=helsinki("2021-11-18T19:30"),
+    )
+    assert await in_force(edited) == (
+        edited.parts[0],
+        SEMINAR.parts[1],
+        _part("Part III", "17:30", "18:40", False),  # ops' times, the config's streaming
+        edited.parts[3],
+    )
+    assert [p.name for p in await in_force(replace(SEMINAR, parts=SEMINAR.parts[:2]))] == [
+        "Part I",
+        "Part II",
+    ]  # cancelled in the config
+    assert await in_force(SEMINAR) == (
+        *SEMINAR.parts[:2],
+        _part("Part III", "17:30", "18:40", True),
+    )
+    # Ops' change no longer fits the edited config: the config's day is in force, said.
+    crowded = replace(
+        SEMINAR,
+        parts=(*SEMINAR.parts, _part("Part IV", "18:30", "19:00", True)),
+        recording_from=helsinki("2021-11-18T19:00"),
+    )
+    with caplog.at_level(logging.WARNING):
+        assert await in_force(crowded) == crowded.parts
+    assert "Part III and Part IV would overlap" in caplog.text
 
 
-async def test_a_change_that_changes_nothing_is_refused_and_not_audited(tmp_path: Path) -> None:
-    clock = FrozenClock(helsinki("2021-11-18T12:30"))
-    store = SqliteStore(str(tmp_path / "gateway.db"))
-    try:
-        ops = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
-        three = SEMINAR.parts[2]
-        with pytest.raises(ScheduleRefused, match="nothing to change"):
-            await ops.change_part(
-                three.name, start=three.start, end=three.end, streamed=True, actor="ops@x"
-            )
-        assert await store.audit_events() == [] and await ops.sequence() == 0
-    finally:
-        await store.close()
+async def test_a_change_that_changes_nothing_is_refused_and_not_audited(
+    one_node: tuple[SqliteStore, FrozenClock],
+) -> None:
+    store, clock = one_node
+    ops = ControlState(SEMINAR, store, AuditLog(store, clock), clock)
+    three = SEMINAR.parts[2]
+    with pytest.raises(ScheduleRefused, match="nothing to change"):
+        await ops.change_part(
+            three.name, start=three.start, end=three.end, streamed=True, actor="ops@x"
+        )
+    assert await store.audit_events() == [] and await ops.sequence() == 0
 
 
 async def test_parts_stored_before_the_config_was_kept_with_them_are_read_as_before(
-    tmp_path: Path,
+    one_node: tuple[SqliteStore, FrozenClock],
 ) -> None:
-    clock = FrozenClock(helsinki("2021-11-18T12:30"))
-    store = SqliteStore(str(tmp_path / "gateway.db"))
-    try:
-        parts = moved("Part I", "2021-11-18T10:00", "2021-11-18T12:35")
-        await store.set_value(
-            "control.parts",
-            json.dumps([
-                {"name": p.name, "start": p.start.isoformat(), "end": p.end.isoformat(),
-                 "streamed": p.streamed}
-                for p in parts
-            ]),
-        )  # fmt: skip
-        controls = await ControlState(SEMINAR, store, AuditLog(store, clock), clock).current()
-        assert controls.schedule.parts == parts and controls.changed == {"Part I"}
-    finally:
-        await store.close()
+    store, clock = one_node
+    parts = moved("Part I", "2021-11-18T10:00", "2021-11-18T12:35")
+    await store.set_value(
+        "control.parts",
+        json.dumps([
+            {"name": p.name, "start": p.start.isoformat(), "end": p.end.isoformat(),
+             "streamed": p.streamed}
+            for p in parts
+        ]),
+    )  # fmt: skip
+    controls = await ControlState(SEMINAR, store, AuditLog(store, clock), clock).current()
+    assert controls.schedule.parts == parts and controls.changed == {"Part I"}
 
 
 async def test_changes_are_stored_audited_and_seen_by_another_replica(
