@@ -190,6 +190,7 @@ def next_part(schedule: Schedule, name: str) -> Part | None:
 
 
 AT_ONCE = "At once: "
+NOT_PREVIEWED = "this change does not match its preview (missing or altered): review it again"
 
 
 def consequences(old: Schedule, new: Schedule, now: dt.datetime) -> list[str]:
@@ -438,7 +439,7 @@ class ControlState:
         raw = await self.store.get_value(CHANGED_BY_KEY)
         who = json.loads(raw) if raw else {}
         if "at" not in who or "actor" not in who:  # nobody changed it: the preview is amiss
-            return "this change does not match its preview (missing or altered): review it again"
+            return NOT_PREVIEWED
         at = dt.datetime.fromisoformat(who["at"]).strftime("%H:%M")
         return (
             f"the schedule was changed by {who['actor']} at {at} since you looked: review the "

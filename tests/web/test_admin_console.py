@@ -203,6 +203,25 @@ def test_an_apply_without_its_preview_says_so_not_that_someone_changed_it(gw: Ga
     assert "schedule.changed" not in [e.type for e in gw.call(gw.services.store.audit_events)]
 
 
+def test_a_confirmation_applies_the_change_it_previewed_or_none(gw: Gateway) -> None:
+    """The confirm form was tied to its preview only by the schedule's version: its part,
+    times or streaming altered (by hand, or another preview's fields) were applied as they
+    came, unpreviewed; Part II made streamed so was never said in red."""
+    browser = ops(gw)
+    text = _preview(browser, "Part III", "2021-11-18T17:10", "2021-11-18T18:30")
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', text))
+    for altered in (
+        {"end": "2021-11-18T18:05"},
+        {"part": "Part II", "start": "2021-11-18T12:45", "end": "2021-11-18T17:10"},
+        {"streamed": ""},
+    ):
+        answer = browser.post("/admin/schedule/apply", data={**hidden, **altered})
+        assert answer.status_code == 400 and "does not match its preview" in answer.text
+    assert "schedule.changed" not in [e.type for e in gw.call(gw.services.store.audit_events)]
+    done = browser.post("/admin/schedule/apply", data=hidden, follow_redirects=False)
+    assert done.status_code == 303
+
+
 def test_the_preview_says_in_red_what_happens_at_once_and_who_watches(gw: Gateway) -> None:
     encoder(gw.tmp, "2021-11-18T12:29:40", 3)
     gw.clock.now = helsinki("2021-11-18T12:30")

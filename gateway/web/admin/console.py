@@ -8,6 +8,7 @@ the staff member's identity and the values before and after.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +19,13 @@ from gateway.audit.chart import Chart, viewers_chart
 from gateway.audit.verify import last_verified
 from gateway.core.schedule import Part, Schedule, status
 from gateway.core.times import in_zone, parse_time
-from gateway.sessions.controls import Controls, ScheduleRefused, consequences, plan_change
+from gateway.sessions.controls import (
+    NOT_PREVIEWED,
+    Controls,
+    ScheduleRefused,
+    consequences,
+    plan_change,
+)
 from gateway.stream.live import OriginHealth
 from gateway.web.admin import glance, studio
 from gateway.web.admin.auth import Staff, posted, staff, staff_reason
@@ -290,8 +297,29 @@ async def schedule_preview(request: Request) -> Response:
         offer=offer,
         effects=[*consequences(controls.schedule, new, svc.clock()), await _watching(svc)],
         shown=f"{in_zone(start, tz)} – {end.astimezone(tz):%H:%M}",
-        seen=await svc.gatekeeper.controls.version(),
+        seen=_seal(svc, await svc.gatekeeper.controls.version(), fields, moved is not None),
     )
+
+
+def _shown(version: str, fields: Mapping[str, str], move_next: bool) -> bytes:
+    """The change a preview shows, over the schedule's version, as its confirmation posts it."""
+    parts = (version, fields.get("part", ""), fields.get("start", ""), fields.get("end", ""))
+    flags = ("yes" if fields.get("streamed") == "yes" else "", "yes" if move_next else "")
+    return "\x1f".join((*parts, *flags)).encode()
+
+
+def _seal(svc: Services, version: str, fields: Mapping[str, str], move_next: bool) -> str:
+    """A preview's `seen`: the version it was made over, and a signature of the change it
+    shows, so that its confirmation applies that change or none (not fields altered)."""
+    signature = svc.csrf_signer.get_signature(_shown(version, fields, move_next))
+    return f"{version}.{signature.decode('ascii')}"
+
+
+def _unsealed(svc: Services, fields: Mapping[str, str]) -> str | None:
+    """The version a confirmation's `seen` names, if its change is the one previewed."""
+    version, _, signature = fields.get("seen", "").partition(".")
+    shown = _shown(version, fields, fields.get("move_next") == "yes")
+    return version if svc.csrf_signer.verify_signature(shown, signature.encode()) else None
 
 
 async def _watching(svc: Services) -> str:
@@ -305,6 +333,9 @@ async def schedule_apply(request: Request) -> Response:
     fields = await posted(request, svc, max_fields=50)
     controls = svc.gatekeeper.controls
     tz = (await controls.current()).schedule.timezone
+    seen = _unsealed(svc, fields)
+    if seen is None:
+        return _schedule(request, who, await controls.current(), 400, error=NOT_PREVIEWED)
     try:
         await controls.change_part(
             fields.get("part", ""),
@@ -312,7 +343,7 @@ async def schedule_apply(request: Request) -> Response:
             end=parse_time(fields.get("end", "").replace("T", " "), tz),
             streamed=fields.get("streamed") == "yes",
             actor=who.identity,
-            expected=fields.get("seen", "") or "unseen",  # as previewed, or refused
+            expected=seen,  # the schedule as previewed, or refused naming who changed it
             move_next=fields.get("move_next") == "yes",
         )
     except (ValueError, ScheduleRefused) as exc:
