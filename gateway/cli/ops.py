@@ -12,7 +12,7 @@ from gateway.core.clock import system_clock
 from gateway.core.errors import UsageError
 from gateway.core.schedule import Part
 from gateway.core.times import in_zone, parse_time
-from gateway.sessions.controls import consequences, plan_change
+from gateway.sessions.controls import NothingToChange, consequences, plan_change
 from gateway.settings import Settings
 
 ACTOR = "cli"
@@ -69,8 +69,9 @@ def _schedule_set(settings: Settings, args: argparse.Namespace) -> int:
         )
         # As the console offers it: a part extended into the next one moves that one's
         # start with it, shown in the preview and applied by the same --yes.
-        planned, moved = plan_change(controls.config, current, new, move_next=True)
-        if planned.parts == current.parts:
+        try:
+            planned, moved = plan_change(controls.config, current, new, move_next=True)
+        except NothingToChange:
             print(f"Nothing to change: {old.name} is so already.")
             return 0
         print(

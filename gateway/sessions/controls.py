@@ -45,6 +45,11 @@ class ScheduleRefused(GatewayError):
         return self.reason
 
 
+class NothingToChange(ScheduleRefused):
+    """A change that leaves the parts as they are: neither applied nor audited (the command
+    line says so and exits 0; the console refuses it)."""
+
+
 @dataclass(frozen=True)
 class Controls:
     schedule: Schedule
@@ -164,7 +169,7 @@ def plan_change(
     """The parts of `current` with one part changed, checked (`with_parts` over `config`):
     the new schedule, and the part moved with it if any. With `move_next`, a part extended
     into the one after it moves that one's start to its new end (its end stays), as one
-    change. Raises ScheduleRefused."""
+    change. Raises ScheduleRefused (NothingToChange for a change that changes nothing)."""
     if changed.name not in {p.name for p in current.parts}:
         raise ScheduleRefused(f"there is no part named {changed.name!r}")
     parts = {p.name: p for p in current.parts}
@@ -179,7 +184,10 @@ def plan_change(
         parts[after.name] = moved = replace(after, start=changed.end)
     else:
         moved = None
-    return with_parts(config, tuple(parts.values())), moved
+    planned = with_parts(config, tuple(parts.values()))
+    if planned.parts == current.parts:  # (was applied, and audited with before = after)
+        raise NothingToChange(f"nothing to change: {changed.name} is so already")
+    return planned, moved
 
 
 def next_part(schedule: Schedule, name: str) -> Part | None:
@@ -386,8 +394,6 @@ class ControlState:
             schedule, moved = plan_change(
                 self.config, current, Part(name, start, end, streamed), move_next=move_next
             )
-            if schedule.parts == current.parts:  # (was audited, before as after)
-                raise ScheduleRefused(f"nothing to change: {name} is so already")
             written = _encode(schedule.parts, self.config.parts)
             if await self.store.replace_value(PARTS_KEY, stored, written):
                 break

@@ -82,8 +82,7 @@ async def dashboard(request: Request) -> Response:
         pending=len(await svc.store.mail_jobs(state="pending")),
         failed=len(await svc.store.mail_jobs(state="failed")),
         troubles=_troubles(svc),
-        stopped_by=await _stopped_by(svc, tz) if controls.stopped else None,
-        stop_seen=await _stop_seen(svc) if controls.stopped else "",
+        **(await _stop(svc, tz) if controls.stopped else {"stopped_by": None, "stop_seen": ""}),
         verified=await _verified(svc, tz),
         origin_ok=healthy,
         origin=origin,
@@ -143,16 +142,18 @@ def _troubles(svc: Services) -> list[str]:
 
 async def _stop_seen(svc: Services) -> str:
     """The stop a Resume button lifts (when it was made): one made since is not lifted."""
-    found = await svc.gatekeeper.controls.stopped_by()
-    return "" if found is None else found[1].isoformat()
+    return (await _stop(svc, dt.UTC))["stop_seen"]
 
 
-async def _stopped_by(svc: Services, tz: Any) -> str:
+async def _stop(svc: Services, tz: Any) -> dict[str, str]:
+    """Who stopped live serving, when and why (`stopped_by`), and the stop a Resume lifts
+    (`stop_seen`, as `_stop_seen`): one read of the store for both."""
     found = await svc.gatekeeper.controls.stopped_by()
     if found is None:
-        return "Stopped by ops."
+        return {"stopped_by": "Stopped by ops.", "stop_seen": ""}
     actor, at, reason = found
-    return f"Stopped by {actor} at {at.astimezone(tz):%H:%M}" + (f": {reason}" if reason else ".")
+    words = f"Stopped by {actor} at {at.astimezone(tz):%H:%M}" + (f": {reason}" if reason else ".")
+    return {"stopped_by": words, "stop_seen": at.isoformat()}
 
 
 async def _verified(svc: Services, tz: Any) -> tuple[bool, str]:
@@ -272,10 +273,6 @@ async def schedule_preview(request: Request) -> Response:
         new, moved = plan_change(config, controls.schedule, asked, move_next=True)
     except (ValueError, ScheduleRefused) as exc:
         return _schedule(request, who, controls, 400, error=str(exc))
-    if new.parts == controls.schedule.parts:  # no preview for a change to confirm
-        return _schedule(
-            request, who, controls, 400, error=f"nothing to change: {name} is so already"
-        )
     offer = None
     if moved is not None:
         runs_into = next(p for p in controls.schedule.parts if p.name == moved.name)
