@@ -39,6 +39,7 @@ from gateway.settings.model import (
     Settings,
 )
 from gateway.settings.values import KEYS, Values
+from gateway.store import sqlite_path
 
 
 def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
@@ -349,8 +350,8 @@ class _Reader(Values):
                 )
                 return None
             return value
-        if scheme == "sqlite" and value.startswith("sqlite:///"):
-            rest = value[len("sqlite:///") :]
+        rest = sqlite_path(value)
+        if scheme == "sqlite" and rest is not None:
             db = Path(rest) if rest.startswith("/") else self.base / rest
             return "sqlite:///" + str(db)
         self.problem(
